@@ -1,0 +1,1 @@
+"""Reenact Studio's core: everything that is not UI. Never imports Streamlit."""

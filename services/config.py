@@ -1,0 +1,119 @@
+"""Configuration from the environment, falling back to `.streamlit/secrets.toml`.
+
+Keys are held as `SecretStr` so they never print; nothing here logs or stores them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+PROVIDER_IDS = ("local", "runway", "cometapi", "liangxin", "makevid")
+KEYED_PROVIDERS = ("runway", "cometapi", "liangxin", "makevid")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ProviderSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    api_key: SecretStr | None = None
+    key_source: str | None = None  # "env" | "secrets"
+    base_url: str | None = None
+    key_variable: str
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    data_dir: Path
+    database_url: str
+    public_url: str | None = None
+    allow_private_urls: bool = False
+    providers: dict[str, ProviderSettings]
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.data_dir / "results"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
+
+    def provider(self, provider_id: str) -> ProviderSettings:
+        return self.providers.get(provider_id) or ProviderSettings(
+            key_variable=f"REENACT_{provider_id.upper()}_API_KEY"
+        )
+
+    def ensure_dirs(self) -> None:
+        for d in (self.data_dir, self.uploads_dir, self.results_dir, self.work_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def _secrets_files() -> list[Path]:
+    candidates = (Path.cwd(), PROJECT_ROOT)
+    return list(dict.fromkeys(d / ".streamlit" / "secrets.toml" for d in candidates))
+
+
+def load_secrets() -> dict[str, object]:
+    """Flat top-level values of secrets.toml; a broken file counts as empty, never a crash."""
+    out: dict[str, object] = {}
+    for path in _secrets_files():
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        for k, v in data.items():
+            out.setdefault(k, v)
+    return out
+
+
+def _truthy(value: object) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, secrets: Mapping[str, object] | None = None
+) -> Settings:
+    env = os.environ if env is None else env
+    secrets = load_secrets() if secrets is None else secrets
+
+    def get(name: str) -> tuple[str | None, str | None]:
+        value = env.get(name)
+        if value:
+            return value, "env"
+        value = secrets.get(name)
+        if value not in (None, ""):
+            return str(value), "secrets"
+        return None, None
+
+    data_dir = Path(get("REENACT_DATA_DIR")[0] or PROJECT_ROOT / "data").expanduser().resolve()
+    database_url = get("REENACT_DATABASE_URL")[0] or f"sqlite:///{data_dir / 'reenact.db'}"
+    providers: dict[str, ProviderSettings] = {}
+    for pid in KEYED_PROVIDERS:
+        var = f"REENACT_{pid.upper()}_API_KEY"
+        key, source = get(var)
+        if key is None and pid == "runway":
+            key, source = get("RUNWAYML_API_SECRET")
+        providers[pid] = ProviderSettings(
+            api_key=SecretStr(key) if key else None,
+            key_source=source,
+            base_url=(get(f"REENACT_{pid.upper()}_BASE_URL")[0] or None),
+            key_variable=var,
+        )
+    providers["local"] = ProviderSettings(key_variable="")
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        public_url=(get("REENACT_PUBLIC_URL")[0] or None),
+        allow_private_urls=_truthy(get("REENACT_ALLOW_PRIVATE_URLS")[0] or ""),
+        providers=providers,
+    )

@@ -1,0 +1,186 @@
+"""Typed models shared by every layer (pydantic v2 at every boundary)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TaskStatus(StrEnum):
+    DRAFT = "draft"
+    SUBMITTING = "submitting"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    # A create call whose outcome cannot be known (crash or timeout mid-request).
+    # Shown to the user; never re-submitted on its own (that could charge twice).
+    UNKNOWN = "unknown"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def pollable(self) -> bool:
+        return self in (TaskStatus.QUEUED, TaskStatus.RUNNING)
+
+
+TERMINAL = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELED})
+
+
+class MediaRole(StrEnum):
+    DRIVING_VIDEO = "driving_video"
+    CHARACTER_IMAGE = "character_image"
+    CHARACTER_VIDEO = "character_video"
+
+
+class TaskInputs(BaseModel):
+    """What a task was made from: local paths (absolute) or http(s) URLs."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    video: str
+    image: str | None = None
+    character_video: str | None = None
+
+    def items(self) -> list[tuple[MediaRole, str]]:
+        out = [(MediaRole.DRIVING_VIDEO, self.video)]
+        if self.image:
+            out.append((MediaRole.CHARACTER_IMAGE, self.image))
+        if self.character_video:
+            out.append((MediaRole.CHARACTER_VIDEO, self.character_video))
+        return out
+
+
+class TaskOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    expression_intensity: int | None = Field(default=None, ge=1, le=5)
+    body_control: bool | None = None
+    seed: int | None = Field(default=None, ge=0, le=4294967295)
+    ratio: str | None = None
+
+    @field_validator("ratio")
+    @classmethod
+    def _ratio_shape(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = v.split(":")
+        if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise ValueError("ratio must look like W:H, for example 1280:720")
+        return v
+
+
+class Task(BaseModel):
+    """A task as stored and as printed by `reenact ... --json` (the task JSON contract)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    provider: str
+    provider_task_id: str | None = None
+    status: TaskStatus = TaskStatus.DRAFT
+    progress: float = 0.0
+    error: str | None = None
+    error_kind: str | None = None
+    result_url: str | None = None
+    result_path: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    run_id: str | None = None
+    inputs: TaskInputs | None = None
+    options: TaskOptions = Field(default_factory=TaskOptions)
+    tracked: bool = False  # made elsewhere; followed here by its provider task id
+    retry_of: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    next_poll_at: datetime | None = None
+    poll_failures: int = 0
+    cost_estimate: float | None = None  # US dollars, where the provider's price is known
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    def public_json(self) -> dict[str, Any]:
+        return self.model_dump(
+            mode="json", exclude={"next_poll_at", "poll_failures"}, exclude_none=False
+        )
+
+
+class TaskEvent(BaseModel):
+    task_id: str
+    at: datetime
+    status: TaskStatus | None = None
+    progress: float | None = None
+    message: str
+
+
+class Run(BaseModel):
+    """The tasks of one submission (one per chosen provider), kept together for comparison."""
+
+    id: str
+    created_at: datetime
+    inputs: TaskInputs
+    options: TaskOptions = Field(default_factory=TaskOptions)
+    providers: list[str] = Field(default_factory=list)
+
+
+class ProviderUpdate(BaseModel):
+    """One poll's answer, normalized."""
+
+    status: TaskStatus
+    progress: float | None = Field(default=None, ge=0.0, le=1.0)
+    result_url: str | None = None
+    error: str | None = None  # the sentence to show, including the provider's own words
+    error_kind: str | None = None
+    eta_seconds: float | None = None
+    raw_status: str | None = None  # the provider's own status word, for the event history
+
+
+class SizeCaps(BaseModel):
+    """Byte limits per way of handing a file to a provider (None = no stated limit)."""
+
+    url_image: int | None = None
+    url_video: int | None = None
+    data_uri_image: int | None = None
+    data_uri_video: int | None = None
+    upload_min: int | None = None
+    upload_max: int | None = None
+
+
+class ProviderCapabilities(BaseModel):
+    """What a provider accepts and can do; media checks and the UI read this."""
+
+    id: str
+    name: str
+    can_create: bool = True
+    can_track: bool = True
+    can_cancel: bool = False
+    accepts_character_video: bool = False
+    requires_image: bool = True
+    options: frozenset[str] = frozenset()  # subset of TaskOptions field names
+    ratios: tuple[str, ...] = ()  # allowed output ratios, W:H
+    required_aspect: str | None = None  # e.g. "16:9": inputs must have this shape
+    aspect_tolerance: float = 0.02
+    reference_min_s: float | None = None
+    reference_max_s: float | None = None
+    needs_urls: bool = False  # only accepts http(s) URLs (or a served public URL)
+    size_caps: SizeCaps = Field(default_factory=SizeCaps)
+    cost_per_second_usd: float | None = None
+    poll_interval_s: float = 5.0
+    docs: str | None = None
+
+
+class Availability(BaseModel):
+    """Whether a provider can be used now, and if not, the sentence saying why."""
+
+    available: bool
+    reason: str | None = None
+    key_source: str | None = None  # "env" | "secrets" | None: where the key came from

@@ -1,0 +1,1 @@
+"""One module per provider id, each behind the small interface in `base.py`."""
