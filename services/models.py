@@ -175,6 +175,9 @@ class ProviderCapabilities(BaseModel):
     size_caps: SizeCaps = Field(default_factory=SizeCaps)
     cost_per_second_usd: float | None = None
     poll_interval_s: float = 5.0
+    # A freshly created id may be unknown to the provider for a while (CometAPI's
+    # task_not_exist): NOT_FOUND within this many seconds of creation means "still queued".
+    not_found_grace_s: float = 0.0
     docs: str | None = None
 
 
