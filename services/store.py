@@ -1,0 +1,494 @@
+"""The durable store: tasks, runs (one submission's tasks) and each task's event history.
+
+SQLAlchemy over any URL; the default is a SQLite file in WAL mode so the app, its monitor and
+CLI processes can read and write the same file at once. Every write commits before returning:
+callers persist *before* acting on a provider.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from services.config import Settings
+from services.models import (
+    TERMINAL,
+    Run,
+    Task,
+    TaskEvent,
+    TaskInputs,
+    TaskOptions,
+    TaskStatus,
+    utcnow,
+)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, whatever the backend keeps (SQLite keeps naive)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    providers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+
+
+class TaskRow(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_task_id: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    result_url: Mapped[str | None] = mapped_column(Text)
+    result_path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    poll_failures: Mapped[int] = mapped_column(Integer, default=0)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tracked: Mapped[int] = mapped_column(Integer, default=0)
+    retry_of: Mapped[str | None] = mapped_column(String(32))
+    cost_estimate: Mapped[float | None] = mapped_column(Float)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # One submission intent = one task: a repeated click or rerun finds the same row.
+    idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+
+    __table_args__ = (
+        Index("ix_tasks_created", "created_at"),
+        Index("ix_tasks_status_poll", "status", "next_poll_at"),
+        Index("ix_tasks_provider_ptid", "provider", "provider_task_id"),
+        Index("ix_tasks_run", "run_id"),
+    )
+
+
+class EventRow(Base):
+    __tablename__ = "task_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str | None] = mapped_column(String(16))
+    progress: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+
+
+_TASK_FIELDS = frozenset(Task.model_fields) - {"inputs", "options", "tracked"}
+
+
+def _to_task(row: TaskRow) -> Task:
+    return Task(
+        id=row.id,
+        provider=row.provider,
+        provider_task_id=row.provider_task_id,
+        status=TaskStatus(row.status),
+        progress=row.progress or 0.0,
+        error=row.error,
+        error_kind=row.error_kind,
+        result_url=row.result_url,
+        result_path=row.result_path,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        next_poll_at=row.next_poll_at,
+        poll_failures=row.poll_failures or 0,
+        run_id=row.run_id,
+        inputs=TaskInputs.model_validate(row.inputs) if row.inputs else None,
+        options=TaskOptions.model_validate(row.options or {}),
+        tracked=bool(row.tracked),
+        retry_of=row.retry_of,
+        cost_estimate=row.cost_estimate,
+        meta=row.meta or {},
+    )
+
+
+def _to_run(row: RunRow) -> Run:
+    return Run(
+        id=row.id,
+        created_at=row.created_at,
+        inputs=TaskInputs.model_validate(row.inputs),
+        options=TaskOptions.model_validate(row.options or {}),
+        providers=list(row.providers or []),
+    )
+
+
+def _status_values(status: TaskStatus | Iterable[TaskStatus] | None) -> list[str] | None:
+    if status is None:
+        return None
+    if isinstance(status, TaskStatus):
+        return [status.value]
+    return [TaskStatus(s).value for s in status]
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+        Base.metadata.create_all(self.engine)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        settings.ensure_dirs()
+        return cls(settings.database_url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- runs ------------------------------------------------------------------------------
+    def create_run(
+        self,
+        inputs: TaskInputs,
+        options: TaskOptions,
+        providers: Sequence[str],
+        *,
+        idempotency_key: str | None = None,
+    ) -> tuple[Run, bool]:
+        """Return (run, created). With a key already used, the earlier run comes back."""
+        row = RunRow(
+            id=new_id(),
+            created_at=utcnow(),
+            inputs=inputs.model_dump(mode="json"),
+            options=options.model_dump(mode="json"),
+            providers=list(providers),
+            idempotency_key=idempotency_key,
+        )
+        with self._session() as s:
+            s.add(row)
+            try:
+                s.commit()
+                return _to_run(row), True
+            except IntegrityError:
+                s.rollback()
+        existing = self._run_by_key(idempotency_key)
+        assert existing is not None
+        return existing, False
+
+    def _run_by_key(self, key: str | None) -> Run | None:
+        with self._session() as s:
+            row = s.scalar(select(RunRow).where(RunRow.idempotency_key == key))
+            return _to_run(row) if row else None
+
+    def get_run(self, run_id: str) -> Run | None:
+        with self._session() as s:
+            row = s.get(RunRow, run_id)
+            return _to_run(row) if row else None
+
+    def list_runs(self, limit: int = 50, offset: int = 0) -> list[Run]:
+        with self._session() as s:
+            rows = s.scalars(
+                select(RunRow).order_by(RunRow.created_at.desc()).limit(limit).offset(offset)
+            )
+            return [_to_run(r) for r in rows]
+
+    def run_tasks(self, run_id: str) -> list[Task]:
+        with self._session() as s:
+            rows = s.scalars(
+                select(TaskRow).where(TaskRow.run_id == run_id).order_by(TaskRow.provider)
+            )
+            return [_to_task(r) for r in rows]
+
+    # ---- tasks -----------------------------------------------------------------------------
+    def create_task(
+        self,
+        provider: str,
+        *,
+        status: TaskStatus = TaskStatus.DRAFT,
+        inputs: TaskInputs | None = None,
+        options: TaskOptions | None = None,
+        run_id: str | None = None,
+        provider_task_id: str | None = None,
+        tracked: bool = False,
+        retry_of: str | None = None,
+        cost_estimate: float | None = None,
+        idempotency_key: str | None = None,
+        meta: dict[str, Any] | None = None,
+        message: str | None = None,
+    ) -> tuple[Task, bool]:
+        """Insert a task and its first event. Return (task, created).
+
+        With an idempotency key that already exists, nothing is written and the earlier task
+        comes back with created=False: only the caller that created the row may submit it.
+        """
+        now = utcnow()
+        row = TaskRow(
+            id=new_id(),
+            provider=provider,
+            provider_task_id=provider_task_id,
+            status=status.value,
+            progress=0.0,
+            created_at=now,
+            updated_at=now,
+            run_id=run_id,
+            inputs=inputs.model_dump(mode="json") if inputs else None,
+            options=(options or TaskOptions()).model_dump(mode="json"),
+            tracked=int(tracked),
+            retry_of=retry_of,
+            cost_estimate=cost_estimate,
+            idempotency_key=idempotency_key,
+            meta=meta or {},
+        )
+        with self._session() as s:
+            s.add(row)
+            try:
+                s.flush()
+                s.add(
+                    EventRow(
+                        task_id=row.id, at=now, status=status.value, progress=0.0,
+                        message=message or f"Task created ({status.value}).",
+                    )
+                )
+                s.commit()
+                return _to_task(row), True
+            except IntegrityError:
+                s.rollback()
+        if idempotency_key is None:
+            raise RuntimeError("task insert failed without an idempotency conflict")
+        existing = self.task_by_key(idempotency_key)
+        assert existing is not None
+        return existing, False
+
+    def task_by_key(self, key: str) -> Task | None:
+        with self._session() as s:
+            row = s.scalar(select(TaskRow).where(TaskRow.idempotency_key == key))
+            return _to_task(row) if row else None
+
+    def get_task(self, task_id: str) -> Task | None:
+        with self._session() as s:
+            row = s.get(TaskRow, task_id)
+            return _to_task(row) if row else None
+
+    def get_tasks(self, task_ids: Sequence[str]) -> list[Task]:
+        """Several tasks in one read (a page's cards), in the order asked."""
+        if not task_ids:
+            return []
+        with self._session() as s:
+            rows = {r.id: r for r in s.scalars(select(TaskRow).where(TaskRow.id.in_(task_ids)))}
+        return [_to_task(rows[i]) for i in task_ids if i in rows]
+
+    def find_task(self, provider: str, provider_task_id: str) -> Task | None:
+        with self._session() as s:
+            row = s.scalar(
+                select(TaskRow)
+                .where(TaskRow.provider == provider, TaskRow.provider_task_id == provider_task_id)
+                .order_by(TaskRow.created_at)
+                .limit(1)
+            )
+            return _to_task(row) if row else None
+
+    def update_task(
+        self,
+        task_id: str,
+        *,
+        message: str | None = None,
+        expect_status: TaskStatus | Iterable[TaskStatus] | None = None,
+        **fields: Any,
+    ) -> Task | None:
+        """Write fields (and an event when the status changes or a message is given).
+
+        With `expect_status`, the write only happens if the row is still in one of those states
+        (compare-and-set, so two pollers cannot both move a task); returns None if it was not.
+        """
+        unknown = set(fields) - _TASK_FIELDS - {"meta"}
+        if unknown:
+            raise ValueError(f"unknown task fields: {sorted(unknown)}")
+        now = utcnow()
+        values: dict[str, Any] = {"updated_at": now}
+        for k, v in fields.items():
+            values[k] = v.value if isinstance(v, TaskStatus) else v
+        with self._session() as s:
+            stmt = update(TaskRow).where(TaskRow.id == task_id)
+            allowed = _status_values(expect_status)
+            if allowed is not None:
+                stmt = stmt.where(TaskRow.status.in_(allowed))
+            old = s.scalar(select(TaskRow.status).where(TaskRow.id == task_id))
+            if old is None:
+                return None
+            result = s.execute(stmt.values(**values))
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                s.rollback()
+                return None
+            new_status = values.get("status")
+            if message or (new_status and new_status != old):
+                s.add(
+                    EventRow(
+                        task_id=task_id,
+                        at=now,
+                        status=new_status or old,
+                        progress=values.get("progress"),
+                        message=message or f"{old} → {new_status}",
+                    )
+                )
+            s.commit()
+            row = s.get(TaskRow, task_id, populate_existing=True)
+            return _to_task(row) if row else None
+
+    def add_event(self, task_id: str, message: str) -> None:
+        with self._session() as s:
+            s.add(EventRow(task_id=task_id, at=utcnow(), message=message))
+            s.commit()
+
+    def events(self, task_id: str) -> list[TaskEvent]:
+        with self._session() as s:
+            rows = s.scalars(
+                select(EventRow).where(EventRow.task_id == task_id).order_by(EventRow.id)
+            )
+            return [
+                TaskEvent(
+                    task_id=r.task_id,
+                    at=r.at,
+                    status=TaskStatus(r.status) if r.status else None,
+                    progress=r.progress,
+                    message=r.message,
+                )
+                for r in rows
+            ]
+
+    def _filtered(self, stmt: Any, provider: str | Sequence[str] | None, status: Any) -> Any:
+        if provider:
+            providers = [provider] if isinstance(provider, str) else list(provider)
+            stmt = stmt.where(TaskRow.provider.in_(providers))
+        statuses = _status_values(status)
+        if statuses is not None:
+            stmt = stmt.where(TaskRow.status.in_(statuses))
+        return stmt
+
+    def list_tasks(
+        self,
+        *,
+        provider: str | Sequence[str] | None = None,
+        status: TaskStatus | Iterable[TaskStatus] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Task]:
+        """Newest first."""
+        with self._session() as s:
+            stmt = self._filtered(select(TaskRow), provider, status)
+            stmt = stmt.order_by(TaskRow.created_at.desc(), TaskRow.id).limit(limit).offset(offset)
+            return [_to_task(r) for r in s.scalars(stmt)]
+
+    def count_tasks(
+        self,
+        *,
+        provider: str | Sequence[str] | None = None,
+        status: TaskStatus | Iterable[TaskStatus] | None = None,
+    ) -> int:
+        with self._session() as s:
+            stmt = self._filtered(select(func.count()).select_from(TaskRow), provider, status)
+            return int(s.scalar(stmt) or 0)
+
+    def active_tasks(self) -> list[Task]:
+        """Every task that is not terminal (including submitting/unknown)."""
+        with self._session() as s:
+            stmt = select(TaskRow).where(TaskRow.status.not_in([t.value for t in TERMINAL]))
+            return [_to_task(r) for r in s.scalars(stmt.order_by(TaskRow.created_at))]
+
+    def due_tasks(self, now: datetime | None = None, limit: int = 1000) -> list[Task]:
+        """Queued/running tasks with a provider id whose next poll time has come."""
+        now = now or utcnow()
+        with self._session() as s:
+            stmt = (
+                select(TaskRow)
+                .where(
+                    TaskRow.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
+                    TaskRow.provider_task_id.is_not(None),
+                    or_(TaskRow.next_poll_at.is_(None), TaskRow.next_poll_at <= now),
+                )
+                .order_by(TaskRow.next_poll_at)
+                .limit(limit)
+            )
+            return [_to_task(r) for r in s.scalars(stmt)]
+
+    def unarchived_successes(self) -> list[Task]:
+        """Succeeded tasks whose result is not yet on disk (archive was interrupted)."""
+        with self._session() as s:
+            stmt = select(TaskRow).where(
+                TaskRow.status == TaskStatus.SUCCEEDED.value, TaskRow.result_path.is_(None)
+            )
+            return [_to_task(r) for r in s.scalars(stmt)]
+
+    def delete_task(self, task_id: str) -> bool:
+        with self._session() as s:
+            s.execute(delete(EventRow).where(EventRow.task_id == task_id))
+            result = s.execute(delete(TaskRow).where(TaskRow.id == task_id))
+            s.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)

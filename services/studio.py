@@ -1,0 +1,359 @@
+"""The verbs a creator uses — submit, compare, track, cancel, retry, delete — shared by the
+app's pages and the CLI. Persist before acting: the task row exists (`submitting`) before the
+create call, and the provider's id is written the instant it is known.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from services.config import Settings, load_settings
+from services.errors import ErrorKind, InputError, ReenactError, TransportError
+from services.models import (
+    Availability,
+    ProviderCapabilities,
+    Run,
+    Task,
+    TaskInputs,
+    TaskOptions,
+    TaskStatus,
+    utcnow,
+)
+from services.providers.base import CreateRequest, Provider
+from services.providers.registry import get_provider, provider_ids
+from services.store import Store
+
+# A create call never takes longer than this (the HTTP base's total deadline is shorter), so
+# a row still `submitting` after it belongs to a process that died mid-call.
+SUBMIT_STALE_AFTER = timedelta(minutes=3)
+
+UNKNOWN_SENTENCE = (
+    "The app could not learn whether {name} accepted this task (the connection dropped or the "
+    "app stopped mid-request). It was not re-sent, so you are not charged twice: check the "
+    "provider's dashboard, then use Retry if it is not there."
+)
+
+
+class ProviderInfo(BaseModel):
+    id: str
+    name: str
+    capabilities: ProviderCapabilities
+    availability: Availability
+
+
+def is_url(value: str) -> bool:
+    return value.lower().startswith(("http://", "https://"))
+
+
+class Studio:
+    def __init__(self, settings: Settings | None = None, store: Store | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.settings.ensure_dirs()
+        self.store = store or Store.open(self.settings)
+        self._providers: dict[str, Provider] = {}
+
+    def close(self) -> None:
+        for p in self._providers.values():
+            p.close()
+        self.store.close()
+
+    # ---- providers -------------------------------------------------------------------------
+    def provider(self, provider_id: str) -> Provider:
+        if provider_id not in self._providers:
+            self._providers[provider_id] = get_provider(provider_id, self.settings)
+        return self._providers[provider_id]
+
+    def providers(self) -> list[ProviderInfo]:
+        out = []
+        for pid in provider_ids():
+            p = self.provider(pid)
+            out.append(
+                ProviderInfo(
+                    id=pid, name=p.name, capabilities=p.capabilities(),
+                    availability=p.availability(),
+                )
+            )
+        return out
+
+    # ---- inputs ----------------------------------------------------------------------------
+    def prepare_inputs(
+        self, video: str, image: str | None = None, character_video: str | None = None
+    ) -> TaskInputs:
+        """URLs stay URLs (providers fetch them); local paths must exist and become absolute."""
+
+        def norm(value: str | None, what: str) -> str | None:
+            if value is None or value == "":
+                return None
+            if is_url(value):
+                return value
+            if "://" in value:
+                raise InputError(f"The {what} must be a local file or an http(s) link.")
+            path = Path(value).expanduser()
+            if not path.is_file():
+                raise InputError(f"The {what} file was not found: {value}")
+            return str(path.resolve())
+
+        v = norm(video, "driving video")
+        assert v is not None
+        return TaskInputs(
+            video=v,
+            image=norm(image, "character image"),
+            character_video=norm(character_video, "character video"),
+        )
+
+    # ---- submit ----------------------------------------------------------------------------
+    def submit(
+        self,
+        provider_id: str,
+        inputs: TaskInputs,
+        options: TaskOptions | None = None,
+        *,
+        run_id: str | None = None,
+        idempotency_key: str | None = None,
+        retry_of: str | None = None,
+    ) -> Task:
+        """One call = at most one create call at the provider, whatever reruns or double
+        clicks happen: a repeated idempotency key returns the first task untouched."""
+        provider = self.provider(provider_id)
+        provider.require_available()
+        caps = provider.capabilities()
+        if not caps.can_create:
+            raise InputError(
+                f"{provider.name} cannot start new tasks here; it can only follow a task "
+                "made elsewhere (reenact track)."
+            )
+        options = options or TaskOptions()
+        task, created = self.store.create_task(
+            provider_id,
+            status=TaskStatus.SUBMITTING,
+            inputs=inputs,
+            options=options,
+            run_id=run_id,
+            retry_of=retry_of,
+            idempotency_key=idempotency_key,
+            cost_estimate=self.estimate_cost(caps, inputs),
+            meta={"submitter_pid": os.getpid()},
+            message=f"Submitting to {provider.name}.",
+        )
+        if not created:
+            return task
+        request = CreateRequest(
+            video=inputs.video,
+            image=inputs.image,
+            character_video=inputs.character_video,
+            options=options,
+            callback_url=self._callback_url(provider_id, task.id),
+            idempotency_key=task.id,
+        )
+        try:
+            provider_task_id = provider.create(request)
+        except TransportError as err:
+            if err.sent:
+                return self._mark_unknown(task.id, provider.name, str(err))
+            return self._fail(task.id, err)
+        except ReenactError as err:
+            return self._fail(task.id, err)
+        except Exception as err:
+            return self._mark_unknown(task.id, provider.name, type(err).__name__)
+        now = utcnow()
+        updated = self.store.update_task(
+            task.id,
+            provider_task_id=provider_task_id,
+            status=TaskStatus.QUEUED,
+            started_at=now,
+            next_poll_at=now,
+            message=f"Accepted by {provider.name} as {provider_task_id}.",
+        )
+        assert updated is not None
+        return updated
+
+    def submit_many(
+        self,
+        provider_ids_: Sequence[str],
+        inputs: TaskInputs,
+        options: TaskOptions | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> tuple[Run, list[Task]]:
+        """One run, one task per provider (the comparison). Configuration errors surface
+        before anything is written, so a run is never half-created for a missing key."""
+        options = options or TaskOptions()
+        unique = list(dict.fromkeys(provider_ids_))
+        for pid in unique:
+            self.provider(pid).require_available()
+        run, _ = self.store.create_run(inputs, options, unique, idempotency_key=idempotency_key)
+        tasks = [
+            self.submit(
+                pid, inputs, options, run_id=run.id, idempotency_key=f"{run.id}:{pid}"
+            )
+            for pid in unique
+        ]
+        return run, tasks
+
+    def _callback_url(self, provider_id: str, token: str) -> str | None:
+        try:
+            from services.publish import callback_url_for
+        except ImportError:
+            return None
+        return callback_url_for(provider_id, token, self.settings)
+
+    def _fail(self, task_id: str, err: ReenactError) -> Task:
+        kind = getattr(err, "kind", None)
+        updated = self.store.update_task(
+            task_id,
+            status=TaskStatus.FAILED,
+            error=str(err),
+            error_kind=kind.value if kind else ErrorKind.INVALID_INPUT.value,
+            finished_at=utcnow(),
+            message=str(err),
+        )
+        assert updated is not None
+        return updated
+
+    def _mark_unknown(self, task_id: str, provider_name: str, detail: str) -> Task:
+        sentence = UNKNOWN_SENTENCE.format(name=provider_name)
+        updated = self.store.update_task(
+            task_id,
+            status=TaskStatus.UNKNOWN,
+            error=sentence,
+            error_kind="unknown_outcome",
+            message=f"{sentence} ({detail})",
+        )
+        assert updated is not None
+        return updated
+
+    def recover_interrupted(self) -> list[Task]:
+        """Rows left `submitting` by a process that died mid-create become `unknown` — shown
+        to the user, never re-sent on their own."""
+        out = []
+        stale_before = utcnow() - SUBMIT_STALE_AFTER
+        for task in self.store.list_tasks(status=TaskStatus.SUBMITTING, limit=10_000):
+            pid = task.meta.get("submitter_pid")
+            alive = isinstance(pid, int) and _pid_alive(pid)
+            if alive and task.updated_at > stale_before:
+                continue
+            name = self.provider(task.provider).name
+            changed = self.store.update_task(
+                task.id,
+                expect_status=TaskStatus.SUBMITTING,
+                status=TaskStatus.UNKNOWN,
+                error=UNKNOWN_SENTENCE.format(name=name),
+                error_kind="unknown_outcome",
+                message="The process submitting this task stopped before the provider answered.",
+            )
+            if changed:
+                out.append(changed)
+        return out
+
+    @staticmethod
+    def estimate_cost(caps: ProviderCapabilities, inputs: TaskInputs) -> float | None:
+        if caps.cost_per_second_usd is None:
+            return None
+        if caps.cost_per_second_usd == 0:
+            return 0.0
+        duration = _duration_of(inputs.video)
+        if duration is None:
+            return None
+        return round(caps.cost_per_second_usd * duration, 2)
+
+    # ---- follow, cancel, retry, delete -----------------------------------------------------
+    def track(self, provider_id: str, provider_task_id: str) -> Task:
+        provider = self.provider(provider_id)
+        provider.require_available()
+        if not provider.capabilities().can_track:
+            raise InputError(f"{provider.name} cannot follow tasks by id.")
+        provider_task_id = provider_task_id.strip()
+        if not provider_task_id or len(provider_task_id) > 256:
+            raise InputError("Paste the provider's task id (it looks like a long code).")
+        existing = self.store.find_task(provider_id, provider_task_id)
+        if existing:
+            return existing
+        now = utcnow()
+        task, _ = self.store.create_task(
+            provider_id,
+            status=TaskStatus.QUEUED,
+            provider_task_id=provider_task_id,
+            tracked=True,
+            message=f"Tracking {provider.name} task {provider_task_id}.",
+        )
+        updated = self.store.update_task(task.id, started_at=now, next_poll_at=now)
+        assert updated is not None
+        return updated
+
+    def get(self, task_id: str) -> Task:
+        task = self.store.get_task(task_id)
+        if task is None:
+            raise InputError(f"No task with id '{task_id}'. `reenact list` shows your tasks.")
+        return task
+
+    def cancel(self, task_id: str) -> Task:
+        task = self.get(task_id)
+        if task.status.terminal:
+            return task
+        provider = self.provider(task.provider)
+        if task.provider_task_id and task.status.pollable:
+            if not provider.capabilities().can_cancel:
+                raise InputError(f"{provider.name} does not let a running task be canceled.")
+            provider.cancel(task.provider_task_id)
+        updated = self.store.update_task(
+            task.id,
+            status=TaskStatus.CANCELED,
+            finished_at=utcnow(),
+            error="The task was canceled.",
+            error_kind=ErrorKind.CANCELED.value,
+            message="Canceled by the user.",
+        )
+        assert updated is not None
+        return updated
+
+    def retry(self, task_id: str, *, idempotency_key: str | None = None) -> Task:
+        """A new task with the same inputs (clearly a new charge); the old one stays."""
+        task = self.get(task_id)
+        if task.inputs is None:
+            raise InputError("This task was tracked by id; there are no inputs to submit again.")
+        return self.submit(
+            task.provider, task.inputs, task.options, run_id=task.run_id, retry_of=task.id,
+            idempotency_key=idempotency_key,
+        )
+
+    def delete(self, task_id: str) -> None:
+        task = self.get(task_id)
+        if not task.status.terminal and task.status is not TaskStatus.UNKNOWN:
+            # Deleting must work even where the provider cannot cancel: the row goes anyway.
+            with contextlib.suppress(ReenactError):
+                self.cancel(task_id)
+        if task.result_path:
+            result = Path(task.result_path)
+            if result.is_file() and self.settings.results_dir in result.parents:
+                result.unlink(missing_ok=True)
+                if result.parent != self.settings.results_dir and not any(result.parent.iterdir()):
+                    shutil.rmtree(result.parent, ignore_errors=True)
+        self.store.delete_task(task_id)
+
+
+def _duration_of(value: str) -> float | None:
+    if is_url(value):
+        return None
+    try:
+        from services.media import probe
+
+        return probe(Path(value)).duration_s
+    except Exception:
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
