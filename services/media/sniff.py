@@ -1,0 +1,74 @@
+"""Tell what a file really is from its first bytes, whatever its name or Content-Type says.
+
+Pure Python on purpose: the download path (monitor, URL ingestion) uses it without loading
+OpenCV or PyAV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+SNIFF_BYTES = 64
+
+Kind = Literal["video", "image", "html", "text", "unknown"]
+
+_IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
+_QT_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    kind: Kind
+    mime: str
+    ext: str  # with the dot, "" when unknown
+
+    def describe(self) -> str:
+        return {
+            "html": "a web page (HTML)",
+            "text": "a text document",
+            "unknown": "not a video or image file",
+        }.get(self.kind, f"{'an' if self.mime[0] in 'aeiou' else 'a'} {self.mime} file")
+
+
+def sniff(head: bytes) -> Sniffed:
+    """Classify the first bytes (give at least SNIFF_BYTES when the file has them)."""
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _IMAGE_BRANDS:
+            return Sniffed(
+                "image",
+                "image/heic" if brand[:3] == b"hei" else "image/avif",
+                ".heic" if brand[:3] == b"hei" else ".avif",
+            )
+        if brand == b"qt  ":
+            return Sniffed("video", "video/quicktime", ".mov")
+        return Sniffed("video", "video/mp4", ".mp4")
+    if len(head) >= 8 and head[4:8] in _QT_ATOMS:
+        return Sniffed("video", "video/quicktime", ".mov")
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        if b"webm" in head[:64]:
+            return Sniffed("video", "video/webm", ".webm")
+        return Sniffed("video", "video/x-matroska", ".mkv")
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return Sniffed("video", "video/x-msvideo", ".avi")
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return Sniffed("image", "image/webp", ".webp")
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return Sniffed("image", "image/png", ".png")
+    if head.startswith(b"\xff\xd8\xff"):
+        return Sniffed("image", "image/jpeg", ".jpg")
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return Sniffed("image", "image/gif", ".gif")
+    if head[:2] == b"BM":
+        return Sniffed("image", "image/bmp", ".bmp")
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return Sniffed("image", "image/tiff", ".tiff")
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip().lower()
+    if text.startswith(b"<"):
+        return Sniffed("html", "text/html", ".html")
+    if text[:1] in (b"{", b"["):
+        return Sniffed("text", "application/json", ".json")
+    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return Sniffed("text", "text/plain", ".txt")
+    return Sniffed("unknown", "application/octet-stream", "")
