@@ -8,7 +8,7 @@ callers persist *before* acting on a provider.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -341,12 +342,14 @@ class Store:
         *,
         message: str | None = None,
         expect_status: TaskStatus | Iterable[TaskStatus] | None = None,
+        expect: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> Task | None:
         """Write fields (and an event when the status changes or a message is given).
 
         With `expect_status`, the write only happens if the row is still in one of those states
         (compare-and-set, so two pollers cannot both move a task); returns None if it was not.
+        `expect` adds more compare-and-set columns ({"result_path": None, "next_poll_at": t}).
         """
         unknown = set(fields) - _TASK_FIELDS - {"meta"}
         if unknown:
@@ -360,6 +363,9 @@ class Store:
             allowed = _status_values(expect_status)
             if allowed is not None:
                 stmt = stmt.where(TaskRow.status.in_(allowed))
+            for name, value in (expect or {}).items():
+                column = getattr(TaskRow, name)
+                stmt = stmt.where(column.is_(None) if value is None else column == value)
             old = s.scalar(select(TaskRow.status).where(TaskRow.id == task_id))
             if old is None:
                 return None
@@ -457,6 +463,82 @@ class Store:
                 .limit(limit)
             )
             return [_to_task(r) for r in s.scalars(stmt)]
+
+    def claim_due(
+        self,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        limit: int = 1000,
+        task_ids: Sequence[str] | None = None,
+    ) -> list[Task]:
+        """Atomically take the due pollable tasks: their next poll moves to `lease_until`, so
+        another monitor on the same database (the app's and a CLI's) skips them meanwhile.
+        The returned tasks are this caller's alone to poll."""
+        due = (
+            TaskRow.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
+            TaskRow.provider_task_id.is_not(None),
+            or_(TaskRow.next_poll_at.is_(None), TaskRow.next_poll_at <= now),
+        )
+        pick = select(TaskRow.id).where(*due)
+        if task_ids is not None:
+            if not task_ids:
+                return []
+            pick = pick.where(TaskRow.id.in_(list(task_ids)))
+        with self._session() as s:
+            # A read first keeps the common idle tick free of write transactions.
+            ids = list(s.scalars(pick.order_by(TaskRow.next_poll_at).limit(limit)))
+            if not ids:
+                return []
+            # The due conditions are repeated in the UPDATE: whoever writes first wins a row.
+            claimed = list(
+                s.scalars(
+                    update(TaskRow)
+                    .where(TaskRow.id.in_(ids), *due)
+                    .values(next_poll_at=lease_until)
+                    .returning(TaskRow.id),
+                    execution_options={"synchronize_session": False},
+                )
+            )
+            s.commit()
+            if not claimed:
+                return []
+            rows = s.scalars(select(TaskRow).where(TaskRow.id.in_(claimed)))
+            return [_to_task(r) for r in rows]
+
+    def record_polls(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write many polls that did not change a status, in one transaction (the monitor's
+        common case). Each row: id, status (expected: the write is skipped if it moved),
+        progress, next_poll_at, poll_failures, error, error_kind, updated_at."""
+        if not rows:
+            return
+        t = TaskRow.__table__
+        stmt = (
+            update(t)
+            .where(t.c.id == bindparam("b_id"), t.c.status == bindparam("b_status"))
+            .values(
+                progress=bindparam("b_progress"),
+                next_poll_at=bindparam("b_next_poll_at"),
+                poll_failures=bindparam("b_poll_failures"),
+                error=bindparam("b_error"),
+                error_kind=bindparam("b_error_kind"),
+                updated_at=bindparam("b_updated_at"),
+            )
+        )
+        params = [{f"b_{k}": v for k, v in row.items()} for row in rows]
+        with self._session() as s:
+            s.connection().execute(stmt, params)
+            s.commit()
+
+    def next_due_at(self) -> datetime | None:
+        """When the earliest pollable task is next due (the monitor sleeps until then)."""
+        with self._session() as s:
+            return s.scalar(
+                select(func.min(TaskRow.next_poll_at)).where(
+                    TaskRow.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
+                    TaskRow.provider_task_id.is_not(None),
+                )
+            )
 
     def unarchived_successes(self) -> list[Task]:
         """Succeeded tasks whose result is not yet on disk (archive was interrupted)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -162,6 +163,9 @@ class Studio:
             return self._fail(task.id, err)
         except Exception as err:
             return self._mark_unknown(task.id, provider.name, type(err).__name__)
+        if os.environ.get("REENACT_TEST_CRASH_AFTER_CREATE") == "1":
+            # Crash-safety tests die here: accepted by the provider, not yet persisted.
+            os.kill(os.getpid(), signal.SIGKILL)
         now = utcnow()
         updated = self.store.update_task(
             task.id,

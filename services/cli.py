@@ -1,0 +1,571 @@
+"""`reenact`: the command line face of the same services the app uses.
+
+Contract (design.md): commands and flags below; `--json` prints exactly one JSON document on
+stdout and everything else goes to stderr; `--wait` draws a progress bar on stderr; exit codes
+0 succeeded, 1 task failed / canceled / input rejected, 2 usage or configuration error,
+3 gave up waiting (the task stays tracked). No traceback ever reaches the terminal.
+
+Imports are lazy: `reenact providers` must start fast, so the database layer, the monitor and
+media tools load only for the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from services.config import Settings
+    from services.models import Task
+    from services.studio import Studio
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GAVE_UP = 0, 1, 2, 3
+
+
+class CliExit(Exception):
+    """Stop with this exit code and sentence (the sentence goes to stderr)."""
+
+    def __init__(self, code: int, sentence: str, payload: Any = None) -> None:
+        super().__init__(sentence)
+        self.code = code
+        self.sentence = sentence
+        self.payload = payload
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+
+class Ctx:
+    """One command's run: flags, output helpers and the task ids it is responsible for."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.json: bool = bool(getattr(args, "json", False))
+        self.task_ids: list[str] = []
+        self._studio: Studio | None = None
+        self._settings: Settings | None = None
+        self.printed_json = False
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from services.config import load_settings
+
+            self._settings = load_settings()
+        return self._settings
+
+    @property
+    def studio(self) -> Studio:
+        if self._studio is None:
+            from services.studio import Studio
+
+            self._studio = Studio(self.settings)
+        return self._studio
+
+    def close(self) -> None:
+        if self._studio is not None:
+            self._studio.close()
+
+    def out(self, text: str) -> None:
+        """Human output: stdout normally, stderr under --json (stdout is the document's)."""
+        stream = sys.stderr if self.json else sys.stdout
+        print(text, file=stream, flush=True)
+
+    def note(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def emit(self, document: Any) -> None:
+        if self.json and not self.printed_json:
+            sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+            self.printed_json = True
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+def _task_json(task: Task) -> dict[str, Any]:
+    return task.public_json()
+
+
+def exit_code(task: Task) -> int:
+    from services.models import TaskStatus
+
+    if task.status in (TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.UNKNOWN):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _out_dir(value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise CliExit(EXIT_USAGE, f"--out must be a folder, and {value} is a file.")
+    return path
+
+
+def _copy_result(task: Task, out: Path) -> Path:
+    import os
+    import shutil
+
+    from services.errors import InputError
+
+    assert task.result_path is not None
+    source = Path(task.result_path)
+    if not source.is_file():
+        raise InputError(
+            f"The archived result of task {task.id} is missing from the data folder "
+            f"({source}); run `reenact download {task.id}` to fetch it again."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    dest = out / f"{task.id}-{task.provider}{source.suffix or '.mp4'}"
+    tmp = dest.with_name(dest.name + ".part")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, dest)
+    return dest.resolve()
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from services.models import TaskOptions
+
+    try:
+        return TaskOptions(
+            expression_intensity=getattr(args, "intensity", None),
+            body_control=True if getattr(args, "body_control", False) else None,
+            seed=getattr(args, "seed", None),
+            ratio=getattr(args, "ratio", None),
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        flag = {"expression_intensity": "--intensity", "seed": "--seed", "ratio": "--ratio"}.get(
+            str(first["loc"][0]) if first.get("loc") else "", "an option"
+        )
+        msg = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
+        raise CliExit(EXIT_USAGE, f"{flag}: {msg}.") from None
+
+
+def _finish(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
+    """Deliver results (--out), print, and choose the exit code for these settled tasks."""
+    from services.models import TaskStatus
+
+    out = _out_dir(getattr(ctx.args, "out", None))
+    code = EXIT_OK
+    for task in tasks:
+        code = max(code, exit_code(task))
+        if task.status is TaskStatus.SUCCEEDED and out is not None:
+            if task.result_path:
+                dest = _copy_result(task, out)
+                ctx.note(f"Saved {dest}")
+            else:
+                ctx.note(f"Task {task.id}: {task.error or 'the result was not archived.'}")
+                code = max(code, EXIT_FAILED)
+        elif task.status is TaskStatus.SUCCEEDED and not task.result_path and task.error:
+            ctx.note(f"Task {task.id}: {task.error}")
+        elif task.status is not TaskStatus.SUCCEEDED and task.error:
+            ctx.note(f"Task {task.id} {task.status.value}: {task.error}")
+    for task in tasks:
+        ctx.out(_describe(task))
+    ctx.emit([_task_json(t) for t in tasks] if many else _task_json(tasks[0]))
+    return code
+
+
+def _describe(task: Task) -> str:
+    from services.cli_output import describe
+
+    return describe(task)
+
+
+def _wait(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
+    from services.cli_output import ProgressBar
+    from services.errors import ErrorKind
+    from services.monitor import Monitor, WaitTimeout
+
+    bar = ProgressBar(sys.stderr)
+    monitor = Monitor(ctx.studio)
+
+    def on_update(task: Task) -> None:
+        bar.update(task)
+        # A rejected key will not fix itself while we wait: stop with the provider's words.
+        if task.status.pollable and task.error_kind == ErrorKind.AUTHENTICATION.value:
+            raise CliExit(EXIT_FAILED, task.error or "The provider rejected the API key.",
+                          payload=_task_json(task))
+
+    try:
+        final = monitor.wait_many(
+            [t.id for t in tasks], timeout=ctx.args.timeout, on_update=on_update
+        )
+    except WaitTimeout as exc:
+        bar.done()
+        ctx.emit([_task_json(t) for t in exc.tasks] if many else _task_json(exc.tasks[0]))
+        raise CliExit(EXIT_GAVE_UP, str(exc)) from None
+    finally:
+        bar.done()
+        monitor.stop()
+    return _finish(ctx, final, many=many)
+
+
+def _after_submit(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
+    from services.models import TaskStatus
+
+    settled = [t for t in tasks if t.status in (TaskStatus.FAILED, TaskStatus.UNKNOWN)]
+    if ctx.args.wait and len(settled) < len(tasks):
+        return _wait(ctx, tasks, many=many)
+    code = EXIT_OK
+    for task in tasks:
+        code = max(code, exit_code(task))
+        if task.error:
+            ctx.note(f"Task {task.id} ({task.provider}) {task.status.value}: {task.error}")
+        ctx.out(_describe(task))
+    if code == EXIT_OK:
+        ctx.note(
+            "Follow progress with `reenact status "
+            + (tasks[0].id if len(tasks) == 1 else "ID")
+            + "`, or add --wait."
+        )
+    ctx.emit([_task_json(t) for t in tasks] if many else _task_json(tasks[0]))
+    return code
+
+
+# ---- commands --------------------------------------------------------------------------------
+def cmd_providers(ctx: Ctx) -> int:
+    from services.providers.registry import get_provider, provider_ids
+
+    infos: list[dict[str, Any]] = []
+    for pid in provider_ids():
+        provider = get_provider(pid, ctx.settings)
+        av = provider.availability()
+        infos.append(
+            {
+                "id": pid,
+                "name": provider.name,
+                "available": av.available,
+                "reason": av.reason,
+                "key_source": av.key_source,
+                "capabilities": provider.capabilities().model_dump(mode="json"),
+            }
+        )
+    if ctx.json:
+        ctx.emit(infos)
+    else:
+        from services.cli_output import provider_table
+
+        ctx.out(provider_table(infos))
+    return EXIT_OK
+
+
+def cmd_check(ctx: Ctx) -> int:
+    from services.media import check_inputs
+
+    providers = _provider_list(ctx.args.provider) if ctx.args.provider else None
+    if providers:
+        for pid in providers:
+            _provider(ctx, pid, require=False)
+    reports = check_inputs(list(ctx.args.items), providers, ctx.settings)
+    failed = any(r.report.failed for r in reports)
+    if ctx.json:
+        ctx.emit([r.model_dump(mode="json") for r in reports])
+    else:
+        from services.cli_output import check_text
+
+        ctx.out(check_text(reports))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _provider_list(value: str) -> list[str]:
+    ids = [p.strip().lower() for p in value.split(",") if p.strip()]
+    if not ids:
+        raise CliExit(EXIT_USAGE, "Name at least one provider, for example --providers runway.")
+    return list(dict.fromkeys(ids))
+
+
+def _provider(ctx: Ctx, provider_id: str, *, require: bool = True) -> Any:
+    from services.providers.registry import provider_class
+
+    provider_class(provider_id)  # unknown id → ConfigError before the database is touched
+    provider = ctx.studio.provider(provider_id)
+    if require:
+        provider.require_available()
+    return provider
+
+
+def cmd_submit(ctx: Ctx) -> int:
+    a = ctx.args
+    _provider(ctx, a.provider.lower())
+    options = _options(a)
+    _out_dir(a.out)
+    inputs = ctx.studio.prepare_inputs(a.video, a.image, a.character_video)
+    task = ctx.studio.submit(a.provider.lower(), inputs, options)
+    ctx.task_ids = [task.id]
+    return _after_submit(ctx, [task], many=False)
+
+
+def cmd_compare(ctx: Ctx) -> int:
+    from services.models import TaskOptions
+
+    a = ctx.args
+    ids = _provider_list(a.providers)
+    for pid in ids:
+        _provider(ctx, pid)
+    _out_dir(a.out)
+    inputs = ctx.studio.prepare_inputs(a.video, a.image)
+    run, tasks = ctx.studio.submit_many(ids, inputs, TaskOptions())
+    ctx.task_ids = [t.id for t in tasks]
+    ctx.note(f"Run {run.id}: {len(tasks)} tasks.")
+    return _after_submit(ctx, tasks, many=True)
+
+
+def cmd_track(ctx: Ctx) -> int:
+    from services.errors import ErrorKind
+    from services.monitor import Monitor
+
+    a = ctx.args
+    _provider(ctx, a.provider.lower())
+    _out_dir(a.out)
+    task = ctx.studio.track(a.provider.lower(), a.provider_task_id)
+    ctx.task_ids = [task.id]
+    # One poll now: a wrong id or key shows at once instead of after a long wait.
+    monitor = Monitor(ctx.studio)
+    try:
+        monitor.tick([task.id], block=not a.wait)
+    finally:
+        monitor.stop()
+    task = ctx.studio.get(task.id)
+    if task.status.pollable and task.error_kind == ErrorKind.AUTHENTICATION.value:
+        raise CliExit(EXIT_FAILED, task.error or "The provider rejected the API key.",
+                      payload=_task_json(task))
+    return _after_submit(ctx, [task], many=False)
+
+
+def _refresh(ctx: Ctx, task: Task) -> Task:
+    """Without the app running nothing else moves a task: check on it once, here."""
+    from services.monitor import Monitor, archive_pending
+
+    if not (task.status.pollable or archive_pending(task)):
+        return task
+    monitor = Monitor(ctx.studio)
+    try:
+        monitor.tick([task.id], block=True)
+    finally:
+        monitor.stop()
+    return ctx.studio.get(task.id)
+
+
+def cmd_status(ctx: Ctx) -> int:
+    ctx.studio.recover_interrupted()
+    task = _refresh(ctx, ctx.studio.get(ctx.args.task_id))
+    ctx.task_ids = [task.id]
+    ctx.out(_describe(task))
+    ctx.emit(_task_json(task))
+    return exit_code(task)
+
+
+def cmd_list(ctx: Ctx) -> int:
+    from services.cli_output import task_table
+
+    ctx.studio.recover_interrupted()
+    tasks = ctx.studio.store.list_tasks(limit=100_000)
+    if ctx.json:
+        ctx.emit([_task_json(t) for t in tasks])
+    else:
+        ctx.out(task_table(tasks))
+    return EXIT_OK
+
+
+def cmd_download(ctx: Ctx) -> int:
+    from services.errors import InputError
+    from services.models import TaskStatus
+    from services.monitor import Monitor
+
+    task = ctx.studio.get(ctx.args.task_id)
+    ctx.task_ids = [task.id]
+    if task.status is not TaskStatus.SUCCEEDED:
+        raise InputError(
+            f"Task {task.id} is {task.status.value}, so there is no result to download"
+            + (" yet." if not task.status.terminal else ".")
+        )
+    if not task.result_path or not Path(task.result_path).is_file():
+        if task.result_path:  # the archived file was removed by hand: fetch it again
+            ctx.studio.store.update_task(task.id, result_path=None)
+        monitor = Monitor(ctx.studio)
+        try:
+            task = monitor.archive_now(task.id)
+        finally:
+            monitor.stop()
+    out = _out_dir(ctx.args.out) or Path.cwd()
+    dest = _copy_result(task, out)
+    print(str(dest), flush=True)
+    return EXIT_OK
+
+
+# ---- parser ----------------------------------------------------------------------------------
+def _timeout(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number of seconds") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return seconds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="reenact",
+        description="Transfer a facial performance from a driving video onto a character, "
+        "through paid providers or the offline local engine.",
+        epilog="Exit codes: 0 succeeded, 1 task failed/canceled/input rejected, 2 usage or "
+        "configuration error, 3 gave up waiting (the task stays tracked).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def add(name: str, func: Callable[[Ctx], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    def json_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true",
+                       help="print one JSON document on stdout (messages go to stderr)")
+
+    def wait_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--wait", action="store_true",
+                       help="wait until done, with a progress bar on stderr")
+        p.add_argument("--timeout", type=_timeout, metavar="S",
+                       help="with --wait: give up after S seconds (exit 3; the task stays "
+                       "tracked)")
+        p.add_argument("--out", metavar="DIR", help="with --wait: copy the result file here")
+
+    p = add("providers", cmd_providers, "list providers, whether each is ready, and why not")
+    json_flag(p)
+
+    p = add("check", cmd_check, "check videos and images (paths or URLs) before submitting")
+    p.add_argument("items", nargs="+", metavar="PATH_OR_URL")
+    p.add_argument("--provider", metavar="ID", help="also check against this provider's "
+                   "limits (comma-separate several)")
+    json_flag(p)
+
+    p = add("submit", cmd_submit, "start a task at one provider")
+    p.add_argument("--provider", required=True, metavar="ID")
+    p.add_argument("--video", required=True, metavar="V", help="driving video (path or URL)")
+    p.add_argument("--image", required=True, metavar="I", help="character image (path or URL)")
+    p.add_argument("--character-video", metavar="V2", help="character video (Act-Two)")
+    p.add_argument("--intensity", type=int, metavar="N", help="expression intensity 1-5")
+    p.add_argument("--body-control", action="store_true", help="transfer body motion too")
+    p.add_argument("--seed", type=int, metavar="N")
+    p.add_argument("--ratio", metavar="W:H", help="output ratio, for example 1280:720")
+    wait_flags(p)
+    json_flag(p)
+
+    p = add("track", cmd_track, "follow a task made elsewhere, by its provider task id")
+    p.add_argument("--provider", required=True, metavar="ID")
+    p.add_argument("provider_task_id", metavar="PROVIDER_TASK_ID")
+    wait_flags(p)
+    json_flag(p)
+
+    p = add("status", cmd_status, "show one task (checking on it once if it is still running)")
+    p.add_argument("task_id", metavar="TASK_ID")
+    json_flag(p)
+
+    p = add("list", cmd_list, "list every task, newest first")
+    json_flag(p)
+
+    p = add("download", cmd_download, "copy a task's result file (archiving it first if "
+            "needed)")
+    p.add_argument("task_id", metavar="TASK_ID")
+    p.add_argument("--out", metavar="DIR", help="folder to write to (default: here)")
+
+    p = add("compare", cmd_compare, "run the same inputs at several providers")
+    p.add_argument("--providers", required=True, metavar="ID,ID,...")
+    p.add_argument("--video", required=True, metavar="V")
+    p.add_argument("--image", required=True, metavar="I")
+    wait_flags(p)
+    json_flag(p)
+    return parser
+
+
+class _NoTraceback(logging.Formatter):
+    """Log lines for a person: the sentence, never a stack trace."""
+
+    def formatException(self, ei: Any) -> str:
+        return ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.exc_text = None
+        saved, record.exc_info = record.exc_info, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info = saved
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_NoTraceback("reenact: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    _setup_logging()
+    ctx = Ctx(args)
+    try:
+        return args.func(ctx)
+    except CliExit as exc:
+        ctx.note(exc.sentence)
+        ctx.emit(exc.payload if exc.payload is not None else {"error": exc.sentence})
+        return exc.code
+    except KeyboardInterrupt:
+        if ctx.task_ids:
+            ids = " ".join(ctx.task_ids)
+            ctx.note(f"\nStopped waiting; the task is still tracked: reenact status {ids}")
+        else:
+            ctx.note("\nStopped. If a task was being submitted, `reenact list` shows it.")
+        ctx.emit({"error": "interrupted", "task_ids": ctx.task_ids})
+        return EXIT_GAVE_UP
+    except BrokenPipeError:
+        return EXIT_FAILED
+    except Exception as exc:
+        return _report(ctx, exc)
+    finally:
+        with contextlib.suppress(Exception):
+            ctx.close()
+
+
+def _report(ctx: Ctx, exc: Exception) -> int:
+    from services.errors import ConfigError, ReenactError
+
+    if isinstance(exc, ConfigError):
+        code, sentence = EXIT_USAGE, str(exc)
+    elif isinstance(exc, ReenactError):
+        code, sentence = EXIT_FAILED, str(exc)
+    else:
+        logging.getLogger("reenact.cli").debug("unexpected error", exc_info=exc)
+        code = EXIT_FAILED
+        sentence = (
+            f"Something went wrong ({type(exc).__name__}); nothing was lost — `reenact list` "
+            "shows every task. If it happens again, please report it."
+        )
+    ctx.note(sentence)
+    ctx.emit({"error": sentence})
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

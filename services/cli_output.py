@@ -1,0 +1,141 @@
+"""What the `reenact` CLI shows a person: task summaries, tables and the `--wait` progress bar.
+
+Everything here writes text; nothing decides exit codes or talks to providers. The progress
+bar always goes to stderr so `--json` leaves stdout to its one JSON document.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+from services.models import Task, TaskStatus
+
+BAR_WIDTH = 24
+
+
+def when(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def percent(task: Task) -> str:
+    return f"{round(task.progress * 100):d}%"
+
+
+def describe(task: Task) -> str:
+    """A few lines about one task, for `status`, `submit` and friends."""
+    lines = [f"Task {task.id}  {task.provider}  {task.status.value}  {percent(task)}"]
+    if task.provider_task_id:
+        lines.append(f"  provider task: {task.provider_task_id}")
+    if task.result_path:
+        lines.append(f"  result:        {task.result_path}")
+    elif task.result_url and task.status is TaskStatus.SUCCEEDED:
+        lines.append("  result:        not archived yet (reenact download " + task.id + ")")
+    if task.error:
+        lines.append(f"  note:          {task.error}")
+    if task.cost_estimate is not None:
+        lines.append(f"  estimated:     ${task.cost_estimate:.2f}")
+    lines.append(f"  created:       {when(task.created_at)}   updated: {when(task.updated_at)}")
+    return "\n".join(lines)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    rows = [list(r) for r in rows]
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row[:-1]):
+            widths[i] = max(widths[i], len(cell))
+    def fmt(row: Sequence[str]) -> str:
+        cells = [c.ljust(widths[i]) for i, c in enumerate(row[:-1])]
+        return "  ".join([*cells, row[-1]]).rstrip()
+
+    return "\n".join([fmt(headers), *(fmt(r) for r in rows)])
+
+
+def task_table(tasks: Sequence[Task]) -> str:
+    if not tasks:
+        return "No tasks yet. Start one with `reenact submit` or `reenact track`."
+    rows = []
+    for t in tasks:
+        note = t.result_path or t.error or ""
+        rows.append([t.id, t.provider, t.status.value, percent(t), when(t.created_at), note])
+    return table(["ID", "PROVIDER", "STATUS", "PROGRESS", "CREATED", "RESULT / NOTE"], rows)
+
+
+def provider_table(infos: Sequence[dict[str, Any]]) -> str:
+    rows = []
+    for info in infos:
+        caps = info["capabilities"]
+        if info["available"]:
+            source = info.get("key_source")
+            state = f"yes ({source})" if source else "yes"
+        else:
+            state = "no"
+        can = [w for w, ok in (("create", caps["can_create"]), ("track", caps["can_track"])) if ok]
+        notes = [", ".join(can) or "-"]
+        if caps.get("needs_urls"):
+            notes.append("URLs only")
+        if caps.get("required_aspect"):
+            notes.append(f"{caps['required_aspect']} inputs")
+        if caps.get("cost_per_second_usd") is not None:
+            notes.append(f"${caps['cost_per_second_usd']:.2f}/s")
+        if not info["available"] and info.get("reason"):
+            notes.append(info["reason"])
+        rows.append([info["id"], info["name"], state, "; ".join(notes)])
+    return table(["ID", "NAME", "READY", "NOTES"], rows)
+
+
+class ProgressBar:
+    """`--wait` feedback on stderr: one line redrawn in place on a terminal, one line per
+    change otherwise (logs and CI stay readable)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.tasks: dict[str, Task] = {}
+        self._last: dict[str, tuple[str, str]] = {}
+        self._drawn = False
+
+    def update(self, task: Task) -> None:
+        self.tasks[task.id] = task
+        if self.tty:
+            self._redraw()
+            return
+        key = (task.status.value, percent(task))
+        if self._last.get(task.id) != key:
+            self._last[task.id] = key
+            line = f"{task.id} {task.provider}: {task.status.value} {percent(task)}"
+            if task.error and not task.status.terminal:
+                line += f" ({task.error})"
+            self._write(line + "\n")
+
+    def _redraw(self) -> None:
+        if len(self.tasks) == 1:
+            t = next(iter(self.tasks.values()))
+            filled = round(t.progress * BAR_WIDTH)
+            bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+            line = f"{t.provider} {t.id} [{bar}] {percent(t):>4} {t.status.value}"
+        else:
+            line = " | ".join(
+                f"{t.provider} {t.status.value} {percent(t)}" for t in self.tasks.values()
+            )
+        width = shutil.get_terminal_size((100, 20)).columns
+        self._write("\r\x1b[K" + line[: max(10, width - 1)])
+        self._drawn = True
+
+    def done(self) -> None:
+        if self.tty and self._drawn:
+            self._write("\n")
+            self._drawn = False
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass

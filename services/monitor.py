@@ -1,0 +1,666 @@
+"""The monitor: follows every non-terminal task to its end and archives each result the moment
+it succeeds, whether or not a browser (or the CLI that submitted it) is still there.
+
+One instance runs per app server process (`lifespan_monitor`); the CLI's `--wait` drives the
+same code for its own tasks (`Monitor.wait`), so the CLI works without the app. Several
+monitors can share one database: every poll and every archive is *claimed* first with a
+compare-and-set on the task's `next_poll_at` (a lease), so two processes never poll the same
+task at once, never apply the same transition twice and never download the same result twice.
+
+Timing is the provider's own (`ProviderCapabilities.poll_interval_s`); `REENACT_POLL_SCALE`
+(or `interval_scale`) multiplies every provider-declared time — intervals, backoff, the
+not-found grace — so tests can run a provider's whole life in a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.config import Settings
+from services.errors import ErrorKind, ProviderError, ReenactError, default_sentence
+from services.models import (
+    ProviderCapabilities,
+    ProviderUpdate,
+    Task,
+    TaskStatus,
+    utcnow,
+)
+from services.studio import Studio
+
+log = logging.getLogger("reenact.monitor")
+
+# A poll claim outlives the longest single poll call (the HTTP base's deadline is 120 s), so
+# a slow answer is never polled twice; if the poller dies, the task is polled again after it.
+POLL_LEASE_S = 150.0
+# An archive claim outlives the longest download (fetch's whole-transfer deadline is 900 s);
+# a claim whose owner process is gone is taken over at once.
+ARCHIVE_LEASE_S = 1000.0
+MAX_BACKOFF_S = 300.0  # the longest wait between two polls of a task that keeps failing
+ARCHIVE_MAX_ATTEMPTS = 6
+ARCHIVE_CONCURRENCY = 3
+FAILURES_BEFORE_SHOWN = 3  # transient poll failures stay quiet until they repeat
+IDLE_TICK_S = 1.0  # the background loop looks for new work at least this often
+MIN_SLEEP_S = 0.02
+
+_ARCHIVE_GAVE_UP = "archive_gave_up"
+_ARCHIVE_OWNER = "archiver"
+
+
+class WaitTimeout(ReenactError):
+    """`--timeout` ran out; the task stays tracked (CLI exit 3)."""
+
+    def __init__(self, sentence: str, tasks: list[Task]) -> None:
+        super().__init__(sentence)
+        self.tasks = tasks
+
+
+@dataclass
+class TickStats:
+    polled: int = 0
+    changed: int = 0
+    archives_started: int = 0
+    errors: int = 0
+
+
+@dataclass
+class _PollResult:
+    task: Task
+    update: ProviderUpdate | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class _Writes:
+    """What one tick's polls want written: quiet rows in one batch, transitions one by one."""
+
+    quiet: list[dict[str, Any]] = field(default_factory=list)
+    archive: list[Task] = field(default_factory=list)
+
+
+def env_scale() -> float:
+    raw = os.environ.get("REENACT_POLL_SCALE", "").strip()
+    if not raw:
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        log.warning("REENACT_POLL_SCALE=%r is not a number; using 1", raw)
+        return 1.0
+    return value if value > 0 else 1.0
+
+
+def archive_pending(task: Task) -> bool:
+    """A succeeded task whose result is not on disk yet and may still get there."""
+    return (
+        task.status is TaskStatus.SUCCEEDED
+        and not task.result_path
+        and not task.meta.get(_ARCHIVE_GAVE_UP)
+    )
+
+
+def settled(task: Task) -> bool:
+    """Nothing more will happen to this task without the user: done, or needs a decision."""
+    if task.status in (TaskStatus.UNKNOWN, TaskStatus.DRAFT):
+        return True
+    return task.status.terminal and not archive_pending(task)
+
+
+class Monitor:
+    def __init__(
+        self,
+        studio: Studio,
+        *,
+        interval_scale: float = 1.0,
+        max_workers: int = 8,
+        not_found_grace_s: float | None = None,
+        owns_studio: bool = False,
+    ) -> None:
+        self.studio = studio
+        self.store = studio.store
+        self.settings: Settings = studio.settings
+        self.scale = interval_scale * env_scale()
+        self.max_workers = max(1, max_workers)
+        self._grace_override = not_found_grace_s
+        self._owns_studio = owns_studio
+        # Who holds a claim: the pid tells a dead owner (taken over at once) from a live one.
+        self.owner = {"pid": os.getpid(), "host": socket.gethostname(), "id": uuid.uuid4().hex}
+        self._pool: ThreadPoolExecutor | None = None
+        self._caps: dict[str, ProviderCapabilities] = {}
+        self._lock = threading.Lock()
+        self._archiving: dict[str, threading.Thread] = {}
+        self._archive_slots = threading.BoundedSemaphore(ARCHIVE_CONCURRENCY)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    # ---- timing ----------------------------------------------------------------------------
+    def capabilities(self, provider_id: str) -> ProviderCapabilities:
+        caps = self._caps.get(provider_id)
+        if caps is None:
+            caps = self.studio.provider(provider_id).capabilities()
+            self._caps[provider_id] = caps
+        return caps
+
+    def interval(self, provider_id: str) -> float:
+        return max(0.01, self.capabilities(provider_id).poll_interval_s * self.scale)
+
+    def grace(self, provider_id: str) -> float:
+        if self._grace_override is not None:
+            return self._grace_override
+        return self.capabilities(provider_id).not_found_grace_s * self.scale
+
+    def backoff(self, provider_id: str, failures: int, retry_after: float | None) -> float:
+        cap = MAX_BACKOFF_S * self.scale
+        wait = min(cap, self.interval(provider_id) * 2 ** min(failures, 16))
+        if retry_after is not None:
+            # The provider's own word wins over our schedule, within reason.
+            wait = max(wait, min(retry_after, MAX_BACKOFF_S))
+        return wait
+
+    # ---- one pass --------------------------------------------------------------------------
+    def tick(self, task_ids: Sequence[str] | None = None, *, block: bool = True) -> TickStats:
+        """Poll every due task (or just `task_ids`), apply what changed, start archives.
+
+        With `block`, returns only after the archives it started have finished.
+        """
+        stats = TickStats()
+        try:
+            self.studio.recover_interrupted()
+        except Exception:
+            log.exception("Could not recover interrupted submissions")
+        now = utcnow()
+        claimed = self.store.claim_due(
+            now=now,
+            lease_until=now + timedelta(seconds=POLL_LEASE_S),
+            limit=10_000,
+            task_ids=task_ids,
+        )
+        writes = _Writes()
+        if claimed:
+            for result in self._poll_all(claimed):
+                stats.polled += 1
+                if result.error is not None:
+                    stats.errors += 1
+                if self._apply(result, writes):
+                    stats.changed += 1
+            self.store.record_polls(writes.quiet)
+        started = [t for t in (self._start_archive(t) for t in writes.archive) if t]
+        for task in self._leftover_successes(task_ids):
+            thread = self._start_archive(task)
+            if thread:
+                started.append(thread)
+        stats.archives_started = len(started)
+        if block:
+            for thread in started:
+                thread.join()
+        return stats
+
+    def _poll_all(self, tasks: list[Task]) -> list[_PollResult]:
+        providers = {t.provider for t in tasks}
+        for pid in providers:  # build providers here, not racing inside worker threads
+            try:
+                self.studio.provider(pid)
+                self.capabilities(pid)
+            except ReenactError:
+                pass
+        if len(tasks) == 1:
+            return [self._poll_one(tasks[0])]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="reenact-poll")
+        return list(self._pool.map(self._poll_one, tasks))
+
+    def _poll_one(self, task: Task) -> _PollResult:
+        try:
+            provider = self.studio.provider(task.provider)
+            av = provider.availability()
+            if not av.available:
+                from services.errors import ConfigError
+
+                raise ConfigError(av.reason or f"{provider.name} is not available.")
+            assert task.provider_task_id is not None
+            return _PollResult(task, update=provider.poll(task.provider_task_id))
+        except Exception as err:  # every failure becomes state, never a dead monitor
+            return _PollResult(task, error=err)
+
+    # ---- applying a poll -------------------------------------------------------------------
+    def _apply(self, result: _PollResult, writes: _Writes) -> bool:
+        task = result.task
+        now = utcnow()
+        try:
+            if result.error is not None:
+                return self._apply_error(task, result.error, now, writes)
+            assert result.update is not None
+            return self._apply_update(task, result.update, now, writes)
+        except Exception:
+            log.exception("Could not record a poll of task %s", task.id)
+            return False
+
+    def _quiet(
+        self, task: Task, now: datetime, writes: _Writes, *, wait: float, **changes: Any
+    ) -> None:
+        row = {
+            "id": task.id,
+            "status": task.status.value,
+            "progress": task.progress,
+            "next_poll_at": now + timedelta(seconds=wait),
+            "poll_failures": task.poll_failures,
+            "error": task.error,
+            "error_kind": task.error_kind,
+        }
+        row.update(changes)
+        visible = ("progress", "error", "error_kind")
+        moved = any(row[k] != getattr(task, k) for k in visible)
+        row["updated_at"] = now if moved else task.updated_at
+        writes.quiet.append(row)
+
+    def _apply_update(
+        self, task: Task, update: ProviderUpdate, now: datetime, writes: _Writes
+    ) -> bool:
+        status = update.status
+        interval = self.interval(task.provider)
+        if status is TaskStatus.SUCCEEDED:
+            return self._succeeded(task, update, now, writes)
+        if status in (TaskStatus.FAILED, TaskStatus.CANCELED):
+            kind = update.error_kind or (
+                ErrorKind.CANCELED.value if status is TaskStatus.CANCELED else None
+            )
+            sentence = update.error or (
+                default_sentence(ErrorKind.CANCELED)
+                if status is TaskStatus.CANCELED
+                else "The provider reported that the task failed, without a reason."
+            )
+            changed = self.store.update_task(
+                task.id,
+                expect_status=task.status,
+                status=status,
+                error=sentence,
+                error_kind=kind,
+                finished_at=now,
+                next_poll_at=None,
+                poll_failures=0,
+                message=sentence,
+            )
+            return changed is not None
+        # Anything else the provider says means "not finished yet".
+        status = TaskStatus.RUNNING if status is TaskStatus.RUNNING else TaskStatus.QUEUED
+        progress = task.progress if update.progress is None else update.progress
+        if status is not task.status:
+            note = f" ({update.raw_status})" if update.raw_status else ""
+            changed = self.store.update_task(
+                task.id,
+                expect_status=task.status,
+                status=status,
+                progress=progress,
+                next_poll_at=now + timedelta(seconds=interval),
+                poll_failures=0,
+                error=None,
+                error_kind=None,
+                message=f"{task.status.value} → {status.value}{note}",
+            )
+            return changed is not None
+        self._quiet(
+            task, now, writes, wait=interval, progress=progress, poll_failures=0,
+            error=None, error_kind=None,
+        )
+        return progress != task.progress or task.error is not None
+
+    def _succeeded(
+        self, task: Task, update: ProviderUpdate, now: datetime, writes: _Writes
+    ) -> bool:
+        if not update.result_url:
+            sentence = (
+                "The provider reported success but sent no link to the result, so there is "
+                "nothing to archive. Check the provider's dashboard for the video."
+            )
+            changed = self.store.update_task(
+                task.id, expect_status=task.status, status=TaskStatus.SUCCEEDED, progress=1.0,
+                finished_at=now, next_poll_at=None, poll_failures=0, error=sentence,
+                error_kind=ErrorKind.UNEXPECTED.value,
+                meta={**task.meta, _ARCHIVE_GAVE_UP: True}, message=sentence,
+            )
+            return changed is not None
+        # The transition and the archive claim are one write: nobody else can start it.
+        changed = self.store.update_task(
+            task.id,
+            expect_status=task.status,
+            status=TaskStatus.SUCCEEDED,
+            progress=1.0,
+            result_url=update.result_url,
+            finished_at=now,
+            poll_failures=0,
+            error=None,
+            error_kind=None,
+            next_poll_at=now + timedelta(seconds=ARCHIVE_LEASE_S),
+            meta={**task.meta, _ARCHIVE_OWNER: self.owner},
+            message="Succeeded; archiving the result.",
+        )
+        if changed is None:
+            return False
+        writes.archive.append(changed)
+        return True
+
+    def _apply_error(
+        self, task: Task, err: BaseException, now: datetime, writes: _Writes
+    ) -> bool:
+        interval = self.interval(task.provider)
+        if isinstance(err, ProviderError) and err.kind is ErrorKind.NOT_FOUND:
+            since = task.started_at or task.created_at
+            if (now - since).total_seconds() < self.grace(task.provider):
+                # CometAPI does not know a fresh id for a while: still queued, not an error.
+                self._quiet(task, now, writes, wait=interval)
+                return False
+            changed = self.store.update_task(
+                task.id,
+                expect_status=task.status,
+                status=TaskStatus.FAILED,
+                error=str(err),
+                error_kind=ErrorKind.NOT_FOUND.value,
+                finished_at=now,
+                next_poll_at=None,
+                message=str(err),
+            )
+            return changed is not None
+        failures = task.poll_failures + 1
+        retry_after = err.retry_after if isinstance(err, ProviderError) else None
+        wait = self.backoff(task.provider, failures, retry_after)
+        if isinstance(err, ReenactError):
+            sentence = str(err)
+            kind = getattr(err, "kind", None)
+            kind_value = kind.value if isinstance(kind, ErrorKind) else "configuration"
+            retryable = bool(getattr(err, "retryable", False))
+        else:
+            log.error("Polling task %s failed unexpectedly", task.id, exc_info=err)
+            sentence = (
+                "Checking on this task failed unexpectedly; the app keeps trying. If it "
+                "persists, the server log has the details."
+            )
+            kind_value, retryable = ErrorKind.UNEXPECTED.value, True
+        show = not retryable or failures >= FAILURES_BEFORE_SHOWN
+        if failures == 1 or (show and task.error != sentence):
+            with contextlib.suppress(Exception):
+                self.store.add_event(task.id, f"Poll failed, retrying in {wait:.0f} s: {sentence}")
+        self._quiet(
+            task, now, writes, wait=wait, poll_failures=failures,
+            error=sentence if show else task.error,
+            error_kind=kind_value if show else task.error_kind,
+        )
+        return show and task.error != sentence
+
+    # ---- archiving -------------------------------------------------------------------------
+    def _leftover_successes(self, task_ids: Sequence[str] | None) -> list[Task]:
+        """Succeeded tasks whose archive never finished (a crash, a failed download)."""
+        wanted = set(task_ids) if task_ids is not None else None
+        out = []
+        for task in self.store.unarchived_successes():
+            if wanted is not None and task.id not in wanted:
+                continue
+            if not archive_pending(task) or not task.result_url:
+                continue
+            claimed = self._claim_archive(task)
+            if claimed:
+                out.append(claimed)
+        return out
+
+    def _owner_alive(self, owner: Any) -> bool:
+        if not isinstance(owner, dict):
+            return False
+        if owner.get("host") != self.owner["host"]:
+            return True  # cannot tell; wait for the lease to run out
+        pid = owner.get("pid")
+        return isinstance(pid, int) and _pid_alive(pid)
+
+    def _claim_archive(self, task: Task, *, force: bool = False) -> Task | None:
+        """Take the archive of `task` unless someone alive holds it (downloading, or waiting
+        out a backoff). `force` (the user asked) skips only this monitor's own backoff."""
+        now = utcnow()
+        owner = task.meta.get(_ARCHIVE_OWNER)
+        mine = isinstance(owner, dict) and owner.get("id") == self.owner["id"]
+        if mine:
+            with self._lock:
+                if task.id in self._archiving:
+                    return None
+        leased = task.next_poll_at is not None and task.next_poll_at > now
+        if leased and (not mine or not force) and (mine or self._owner_alive(owner)):
+            return None
+        meta = {**task.meta, _ARCHIVE_OWNER: self.owner}
+        if force:
+            meta.pop(_ARCHIVE_GAVE_UP, None)
+        return self.store.update_task(
+            task.id,
+            expect_status=TaskStatus.SUCCEEDED,
+            expect={"result_path": None, "next_poll_at": task.next_poll_at},
+            next_poll_at=now + timedelta(seconds=ARCHIVE_LEASE_S),
+            meta=meta,
+        )
+
+    def _start_archive(self, task: Task) -> threading.Thread | None:
+        with self._lock:
+            if task.id in self._archiving:
+                return None
+            # Daemon threads: a CLI giving up waiting must not hang on a download; the claim
+            # left behind names a dead process and is taken over by the next monitor.
+            thread = threading.Thread(
+                target=self._archive_guarded, args=(task,), name=f"reenact-archive-{task.id}",
+                daemon=True,
+            )
+            self._archiving[task.id] = thread
+        thread.start()
+        return thread
+
+    def _archive_guarded(self, task: Task) -> None:
+        try:
+            with self._archive_slots:
+                self._archive(task)
+        except Exception:
+            log.exception("Archiving task %s failed unexpectedly", task.id)
+        finally:
+            with self._lock:
+                self._archiving.pop(task.id, None)
+
+    def _archive(self, task: Task) -> str | None:
+        """Download (or copy) the claimed task's result; record the path, or the reason and
+        when to try again. Returns the failure sentence, None on success."""
+        from services.archive import fetch_result
+
+        assert task.result_url is not None
+        claim = {"result_path": None, "next_poll_at": task.next_poll_at}
+        try:
+            path = fetch_result(task.result_url, task.id, self.settings)
+        except ReenactError as err:
+            failures = task.poll_failures + 1
+            kind = getattr(err, "kind", None)
+            if getattr(err, "retryable", False) and failures < ARCHIVE_MAX_ATTEMPTS:
+                wait = self.backoff(task.provider, failures, getattr(err, "retry_after", None))
+                self.store.update_task(
+                    task.id, expect_status=TaskStatus.SUCCEEDED, expect=claim,
+                    poll_failures=failures, next_poll_at=utcnow() + timedelta(seconds=wait),
+                    # still ours: the backoff is respected by every live monitor
+                    message=f"Archiving failed, retrying in {wait:.0f} s: {err}",
+                )
+                return str(err)
+            # An expired link (or a page instead of a video): nothing else can be done.
+            meta = {k: v for k, v in task.meta.items() if k != _ARCHIVE_OWNER}
+            self.store.update_task(
+                task.id, expect_status=TaskStatus.SUCCEEDED, expect=claim,
+                error=str(err),
+                error_kind=kind.value if isinstance(kind, ErrorKind) else "invalid_result",
+                poll_failures=failures, next_poll_at=None,
+                meta={**meta, _ARCHIVE_GAVE_UP: True}, message=str(err),
+            )
+            return str(err)
+        meta = {k: v for k, v in task.meta.items() if k != _ARCHIVE_OWNER}
+        self.store.update_task(
+            task.id, expect_status=TaskStatus.SUCCEEDED, expect=claim,
+            result_path=str(path), next_poll_at=None, poll_failures=0, error=None,
+            error_kind=None, meta=meta, message=f"Result archived to {path}.",
+        )
+        return None
+
+    def archive_now(self, task_id: str, *, timeout: float = ARCHIVE_LEASE_S) -> Task:
+        """Archive one succeeded task here and now (`reenact download`), even one whose
+        archive gave up before; raises the sentence if it cannot be done."""
+        task = self.studio.get(task_id)
+        deadline = time.monotonic() + timeout
+        while task.status is TaskStatus.SUCCEEDED and not task.result_path:
+            if not task.result_url:
+                raise ReenactError(task.error or "The provider sent no link to the result.")
+            claimed = self._claim_archive(task, force=True)
+            if claimed is not None:
+                with self._lock:
+                    self._archiving[task.id] = threading.current_thread()
+                try:
+                    failure = self._archive(claimed)
+                finally:
+                    with self._lock:
+                        self._archiving.pop(task.id, None)
+                if failure:
+                    raise ReenactError(failure)
+            elif time.monotonic() > deadline:
+                raise ReenactError(
+                    "Another process is still archiving this result; try again in a minute."
+                )
+            else:
+                time.sleep(0.1)  # someone alive (the app's monitor) is on it
+            task = self.studio.get(task_id)
+        return task
+
+    # ---- waiting (CLI --wait) --------------------------------------------------------------
+    def wait(
+        self,
+        task_id: str,
+        *,
+        timeout: float | None = None,
+        on_update: Callable[[Task], None] | None = None,
+    ) -> Task:
+        return self.wait_many([task_id], timeout=timeout, on_update=on_update)[0]
+
+    def wait_many(
+        self,
+        task_ids: Sequence[str],
+        *,
+        timeout: float | None = None,
+        on_update: Callable[[Task], None] | None = None,
+    ) -> list[Task]:
+        """Drive these tasks until each is settled (terminal and archived); raise
+        WaitTimeout when `timeout` seconds pass first. Works with or without the app's
+        monitor running: whoever claims a poll does it, both see the store."""
+        ids = list(dict.fromkeys(task_ids))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen: dict[str, tuple[Any, ...]] = {}
+        while True:
+            tasks = self.store.get_tasks(ids)
+            if on_update is not None:
+                for task in tasks:
+                    snap = _snapshot(task)
+                    if seen.get(task.id) != snap:
+                        seen[task.id] = snap
+                        on_update(task)
+            pending = [t for t in tasks if not settled(t)]
+            if not pending:
+                return tasks
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(
+                    f"Gave up waiting after {timeout:g} s; the task is still tracked: "
+                    + "; ".join(f"reenact status {t.id}" for t in pending),
+                    tasks,
+                )
+            self.tick([t.id for t in pending], block=False)
+            tasks = self.store.get_tasks([t.id for t in pending])
+            pause = self._sleep_for(tasks)
+            if deadline is not None:
+                pause = min(pause, max(0.0, deadline - time.monotonic()))
+            time.sleep(pause)
+
+    def _sleep_for(self, tasks: Sequence[Task]) -> float:
+        now = utcnow()
+        pause = IDLE_TICK_S
+        for task in tasks:
+            if task.next_poll_at is not None and task.status.pollable:
+                pause = min(pause, (task.next_poll_at - now).total_seconds())
+            elif archive_pending(task) or task.status is TaskStatus.SUBMITTING:
+                pause = min(pause, 0.1)
+        return max(MIN_SLEEP_S, pause)
+
+    # ---- background thread -----------------------------------------------------------------
+    def start(self) -> Monitor:
+        if self._thread is not None and self._thread.is_alive():
+            return self
+        self._stop.clear()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="reenact-monitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        log.info("Monitor started (time scale %g)", self.scale)
+        while not self._stop.is_set():
+            try:
+                self.tick(block=False)
+                pause = self._idle_pause()
+            except Exception:
+                log.exception("Monitor tick failed; trying again shortly")
+                pause = IDLE_TICK_S
+            self._wake.wait(pause)
+            self._wake.clear()
+
+    def _idle_pause(self) -> float:
+        due = self.store.next_due_at()
+        if due is None:
+            return IDLE_TICK_S
+        return max(MIN_SLEEP_S, min(IDLE_TICK_S, (due - utcnow()).total_seconds()))
+
+    def wake(self) -> None:
+        """Look for due work now (a provider callback moved a task up the queue)."""
+        self._wake.set()
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the thread and release resources; safe to call any number of times."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        if self._owns_studio:
+            with contextlib.suppress(Exception):
+                self.studio.close()
+
+
+def _snapshot(task: Task) -> tuple[Any, ...]:
+    return (task.status, round(task.progress, 3), task.error, task.result_path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lifespan_monitor(settings: Settings | None = None) -> Monitor:
+    """The app server's one monitor, started; `stop()` it when the server shuts down."""
+    studio = Studio(settings)
+    return Monitor(studio, owns_studio=True).start()
