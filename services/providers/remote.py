@@ -1,0 +1,157 @@
+"""What the HTTP providers share: one lazily built `HttpClient`, media as links, callback
+addresses, and the readings of progress and failure words every provider needs."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from services.config import Settings
+from services.errors import ErrorKind, InputError, ProviderError, TransportError
+from services.http import HttpClient, HttpOptions
+from services.models import ProviderUpdate, TaskStatus
+from services.providers.base import CreateRequest, Provider
+from services.publish import INVALID_CALLBACK_BASE, public_url_for
+
+_MODERATION_WORDS = re.compile(
+    r"safety|moderat|content polic|nsfw|inappropriate|violat|public figure", re.I
+)
+
+
+def is_url(value: str) -> bool:
+    return value.lower().startswith(("http://", "https://"))
+
+
+def progress_fraction(value: Any) -> float | None:
+    """`"42%"`, `"0.42"`, `42`, `0.42` → 0.42; anything unreadable → None. Clamped to 0–1."""
+    if value is None or isinstance(value, bool):
+        return None
+    percent = False
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("%"):
+            percent, text = True, text[:-1].strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+    elif isinstance(value, int | float):
+        number = float(value)
+    else:
+        return None
+    if number != number:  # NaN
+        return None
+    if percent or number > 1:
+        number /= 100
+    return min(1.0, max(0.0, number))
+
+
+def looks_like_moderation(*texts: str | None) -> bool:
+    return any(t and _MODERATION_WORDS.search(t) for t in texts)
+
+
+def failed_update(
+    name: str, reason: str | None, *, code: str | None = None, raw_status: str | None = None,
+    kind: ErrorKind | None = None,
+) -> ProviderUpdate:
+    """A provider-side failure as a sentence for a creator that keeps the provider's words."""
+    said = (reason or "").strip()
+    quoted = f" (the provider said: “{said}”)" if said else ""
+    if kind is None and (looks_like_moderation(said) or (code or "").upper().startswith("SAFETY")):
+        kind = ErrorKind.MODERATION
+    if kind is ErrorKind.MODERATION:
+        sentence = (
+            f"{name}'s content moderation refused this task{quoted}. Use a different video or "
+            "image; retrying the same input will not help."
+        )
+    elif kind is ErrorKind.INVALID_INPUT:
+        sentence = (
+            f"{name} could not use the inputs{quoted}. Check the video and image against its "
+            "limits, then try again."
+        )
+    else:
+        sentence = (
+            f"{name} could not finish the task{quoted}. Try again; if it keeps failing, try "
+            "a shorter or steadier driving video."
+        )
+    return ProviderUpdate(
+        status=TaskStatus.FAILED, error=sentence, error_kind=kind.value if kind else None,
+        raw_status=raw_status,
+    )
+
+
+class HttpProvider(Provider):
+    """A provider reached over HTTP through the one base client in services/http.py."""
+
+    known_fields: ClassVar[tuple[str, ...]] = ()
+    refused_codes: ClassVar[frozenset[int]] = frozenset({429, 503})
+
+    def __init__(self, settings: Settings, *, http: HttpOptions | None = None) -> None:
+        super().__init__(settings)
+        self.http_options = http or HttpOptions()
+        self._http: HttpClient | None = None
+        self._http_lock = threading.Lock()
+
+    # ---- hooks for subclasses -----------------------------------------------------------------
+    def default_headers(self) -> dict[str, str]:
+        return {}
+
+    def map_error(self, response: httpx.Response, body: Any) -> ProviderError | None:
+        """The provider's own reading of an answer (None = the generic mapping)."""
+        return None
+
+    # ---- plumbing ------------------------------------------------------------------------------
+    @property
+    def http(self) -> HttpClient:
+        self.require_available()
+        with self._http_lock:
+            if self._http is None:
+                assert self.base_url is not None
+                self._http = HttpClient(
+                    provider_id=self.id, provider_name=self.name, base_url=self.base_url,
+                    api_key=self.config.api_key, key_variable=self.config.key_variable,
+                    headers=self.default_headers(), options=self.http_options,
+                    error_mapper=self.map_error, refused_codes=self.refused_codes,
+                    known_fields=self.known_fields,
+                )
+            return self._http
+
+    def close(self) -> None:
+        with self._http_lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+
+    def link_for(self, value: str) -> str:
+        """A link the provider can fetch: URLs pass through; local files are served by this
+        app under REENACT_PUBLIC_URL (or an InputError says what to do)."""
+        if is_url(value):
+            return value
+        if "://" in value:
+            raise InputError(f"{self.name} needs http(s) links; this is neither: {value}")
+        return public_url_for(Path(value), self.settings, provider_name=self.name)
+
+    def callback_for(self, request: CreateRequest) -> str:
+        return request.callback_url or f"{INVALID_CALLBACK_BASE}/{self.id}"
+
+    def unreadable(self, what: str, detail: str | None = None) -> ProviderError:
+        return ProviderError(
+            ErrorKind.UNEXPECTED,
+            f"{self.name} sent {what} this app does not understand. Try again later; if it "
+            "persists, the provider may have changed its API.",
+            provider=self.id, detail=detail,
+        )
+
+    def unknown_create_outcome(self, detail: str | None = None) -> ProviderError:
+        """A create answered 2xx without a readable task id: it may exist and cost money."""
+        err = TransportError(
+            f"{self.name} answered the request but its answer had no task id this app can "
+            "read, so whether the task was accepted is unknown.",
+            provider=self.id, sent=True,
+        )
+        err.detail = detail
+        return err
