@@ -1,0 +1,104 @@
+"""Output geometry and the character picture: size caps, face crops, and I420 conversion."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from services.engine.faces import Box
+from services.errors import InputError
+
+# Like the providers' outputs: 1280×720 for a 16:9 picture, 720×1280 for 9:16.
+CAP_LONG = 1280
+CAP_SHORT = 720
+# An explicit ratio option names the output pixels; this only stops absurd values.
+RATIO_CAP_LONG = 1920
+MIN_SIDE = 64
+# A face crop is this many face-box sides wide: room for the head to move and for the warp
+# to fade out before the crop's edge, so nothing outside it ever changes.
+CROP_FACTOR = 2.0
+# Haar boxes sit high on the face (brows to lower lip); the crop centre is nudged to the chin.
+CROP_DROP = 0.08
+
+
+@dataclass(frozen=True)
+class Square:
+    """An axis-aligned square in image pixels (may reach past the image's edges)."""
+
+    cx: float
+    cy: float
+    side: float
+
+    @property
+    def x0(self) -> float:
+        return self.cx - self.side / 2
+
+    @property
+    def y0(self) -> float:
+        return self.cy - self.side / 2
+
+
+def face_square(box: Box) -> Square:
+    side = CROP_FACTOR * max(box.w, box.h)
+    return Square(box.cx, box.cy + CROP_DROP * box.h, side)
+
+
+def _even_floor(v: float) -> int:
+    return max(2, math.floor(v / 2) * 2)
+
+
+def output_size(width: int, height: int, ratio: str | None = None) -> tuple[int, int]:
+    """Even output dimensions following the picture (or the ratio option), never upscaled
+    past the caps."""
+    if ratio:
+        tw, th = (int(p) for p in ratio.split(":"))
+        s = min(1.0, RATIO_CAP_LONG / max(tw, th))
+        return _even_floor(tw * s), _even_floor(th * s)
+    long_side, short_side = max(width, height), min(width, height)
+    s = min(1.0, CAP_LONG / long_side, CAP_SHORT / short_side)
+    return _even_floor(width * s), _even_floor(height * s)
+
+
+def load_picture(path: str | Path) -> np.ndarray:
+    """RGB pixels of an image file, upright (EXIF orientation applied)."""
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            rgb = np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise InputError(f"The character image {path} does not exist.") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise InputError(
+            f"The character image {Path(path).name} could not be read; use a PNG or JPEG."
+        ) from None
+    if min(rgb.shape[:2]) < MIN_SIDE:
+        raise InputError(
+            f"The character image is too small ({rgb.shape[1]}×{rgb.shape[0]}); "
+            f"use one at least {MIN_SIDE} pixels on each side."
+        )
+    return rgb
+
+
+def fit_cover(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale to cover `size` (w, h) and crop the centre: the output's exact pixels."""
+    h, w = rgb.shape[:2]
+    tw, th = size
+    s = max(tw / w, th / h)
+    sw, sh = max(tw, round(w * s)), max(th, round(h * s))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    scaled = cv2.resize(rgb, (sw, sh), interpolation=interp) if (sw, sh) != (w, h) else rgb
+    x0, y0 = (sw - tw) // 2, (sh - th) // 2
+    return np.ascontiguousarray(scaled[y0 : y0 + th, x0 : x0 + tw])
+
+
+def rgb_to_i420(rgb: np.ndarray) -> np.ndarray:
+    """BT.709 limited-range I420 as one (h*3/2, w) array, matching the tags the encoder writes."""
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    out = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+    return np.ascontiguousarray(out.to_ndarray())
