@@ -24,11 +24,16 @@ class Sniffed:
     ext: str  # with the dot, "" when unknown
 
     def describe(self) -> str:
-        return {
-            "html": "a web page (HTML)",
-            "text": "a text document",
-            "unknown": "not a video or image file",
-        }.get(self.kind, f"{'an' if self.mime[0] in 'aeiou' else 'a'} {self.mime} file")
+        """'a PNG image', 'an MP4 video', 'a web page (HTML)', ... for sentences."""
+        if self.kind == "html":
+            return "a web page (HTML)"
+        if self.kind == "text":
+            return "a text document"
+        if self.kind == "unknown":
+            return "not a video or image file"
+        label = self.ext.lstrip(".").upper() or self.mime
+        article = "an" if label[0] in "AEFHILMNORSX" else "a"
+        return f"{article} {label} {self.kind}"
 
 
 def sniff(head: bytes) -> Sniffed:

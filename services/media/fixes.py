@@ -1,0 +1,390 @@
+"""One-click fixes. Each writes a NEW file (never the user's) and returns its path.
+
+Videos are decoded once, turned upright (phone rotation applied to the pixels), changed
+frame by frame with numpy/OpenCV, and encoded to H.264 yuv420p MP4 with the moov atom in
+front (faststart) so browsers start playing at once. Audio is kept: copied when MP4 can
+carry it, re-encoded to AAC otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+from PIL import Image
+
+from services.errors import InputError
+from services.media import faces as face_mod
+from services.media.frames import frame_to_rgb, pick_times, samples
+from services.media.probe import Opened, display_name, open_media
+
+FIXES: dict[str, str] = {
+    "crop_16_9": "Crop to 16:9 around the face",
+    "pad_16_9": "Pad to 16:9 with a blurred fill",
+    "trim_30s": "Trim to the first 30 seconds",
+    "transcode_h264": "Convert to H.264 MP4 (plays in every browser)",
+}
+TRIM_SECONDS = 30.0
+# Crop/pad outputs are capped here: providers render 720p–1080p, and a padded 4K portrait
+# would be a 6800-pixel-wide encode for nothing.
+MAX_FIX_SIDE = 1920
+X264_PRESET = "veryfast"
+X264_CRF = "20"
+COPYABLE_AUDIO = {"aac", "mp3", "alac"}
+ASPECT_16_9 = 16 / 9
+
+FrameFn = Callable[[np.ndarray], np.ndarray]
+
+
+def apply_fix(path: Path | str, fix: str, out_dir: Path | str) -> Path:
+    """Apply fix id `fix` (a key of FIXES) to `path`; write the result in `out_dir`.
+
+    Raises InputError with a sentence when the file cannot be read or the fix does not
+    apply (trimming an image, say).
+    """
+    if fix not in FIXES:
+        raise InputError(f"Unknown fix '{fix}'. Choose one of: {', '.join(FIXES)}.")
+    path = Path(path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open_media(path, image_max_side=None) as opened:
+        info = opened.info
+        if info.kind == "image":
+            if fix not in ("crop_16_9", "pad_16_9"):
+                raise InputError(
+                    f"{display_name(path)} is an image; only videos can be "
+                    f"{'trimmed' if fix == 'trim_30s' else 'converted to MP4'}."
+                )
+            return _fix_image(opened, fix, out_dir)
+        centre = _face_centre(opened) if fix == "crop_16_9" else None
+        assert opened.first_frame is not None
+        upright = frame_to_rgb(opened.first_frame, opened.rotation_ccw, None, opened.sar)
+        geo = _Geometry(opened.rotation_ccw, opened.sar, upright.shape[1], upright.shape[0])
+    return _fix_video(path, fix, out_dir, geo, centre)
+
+
+# ------------------------------------------------------------------ geometry
+
+
+def _output_name(path: Path, fix: str, ext: str) -> str:
+    stem = re.sub(r"[^\w\-]+", "_", path.stem, flags=re.UNICODE).strip("._")[:60] or "media"
+    st = path.stat()
+    tag = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+    return f"{stem}.{fix}.{tag[:8]}{ext}"
+
+
+def _even(n: float) -> int:
+    return max(2, 2 * round(n / 2))
+
+
+@dataclass(frozen=True)
+class Box:
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+def crop_box(width: int, height: int, centre: tuple[float, float] | None) -> Box:
+    """The largest 16:9 window (even sides) inside width×height, centred on `centre`."""
+    if width / height > ASPECT_16_9:
+        h = height - height % 2
+        w = min(width - width % 2, _even(h * ASPECT_16_9))
+    else:
+        w = width - width % 2
+        # Pick the even height whose ratio is nearest 16:9 (matters for tiny frames).
+        h = min(
+            (_even(w / ASPECT_16_9 - 2), _even(w / ASPECT_16_9), _even(w / ASPECT_16_9 + 2)),
+            key=lambda c: abs(w / c - ASPECT_16_9),
+        )
+        h = min(h, height - height % 2)
+    cx, cy = centre if centre else (width / 2, height / 2)
+    x = int(np.clip(round(cx - w / 2), 0, width - w))
+    y = int(np.clip(round(cy - h / 2), 0, height - h))
+    return Box(x - x % 2, y - y % 2, w, h)
+
+
+def _fit(w: int, h: int, limit: int = MAX_FIX_SIDE) -> tuple[int, int]:
+    scale = min(1.0, limit / max(w, h))
+    return _even(w * scale), _even(h * scale)
+
+
+def pad_size(width: int, height: int) -> tuple[int, int]:
+    """Canvas for padding width×height to 16:9 (before the size cap)."""
+    if width / height < ASPECT_16_9:
+        return _even(height * ASPECT_16_9), _even(height)
+    return _even(width), _even(width / ASPECT_16_9)
+
+
+def _face_centre(opened: Opened) -> tuple[float, float] | None:
+    """Median centre of the largest face over a few frames, in display pixels."""
+    frames = samples(opened, pick_times(opened, 5), 480)
+    centres = []
+    for s in frames:
+        boxes = face_mod.detect(s.rgb)
+        if boxes:
+            x, y, w, h = face_mod.scale_box(boxes[0], s.scale)
+            centres.append((x + w / 2, y + h / 2))
+    if not centres:
+        return None
+    arr = np.array(centres)
+    return float(np.median(arr[:, 0])), float(np.median(arr[:, 1]))
+
+
+def _blurred_fill(rgb: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    """The picture scaled to cover the canvas, blurred and dimmed: the padding."""
+    h, w = rgb.shape[:2]
+    scale = max(out_w / w, out_h / h)
+    # Blur at 1/8 size: the same look for a fraction of the cost.
+    sw, sh = max(2, round(w * scale / 8)), max(2, round(h * scale / 8))
+    small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    cw, ch = max(1, round(out_w / 8)), max(1, round(out_h / 8))
+    x0, y0 = (sw - cw) // 2, (sh - ch) // 2
+    small = small[max(0, y0) : max(0, y0) + ch, max(0, x0) : max(0, x0) + cw]
+    small = cv2.GaussianBlur(small, (0, 0), sigmaX=3)
+    bg = cv2.resize(small, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+    return (bg.astype(np.uint16) * 160 // 256).astype(np.uint8)
+
+
+def _pad_frame(rgb: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    scale = min(out_w / w, out_h / h)
+    fw, fh = max(1, round(w * scale)), max(1, round(h * scale))
+    fg = rgb if (fw, fh) == (w, h) else cv2.resize(rgb, (fw, fh), interpolation=cv2.INTER_AREA)
+    canvas = _blurred_fill(rgb, out_w, out_h)
+    x, y = (out_w - fw) // 2, (out_h - fh) // 2
+    canvas[y : y + fh, x : x + fw] = fg
+    return canvas
+
+
+def _crop_fn(box: Box, out: tuple[int, int]) -> FrameFn:
+    def fn(rgb: np.ndarray) -> np.ndarray:
+        part = rgb[box.y : box.y + box.h, box.x : box.x + box.w]
+        if (box.w, box.h) != out:
+            part = cv2.resize(part, out, interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(part)
+
+    return fn
+
+
+# ------------------------------------------------------------------ images
+
+
+def _fix_image(opened: Opened, fix: str, out_dir: Path) -> Path:
+    assert opened.image is not None
+    img = opened.image
+    img = img.convert("RGBA").convert("RGB") if "A" in img.getbands() else img.convert("RGB")
+    rgb = np.asarray(img)
+    h, w = rgb.shape[:2]
+    if fix == "crop_16_9":
+        box = crop_box(w, h, _image_face_centre(rgb))
+        result = rgb[box.y : box.y + box.h, box.x : box.x + box.w]
+    else:
+        out_w, out_h = pad_size(w, h)
+        result = _pad_frame(rgb, out_w, out_h)
+    jpeg = opened.info.container == "jpeg"
+    ext = ".jpg" if jpeg else ".png"
+    dest = out_dir / _output_name(opened.path, fix, ext)
+    tmp = out_dir / f".{uuid.uuid4().hex}.part{ext}"
+    try:
+        out = Image.fromarray(np.ascontiguousarray(result))
+        if jpeg:
+            out.save(tmp, format="JPEG", quality=95)
+        else:
+            out.save(tmp, format="PNG")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _image_face_centre(rgb: np.ndarray) -> tuple[float, float] | None:
+    h, w = rgb.shape[:2]
+    scale = min(1.0, 640 / max(w, h))
+    small = (
+        cv2.resize(
+            rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
+        if scale < 1
+        else rgb
+    )
+    boxes = face_mod.detect(small)
+    if not boxes:
+        return None
+    x, y, bw, bh = face_mod.scale_box(boxes[0], 1 / scale)
+    return x + bw / 2, y + bh / 2
+
+
+# ------------------------------------------------------------------ videos
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    rotation_ccw: int
+    sar: float
+    width: int  # upright, square-pixel size of the decoded frames
+    height: int
+
+
+def _fix_video(
+    path: Path, fix: str, out_dir: Path, geo: _Geometry, centre: tuple[float, float] | None
+) -> Path:
+    dest = out_dir / _output_name(path, fix, ".mp4")
+    tmp = out_dir / f".{uuid.uuid4().hex}.part.mp4"
+    try:
+        _reencode(path, tmp, fix, geo, centre)
+        os.replace(tmp, dest)
+    except (av.FFmpegError, ValueError) as exc:
+        raise InputError(
+            f"{display_name(path)} could not be converted ({fix}); the video may be damaged."
+        ) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _frame_fn(
+    fix: str, geo: _Geometry, centre: tuple[float, float] | None
+) -> tuple[tuple[int, int], FrameFn | None]:
+    """Output size and the per-frame change (None: frames pass through untouched)."""
+    w, h = geo.width, geo.height
+    if fix == "crop_16_9":
+        box = crop_box(w, h, centre)
+        size = _fit(box.w, box.h)
+        return size, _crop_fn(box, size)
+    if fix == "pad_16_9":
+        ow, oh = size = _fit(*pad_size(w, h))
+        return size, lambda rgb: _pad_frame(rgb, ow, oh)
+    # trim / transcode keep the picture; H.264 4:2:0 needs even sides.
+    size = (w - w % 2, h - h % 2)
+    if size != (w, h):
+        return size, _crop_fn(Box(0, 0, *size), size)
+    return size, None
+
+
+def _reencode(
+    src_path: Path, dst: Path, fix: str, geo: _Geometry, centre: tuple[float, float] | None
+) -> None:
+    out_size, fn = _frame_fn(fix, geo, centre)
+    to_rgb = fn is not None or geo.rotation_ccw != 0 or geo.sar != 1.0
+    max_t = TRIM_SECONDS if fix == "trim_30s" else None
+    with av.open(str(src_path), metadata_errors="ignore") as src:
+        vin = src.streams.video[0]
+        vin.thread_type = "AUTO"
+        ain = src.streams.audio[0] if src.streams.audio else None
+        rate = vin.average_rate or vin.guessed_rate or Fraction(25, 1)
+        vstart = vin.start_time or 0
+        tb = vin.time_base
+
+        with av.open(str(dst), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+            vout = out.add_stream("libx264", rate=rate)
+            vout.width, vout.height = out_size
+            vout.pix_fmt = "yuv420p"
+            vout.options = {"preset": X264_PRESET, "crf": X264_CRF}
+            audio = _AudioOut(out, ain, max_t) if ain is not None else None
+            last_pts: int | None = None
+
+            def emit(frame: av.VideoFrame) -> bool:
+                nonlocal last_pts
+                if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
+                    return True  # a duplicate or timeless frame would break the muxer
+                if max_t is not None and float((frame.pts - vstart) * tb) >= max_t - 1e-6:
+                    return False
+                if to_rgb:
+                    rgb = frame_to_rgb(frame, geo.rotation_ccw, None, geo.sar)
+                    new = av.VideoFrame.from_ndarray(fn(rgb) if fn else rgb, format="rgb24")
+                else:
+                    new = frame
+                    # Let x264 place keyframes; the source's frame types mean nothing here.
+                    new.pict_type = av.video.frame.PictureType.NONE
+                new.pts = frame.pts
+                new.time_base = tb
+                last_pts = frame.pts
+                for packet in vout.encode(new):
+                    out.mux(packet)
+                return True
+
+            video_open = True
+            # Demux both streams in file order so audio and video interleave as they came;
+            # demux ends with an empty packet per stream, which flushes the decoders.
+            for packet in src.demux(*([vin] + ([ain] if ain is not None else []))):
+                if packet.stream is ain:
+                    assert audio is not None
+                    audio.feed(packet)
+                elif video_open:
+                    for frame in packet.decode():
+                        if not emit(frame):
+                            video_open = False
+                            break
+                if not video_open and (audio is None or audio.done):
+                    break
+            for packet in vout.encode():
+                out.mux(packet)
+            if audio is not None:
+                audio.flush()
+
+
+class _AudioOut:
+    """Audio of the source into the output: packets copied, or re-encoded to AAC."""
+
+    def __init__(
+        self, out: av.container.OutputContainer, ain: av.AudioStream, max_t: float | None
+    ) -> None:
+        self.out = out
+        self.ain = ain
+        self.max_t = max_t
+        self.done = False
+        self.start = ain.start_time or 0
+        self.copy = ain.codec_context.name in COPYABLE_AUDIO
+        if self.copy:
+            self.stream = out.add_stream_from_template(ain)
+            self.resampler = None
+        else:
+            rate = ain.codec_context.sample_rate or 48000
+            rate = rate if rate in (22050, 24000, 32000, 44100, 48000) else 48000
+            layout = "mono" if (ain.codec_context.channels or 2) == 1 else "stereo"
+            self.stream = out.add_stream("aac", rate=rate, layout=layout)
+            self.resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+
+    def _ends_before_limit(self, pts: int | None, duration: int | None) -> bool:
+        if self.max_t is None or pts is None:
+            return True
+        end = (pts - self.start + (duration or 0)) * self.ain.time_base
+        return float(end) <= self.max_t + 1e-6
+
+    def feed(self, packet: av.Packet) -> None:
+        if self.done:
+            return
+        if packet.dts is None and packet.pts is None:
+            return  # a demuxer flush packet
+        if not self._ends_before_limit(packet.pts, packet.duration):
+            self.done = True
+            return
+        if self.copy:
+            packet.stream = self.stream
+            self.out.mux(packet)
+            return
+        assert self.resampler is not None
+        for frame in packet.decode():
+            for rs in self.resampler.resample(frame):
+                for p in self.stream.encode(rs):
+                    self.out.mux(p)
+
+    def flush(self) -> None:
+        if self.copy:
+            return
+        assert self.resampler is not None
+        for rs in self.resampler.resample(None):
+            for p in self.stream.encode(rs):
+                self.out.mux(p)
+        for p in self.stream.encode(None):
+            self.out.mux(p)
