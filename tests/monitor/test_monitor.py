@@ -1,0 +1,265 @@
+"""The monitor against real emulators: grace periods, backoff, archiving, and two monitors
+sharing one database."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from services.archive import fetch_result
+from services.errors import InputError, ProviderError
+from services.models import TaskStatus, utcnow
+from services.monitor import Monitor
+from tests.cli.support import wait_for
+from tests.emulators import CometApiEmulator, RunwayEmulator
+
+
+def _archived_ok(path: str | None) -> bool:
+    assert path is not None
+    file = Path(path)
+    assert file.name == "result.mp4" and file.is_file()
+    assert not list(file.parent.glob("*.part"))
+    head = file.read_bytes()[:12]
+    assert head[4:8] == b"ftyp", "the archived file is an MP4"
+    return True
+
+
+def test_tracked_task_is_followed_to_success_and_archived(make_studio, make_monitor,
+                                                          runway_emulator: RunwayEmulator):
+    runway_emulator.configure(queued_polls=1, polls_to_finish=3)
+    studio = make_studio(runway_emulator)
+    monitor = make_monitor(studio)
+    ptid = runway_emulator.add_task()
+    task = studio.track("runway", ptid)
+    seen: list[tuple[TaskStatus, float]] = []
+    done = monitor.wait(task.id, timeout=20, on_update=lambda t: seen.append((t.status,
+                                                                               t.progress)))
+    assert done.status is TaskStatus.SUCCEEDED
+    assert done.progress == 1.0
+    assert _archived_ok(done.result_path)
+    assert done.result_path == str(studio.settings.results_dir / task.id / "result.mp4")
+    statuses = [s for s, _ in seen]
+    assert statuses[0] is TaskStatus.QUEUED and TaskStatus.RUNNING in statuses
+    # Exactly the polls the lifecycle needs: nothing polled twice, nothing after the end.
+    assert runway_emulator.poll_counts()[ptid] == 3
+
+
+def test_cometapi_task_not_exist_within_grace_stays_queued(make_studio, make_monitor,
+                                                          cometapi_emulator: CometApiEmulator):
+    cometapi_emulator.configure(not_exist_polls=3, queued_polls=1, polls_to_finish=3)
+    studio = make_studio(cometapi_emulator)
+    monitor = make_monitor(studio, not_found_grace_s=30.0)
+    ptid = cometapi_emulator.add_task()
+    task = studio.track("cometapi", ptid)
+    done = monitor.wait(task.id, timeout=20)
+    assert done.status is TaskStatus.SUCCEEDED, done.error
+    assert cometapi_emulator.task(ptid).hidden_polls == 3
+    assert done.error is None
+    assert not any(e.status is TaskStatus.FAILED for e in studio.store.events(task.id))
+
+
+def test_cometapi_task_not_exist_after_grace_fails_with_a_sentence(
+    make_studio, make_monitor, cometapi_emulator: CometApiEmulator
+):
+    cometapi_emulator.configure(not_exist_seconds=3600)
+    studio = make_studio(cometapi_emulator)
+    grace = 0.3
+    monitor = make_monitor(studio, not_found_grace_s=grace)
+    ptid = cometapi_emulator.add_task()
+    task = studio.track("cometapi", ptid)
+    done = monitor.wait(task.id, timeout=20)
+    assert done.status is TaskStatus.FAILED
+    assert "does not know this task" in (done.error or "")
+    assert done.error_kind == "not_found"
+    assert done.finished_at is not None and done.started_at is not None
+    assert (done.finished_at - done.started_at).total_seconds() >= grace
+    # Polled through the grace period (several times), then given up on.
+    assert cometapi_emulator.task(ptid).hidden_polls >= 2
+
+
+def test_default_grace_comes_from_the_provider_and_the_time_scale(make_studio, make_monitor,
+                                                                  cometapi_emulator):
+    studio = make_studio(cometapi_emulator)
+    monitor = make_monitor(studio, interval_scale=0.5)
+    caps = studio.provider("cometapi").capabilities()
+    assert monitor.grace("cometapi") == caps.not_found_grace_s * 0.5
+    assert monitor.interval("cometapi") == caps.poll_interval_s * 0.5
+
+
+def test_rate_limit_and_server_errors_back_off_without_failing(
+    make_studio, make_monitor, runway_emulator: RunwayEmulator
+):
+    runway_emulator.configure(queued_polls=1, polls_to_finish=2)
+    studio = make_studio(runway_emulator)
+    monitor = make_monitor(studio)
+    interval = monitor.interval("runway")
+    ptid = runway_emulator.add_task()
+    task = studio.track("runway", ptid)
+
+    # More 429s than the HTTP layer retries on its own: the monitor sees the failure.
+    runway_emulator.fault("rate_limit", route="poll", times=3, retry_after="0")
+    before = utcnow()
+    stats = monitor.tick([task.id])
+    assert stats.polled == 1 and stats.errors == 1
+    after_429 = studio.get(task.id)
+    assert after_429.status is TaskStatus.QUEUED
+    assert after_429.poll_failures == 1
+    assert after_429.error is None  # one transient failure stays quiet
+    assert after_429.next_poll_at is not None
+    assert (after_429.next_poll_at - before).total_seconds() >= 2 * interval
+
+    # Not due yet: a tick right now must not poll it again.
+    count = runway_emulator.poll_counts()[ptid]
+    if (after_429.next_poll_at - utcnow()).total_seconds() > 0.01:
+        assert monitor.tick([task.id]).polled == 0
+        assert runway_emulator.poll_counts()[ptid] == count
+
+    runway_emulator.fault("status", route="poll", times=3, status=500)
+    wait_for(lambda: monitor.tick([task.id]).polled == 1, what="the next poll", timeout=10)
+    after_500 = studio.get(task.id)
+    assert after_500.status is TaskStatus.QUEUED
+    assert after_500.poll_failures == 2
+    assert after_500.next_poll_at is not None
+    assert (after_500.next_poll_at - after_500.updated_at).total_seconds() >= 4 * interval * 0.9
+
+    done = monitor.wait(task.id, timeout=30)
+    assert done.status is TaskStatus.SUCCEEDED
+    assert done.poll_failures == 0 and done.error is None
+    assert _archived_ok(done.result_path)
+
+
+def test_wrong_key_is_shown_but_the_task_stays_pollable(make_studio, make_monitor,
+                                                       runway_emulator: RunwayEmulator):
+    studio = make_studio(runway_emulator)
+    monitor = make_monitor(studio)
+    ptid = runway_emulator.add_task()
+    task = studio.track("runway", ptid)
+    runway_emulator.fault("auth", route="poll", times=1)
+    monitor.tick([task.id])
+    shown = studio.get(task.id)
+    assert shown.status is TaskStatus.QUEUED
+    assert shown.error_kind == "authentication"
+    assert "rejected the API key" in (shown.error or "")
+    assert runway_emulator.key not in (shown.error or "")
+    done = monitor.wait(task.id, timeout=30)  # the key works again: it carries on
+    assert done.status is TaskStatus.SUCCEEDED and done.error is None
+
+
+def test_provider_failure_is_recorded_with_the_reason(make_studio, make_monitor,
+                                                      runway_emulator: RunwayEmulator):
+    runway_emulator.configure(polls_to_finish=2)
+    studio = make_studio(runway_emulator)
+    monitor = make_monitor(studio)
+    ptid = runway_emulator.add_task()
+    runway_emulator.fail_task(ptid, "Input image has no visible face")
+    task = studio.track("runway", ptid)
+    done = monitor.wait(task.id, timeout=20)
+    assert done.status is TaskStatus.FAILED
+    assert "Input image has no visible face" in (done.error or "")
+    assert done.result_path is None
+
+
+def test_expired_result_link_keeps_success_and_says_why(make_studio, make_monitor,
+                                                        runway_emulator: RunwayEmulator):
+    runway_emulator.configure(polls_to_finish=1, expire_results=403)
+    studio = make_studio(runway_emulator)
+    monitor = make_monitor(studio)
+    task = studio.track("runway", runway_emulator.add_task())
+    done = monitor.wait(task.id, timeout=20)
+    assert done.status is TaskStatus.SUCCEEDED
+    assert done.result_path is None
+    assert "expired" in (done.error or "")
+    assert done.result_url and done.result_url.startswith(runway_emulator.url)
+    folder = studio.settings.results_dir / task.id
+    assert not folder.exists() or not any(folder.iterdir())
+    # Given up on for good: later ticks do not hammer the dead link.
+    assert monitor.tick().archives_started == 0
+
+
+def test_a_new_monitor_resumes_unfinished_tasks_and_archives(make_studio, make_monitor,
+                                                             runway_emulator: RunwayEmulator):
+    runway_emulator.configure(polls_to_finish=2)
+    first = make_studio(runway_emulator)
+    tasks = [first.track("runway", runway_emulator.add_task()) for _ in range(3)]
+    first.close()  # the app stopped before polling anything
+    second = make_studio(runway_emulator)
+    monitor = make_monitor(second).start()
+    try:
+        wait_for(
+            lambda: all(second.get(t.id).result_path for t in tasks), timeout=20,
+            what="every task archived by the background thread",
+        )
+    finally:
+        monitor.stop()
+        monitor.stop()  # idempotent
+    assert not monitor.is_alive()
+    for t in tasks:
+        assert second.get(t.id).status is TaskStatus.SUCCEEDED
+
+
+def test_two_monitors_on_one_database_never_double_apply(make_studio, make_monitor,
+                                                         runway_emulator: RunwayEmulator):
+    runway_emulator.configure(queued_polls=1, polls_to_finish=3)
+    app_studio = make_studio(runway_emulator)
+    cli_studio = make_studio(runway_emulator)  # its own engine and connections
+    ptids = [runway_emulator.add_task() for _ in range(24)]
+    tasks = [app_studio.track("runway", p) for p in ptids]
+    monitors: list[Monitor] = [make_monitor(app_studio), make_monitor(cli_studio)]
+    stop = threading.Event()
+
+    def spin(monitor: Monitor) -> None:
+        while not stop.is_set():
+            monitor.tick()
+
+    threads = [threading.Thread(target=spin, args=(m,)) for m in monitors]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(
+            lambda: all(app_studio.get(t.id).result_path for t in tasks), timeout=30,
+            what="every task archived",
+        )
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    counts = runway_emulator.poll_counts()
+    for task, ptid in zip(tasks, ptids, strict=True):
+        # Each state change happened once, by one monitor.
+        events = app_studio.store.events(task.id)
+        messages = [e.message for e in events]
+        assert sum(m.startswith("Result archived") for m in messages) == 1, messages
+        assert sum(e.status is TaskStatus.SUCCEEDED and "→" not in e.message
+                   and e.message.startswith("Succeeded") for e in events) == 1
+        assert sum(m.startswith("queued → running") for m in messages) == 1
+        # Never polled twice for one step of the lifecycle.
+        assert counts[ptid] == 3, (ptid, counts[ptid])
+        final = app_studio.get(task.id)
+        assert final.poll_failures == 0
+
+
+def test_archive_copies_local_engine_files_only_from_the_data_dir(make_studio, tmp_path,
+                                                                  runway_emulator):
+    from tests.emulators.media import tiny_mp4
+
+    settings = make_studio(runway_emulator).settings
+    inside = settings.work_dir / "engine-out.mp4"
+    inside.write_bytes(tiny_mp4())
+    path = fetch_result(inside.as_uri(), "t-local", settings)
+    assert path.read_bytes() == tiny_mp4()
+    assert not list(path.parent.glob("*.part"))
+
+    outside = tmp_path / "elsewhere.mp4"
+    outside.write_bytes(tiny_mp4())
+    try:
+        fetch_result(outside.as_uri(), "t-outside", settings)
+    except InputError as err:
+        assert "outside" in str(err)
+    else:
+        raise AssertionError("a file outside the data dir was archived")
+    try:
+        fetch_result((settings.work_dir / "gone.mp4").as_uri(), "t-gone", settings)
+    except ProviderError as err:
+        assert err.kind.value == "not_found" and not err.retryable
+    else:
+        raise AssertionError("a missing engine file was not reported")
