@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -136,6 +138,14 @@ def field_of(body: Any, known_fields: tuple[str, ...] = ()) -> str | None:
     return None
 
 
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """Loading the CA bundle costs ~0.1 s; every client in the process shares one context."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class HttpClient:
     """One provider's connection: base URL, key, retries, error mapping."""
 
@@ -178,6 +188,7 @@ class HttpClient:
                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
                 follow_redirects=False,  # a redirect means a wrong path; Runway forbids them too
                 transport=o.transport,
+                verify=_tls_context(),
                 headers={"User-Agent": "reenact-studio/0.1", "Accept": "application/json"},
             )
         return self._client
