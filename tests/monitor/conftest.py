@@ -10,6 +10,7 @@ import pytest
 from services.config import load_settings
 from services.monitor import Monitor
 from services.studio import Studio
+from tests.cli.fixtures import data_dir, env, image, inputs_dir, video  # noqa: F401
 from tests.emulators import Emulator
 
 # Provider intervals are 5-10 s; this makes them 25-50 ms.
@@ -25,10 +26,11 @@ def make_studio(tmp_path: Path) -> Iterator[StudioFactory]:
     made: list[Studio] = []
 
     def factory(*emulators: Emulator) -> Studio:
-        env = {"REENACT_DATA_DIR": str(tmp_path / "data"), "REENACT_ALLOW_PRIVATE_URLS": "1"}
+        variables = {"REENACT_DATA_DIR": str(tmp_path / "data"),
+                     "REENACT_ALLOW_PRIVATE_URLS": "1"}
         for emu in emulators:
-            env.update(emu.env())
-        studio = Studio(load_settings(env=env, secrets={}))
+            variables.update(emu.env())
+        studio = Studio(load_settings(env=variables, secrets={}))
         made.append(studio)
         return studio
 
@@ -50,3 +52,4 @@ def make_monitor() -> Iterator[Callable[..., Monitor]]:
     yield factory
     for monitor in made:
         monitor.stop()
+
