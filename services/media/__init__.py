@@ -19,12 +19,12 @@ if TYPE_CHECKING:
     from services.media.checks import Check, CheckReport, run_checks
     from services.media.fixes import FIXES, apply_fix
     from services.media.inputs import InputReport, check_inputs
-    from services.media.probe import MediaInfo, probe
+    from services.media.metadata import MediaInfo, probe
     from services.media.thumbs import thumbnail
 
 _LAZY = {
-    "MediaInfo": "probe",
-    "probe": "probe",
+    "MediaInfo": "metadata",
+    "probe": "metadata",
     "Check": "checks",
     "CheckReport": "checks",
     "run_checks": "checks",

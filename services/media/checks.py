@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from services.errors import InputError
 from services.media import faces as face_mod
 from services.media.frames import Sample, frame_to_rgb, image_sample, pick_times, samples
-from services.media.probe import MediaInfo, Opened, aspect_label, display_name, open_media
+from services.media.metadata import MediaInfo, Opened, aspect_label, display_name, open_media
 from services.models import MediaRole, ProviderCapabilities, SizeCaps
 
 Status = Literal["ok", "warn", "fail"]
@@ -50,6 +50,7 @@ class Check(BaseModel):
 
 
 class CheckReport(BaseModel):
+    role: MediaRole | None = None  # what the file was checked as
     info: MediaInfo | None = None
     checks: list[Check] = Field(default_factory=list)
     # Faces on the representative (first) frame, x/y/w/h in display pixels of the file.
@@ -85,8 +86,8 @@ def _check(
     )
 
 
-def unreadable_report(sentence: str) -> CheckReport:
-    return CheckReport(checks=[_check("readable", "fail", sentence)])
+def unreadable_report(sentence: str, role: MediaRole | None = None) -> CheckReport:
+    return CheckReport(role=role, checks=[_check("readable", "fail", sentence)])
 
 
 def run_checks(
@@ -98,17 +99,36 @@ def run_checks(
 ) -> CheckReport:
     """All checks of one file for one role against the given providers. Never raises for a
     bad file: it becomes a report with a failing `readable` check and the sentence."""
+    return check_file(path, MediaRole(role), capabilities, source=source)
+
+
+def check_file(
+    path: Path | str,
+    role: MediaRole | None,
+    capabilities: list[ProviderCapabilities],
+    *,
+    source: Source = "path",
+) -> CheckReport:
+    """run_checks, with role None meaning: an image is a character image, a video a
+    driving video (what `reenact check` does)."""
     try:
         with open_media(path) as opened:
-            return _run(opened, MediaRole(role), capabilities, source)
+            if role is None:
+                role = (
+                    MediaRole.CHARACTER_IMAGE
+                    if opened.info.kind == "image"
+                    else MediaRole.DRIVING_VIDEO
+                )
+            return _run(opened, role, capabilities, source)
     except InputError as err:
-        return unreadable_report(str(err))
+        return unreadable_report(str(err), role)
     except (MemoryError, RecursionError):
         raise
     except Exception:
         # A library choking on a hostile file must not become a traceback for the user.
         return unreadable_report(
-            f"{display_name(path)} could not be read as a video or image; it may be damaged."
+            f"{display_name(path)} could not be read as a video or image; it may be damaged.",
+            role,
         )
 
 
@@ -150,7 +170,7 @@ def _run(
     shape = Shape(measured=w / h, content=_content_aspect(frames))
     for cap in caps:
         checks.extend(_provider_checks(info, name, role, cap, source, shape))
-    return CheckReport(info=info, checks=checks, faces=rep_faces)
+    return CheckReport(role=role, info=info, checks=checks, faces=rep_faces)
 
 
 # ------------------------------------------------------------------ generic checks

@@ -25,7 +25,7 @@ from PIL import Image
 from services.errors import InputError
 from services.media import faces as face_mod
 from services.media.frames import frame_to_rgb, pick_times, samples
-from services.media.probe import Opened, display_name, open_media
+from services.media.metadata import Opened, display_name, open_media
 
 FIXES: dict[str, str] = {
     "crop_16_9": "Crop to 16:9 around the face",

@@ -12,7 +12,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from services.media.probe import Opened
+from services.media.metadata import Opened
 
 
 @dataclass(frozen=True)

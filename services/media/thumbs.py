@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 
 from services.media import faces as face_mod
 from services.media.frames import samples
-from services.media.probe import open_media
+from services.media.metadata import open_media
 
 BOX_COLOUR = (40, 220, 90)
 

@@ -142,12 +142,15 @@ def media(media_dir: Path) -> dict[str, Path]:
         "v4x3": v(d / "v4x3.mp4", size=(240, 180), seconds=4.0, face_pos=(0.35, 0.5)),
         "phone": v(d / "phone.mp4", size=(180, 320), seconds=4.0, rotation=90),
         "short2s": v(d / "short2s.mp4", size=(320, 180), seconds=2.0),
-        "long45s": v(d / "long45s.mp4", size=(160, 90), seconds=45.0, audio=True),
+        "long45s": v(d / "long45s.mp4", size=(320, 180), seconds=45.0, audio=True),
         "noface": v(d / "noface.mp4", size=(320, 180), seconds=4.0, face=False),
         "twofaces": v(d / "twofaces.mp4", size=(320, 180), seconds=4.0, faces=2, face_scale=0.6),
+        # At 1280x720 the face is ~8% of the height: too small to see at analysis size.
         "tinyface": v(
-            d / "tinyface.mp4", size=(640, 360), seconds=4.0, face_scale=0.12, face_pos=(0.3, 0.4)
+            d / "tinyface.mp4", size=(1280, 720), seconds=2.0, face_scale=0.2, face_pos=(0.3, 0.4)
         ),
+        "mpeg4": v(d / "mpeg4.mp4", size=(320, 180), seconds=3.0, codec="mpeg4"),
+        "vp9": v(d / "vp9.webm", size=(320, 180), seconds=3.0, codec="libvpx-vp9"),
         "cut": v(d / "cut.mp4", size=(320, 180), seconds=6.0, cut_at=3.0),
         "i16x9": i(d / "i16x9.png", size=(640, 360)),
         "i4x3": i(d / "i4x3.jpg", size=(480, 360), face_pos=(0.4, 0.5)),
@@ -155,6 +158,11 @@ def media(media_dir: Path) -> dict[str, Path]:
         "i_noface": i(d / "i_noface.png", size=(640, 360), face=False),
         "i_twofaces": i(d / "i_twofaces.png", size=(640, 360), faces=2, face_scale=0.6),
     }
+
+
+@pytest.fixture(scope="session")
+def weird_clip(media_dir: Path) -> Path:
+    return mediagen.make_weird_name_clip(media_dir / "weird")
 
 
 @pytest.fixture(scope="session")

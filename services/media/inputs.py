@@ -1,0 +1,91 @@
+"""`reenact check PATH_OR_URL...`: each input fetched if it is a link, then checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel
+
+from services.config import Settings
+from services.errors import InputError
+from services.media.checks import Check, CheckReport, Source, check_file
+from services.media.metadata import IMAGE_EXTS, VIDEO_EXTS
+from services.models import MediaRole, ProviderCapabilities
+
+
+class InputReport(BaseModel):
+    input: str  # as the user gave it
+    role: MediaRole | None  # inferred from what the file is (None: could not tell)
+    source: Source = "path"
+    path: str | None = None  # where the checked file is (the stored copy for a URL)
+    report: CheckReport
+
+    @property
+    def failed(self) -> bool:
+        return self.report.failed
+
+
+def is_url(item: str) -> bool:
+    scheme = urlsplit(item.strip()).scheme.lower()
+    # One letter is a Windows drive ("C:\\clip.mp4"), not a scheme.
+    return len(scheme) > 1 and "://" in item
+
+
+def _role_guess(path: Path) -> MediaRole | None:
+    ext = path.suffix.lower()
+    if ext in VIDEO_EXTS:
+        return MediaRole.DRIVING_VIDEO
+    if ext in IMAGE_EXTS:
+        return MediaRole.CHARACTER_IMAGE
+    return None
+
+
+def capabilities_for(
+    provider_ids: list[str] | None, settings: Settings
+) -> list[ProviderCapabilities]:
+    """Capabilities of the named providers. An unknown id raises ConfigError (usage error)."""
+    from services.providers.registry import get_provider  # providers load lazily
+
+    caps = []
+    for pid in provider_ids or []:
+        provider = get_provider(pid, settings)
+        try:
+            caps.append(provider.capabilities())
+        finally:
+            provider.close()
+    return caps
+
+
+def check_inputs(
+    items: list[str], provider_ids: list[str] | None, settings: Settings
+) -> list[InputReport]:
+    """One report per input, in order. Bad files and refused links become a report with a
+    failing check and its sentence; only an unknown provider id raises (ConfigError)."""
+    caps = capabilities_for(provider_ids, settings)
+    return [_check_one(item, caps, settings) for item in items]
+
+
+def _check_one(item: str, caps: list[ProviderCapabilities], settings: Settings) -> InputReport:
+    source: Source
+    if is_url(item):
+        source = "url"
+        from services.fetch import ingest_url  # httpx only when a link is given
+
+        try:
+            path = ingest_url(item, settings)
+        except InputError as err:
+            fail = Check(id="fetch", status="fail", sentence=str(err))
+            role = _role_guess(Path(urlsplit(item).path))
+            return InputReport(
+                input=item,
+                role=role,
+                source=source,
+                report=CheckReport(role=role, checks=[fail]),
+            )
+    else:
+        source = "path"
+        path = Path(item).expanduser()
+    report = check_file(path, None, caps, source=source)
+    role = report.role or _role_guess(path)
+    return InputReport(input=item, role=role, source=source, path=str(path), report=report)
