@@ -166,10 +166,10 @@ class CometApiProvider(HttpProvider):
         )
         if not isinstance(body, dict):
             raise self.unreadable("a task status")
-        inner = body.get("data")
-        # The documented envelope wraps the task in `data`; the seed page shows it flat.
-        raw = inner if isinstance(inner, dict) and ("status" in inner or "task_id" in inner) \
-            else body
+        # The documented envelope wraps the task in `data`; the seed page shows it flat (and
+        # then `data` is the upstream Runway task, so look at the top level first).
+        flat = "status" in body or "task_id" in body
+        raw = body if flat or not isinstance(body.get("data"), dict) else body["data"]
         try:
             task = FeedTask.model_validate(raw)
         except ValidationError as exc:

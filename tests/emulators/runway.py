@@ -31,6 +31,8 @@ class RunwayEmulator(Emulator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.uploads: dict[str, int | None] = {}  # upload id -> bytes received (None = pending)
+        # Header names each bucket upload carried (the key must never go to the bucket).
+        self.storage_headers: list[set[str]] = []
 
     def route_of(self, req: Request) -> str | None:
         if req.method == "POST" and req.path == "/v1/character_performance":
@@ -138,6 +140,7 @@ class RunwayEmulator(Emulator):
     def _store_upload(self, req: Request) -> Response:
         uid = req.path.rsplit("/", 1)[-1]
         with self.lock:
+            self.storage_headers.append(set(req.headers))
             known = uid in self.uploads
         if not known:
             return _s3_error(404, "NoSuchUpload", "The upload does not exist.")
