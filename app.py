@@ -1,11 +1,67 @@
 """Server entry point: `streamlit run app.py`.
 
 `st.App` gives one lifespan per server process, which starts exactly one background monitor
-(polling providers, archiving results) whether or not a browser is open.
+(polling providers, archiving results) whether or not a browser is open. The extra routes
+serve files from disk (results, published uploads) and take provider callbacks; pages never
+call providers.
 """
 
 from __future__ import annotations
 
-import streamlit as st
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
-app = st.App("ui.py")
+import streamlit as st
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from components.routes import (
+    PublishedUploadsMiddleware,
+    download_result,
+    health,
+    provider_hook,
+    set_monitor,
+)
+
+log = logging.getLogger("reenact.app")
+
+
+@asynccontextmanager
+async def lifespan(_app: st.App) -> AsyncIterator[dict[str, Any]]:
+    from services.monitor import lifespan_monitor
+
+    monitor = lifespan_monitor()
+    set_monitor(monitor)
+    try:
+        yield {"monitor": monitor}
+    finally:
+        set_monitor(None)
+        monitor.stop()
+
+
+def on_script_error(exc: Exception) -> bool:
+    """Last line of defence: components already turn failures into sentences, so reaching
+    here is a bug. Log it for the operator and show the creator a sentence, never a trace."""
+    log.error("Unhandled error on a page", exc_info=exc)
+    st.error(
+        "Something went wrong on this page. Reload it; your tasks are safe and keep running. "
+        "If it happens again, the server log has the details."
+    )
+    return True
+
+
+app = st.App(
+    "ui.py",
+    lifespan=lifespan,
+    routes=[
+        Route("/files/{task_id}/{filename}", download_result, methods=["GET", "HEAD"]),
+        Route("/hooks/{provider}/{token}", provider_hook, methods=["POST"]),
+        Route("/healthz", health, methods=["GET"]),
+    ],
+    # Streamlit reserves /media/ for its own files; published uploads share that prefix
+    # (services.publish), so they are answered by a middleware ahead of Streamlit's router.
+    middleware=[Middleware(PublishedUploadsMiddleware)],
+    on_script_error=on_script_error,
+)

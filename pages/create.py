@@ -1,4 +1,112 @@
+"""Create: inputs and their checks, providers and options, one Submit, then live progress."""
+
 import streamlit as st
 
+from components.common import get_studio, human_mb, sentences, upload_limit_mb
+from components.media_input import media_input
+from components.provider_picker import cost_summary, options_panel, provider_picker
+from components.providers import capabilities, provider_name
+from components.submit import submit_button
+from components.task_card import task_cards
+from services.models import MediaRole, TaskInputs, TaskOptions
+
 st.title("Create")
-st.info("This page is being built.")
+st.caption(
+    "Move a performance from a driving video onto a character. Files are checked before "
+    f"anything is sent. Uploads up to {human_mb(upload_limit_mb())} per file."
+)
+
+with sentences("preparing the page"):
+    inputs_col, setup_col = st.columns([3, 2], gap="large")
+
+    with setup_col:
+        st.subheader("Providers")
+        chosen = provider_picker()
+
+    with inputs_col:
+        st.subheader("Inputs")
+        video = media_input(
+            MediaRole.DRIVING_VIDEO,
+            title="Driving video",
+            hint="The performance: one person facing the camera, steady framing, 3–30 s.",
+            provider_ids=chosen,
+        )
+        image = media_input(
+            MediaRole.CHARACTER_IMAGE,
+            title="Character image",
+            hint="Who should perform: a clear, front-facing face.",
+            provider_ids=chosen,
+        )
+        wants_video = any(
+            c is not None and c.accepts_character_video for c in map(capabilities, chosen)
+        )
+        character_video = None
+        if wants_video:
+            has_one = st.session_state.get(f"input_{MediaRole.CHARACTER_VIDEO.value}")
+            with st.expander(
+                "Character video (optional) — a clip of the character instead of an image",
+                expanded=bool(has_one), icon=":material/person_play:",
+            ):
+                character_video = media_input(
+                    MediaRole.CHARACTER_VIDEO,
+                    title="Character video",
+                    hint="Used by the providers that take one; the others use the image.",
+                    provider_ids=[
+                        p for p in chosen if (c := capabilities(p)) and c.accepts_character_video
+                    ],
+                    optional=True,
+                )
+
+    blockers: list[str] = []
+    if not chosen:
+        blockers.append("Choose at least one provider.")
+    if video.choice is None:
+        blockers.append("Add a driving video.")
+    needs_image = [p for p in chosen if (c := capabilities(p)) and c.requires_image]
+    has_character_video = character_video is not None and character_video.choice is not None
+    if image.choice is None and (needs_image or not has_character_video):
+        names = ", ".join(provider_name(p) for p in needs_image)
+        blockers.append(f"Add a character image{f' ({names} needs one)' if names else ''}.")
+    if any(r is not None and r.blocked for r in (video, image, character_video)):
+        blockers.append("Fix the inputs marked “Blocks” first.")
+
+    task_inputs = None
+    if video.choice is not None:
+        task_inputs = TaskInputs(
+            video=video.choice.value,
+            image=image.choice.value if image.choice else None,
+            character_video=(
+                character_video.choice.value
+                if character_video is not None and character_video.choice
+                else None
+            ),
+        )
+
+    with setup_col:
+        options = TaskOptions()
+        if chosen:
+            st.subheader("Options")
+            options = options_panel(chosen)
+        if chosen and video.choice is not None:
+            st.subheader("Estimated cost")
+            studio = get_studio()
+            local = TaskInputs(video=video.choice.path)
+            cost_summary(
+                {
+                    p: studio.estimate_cost(c, local)
+                    for p in chosen
+                    if (c := capabilities(p)) is not None
+                }
+            )
+        run_id = submit_button(chosen, task_inputs, options, blockers)
+        if run_id:
+            st.query_params["run"] = run_id
+            st.rerun()
+
+    shown_run = st.query_params.get("run")
+    if shown_run:
+        tasks = get_studio().store.run_tasks(shown_run)
+        if tasks:
+            st.divider()
+            st.subheader("This run")
+            task_cards(tasks, key="run", columns=max(2, min(3, len(tasks))))

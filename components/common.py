@@ -1,0 +1,83 @@
+"""What every page shares: one Studio per server process, URLs of served files, and the rule
+that a failure becomes a sentence on the page (never a traceback)."""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import streamlit as st
+from pydantic import ValidationError
+
+from services.config import PROJECT_ROOT, load_settings
+from services.errors import ReenactError
+from services.models import Task
+from services.studio import Studio
+
+log = logging.getLogger("reenact.ui")
+
+GENERIC_SENTENCE = (
+    "Something went wrong while {action}. Nothing was charged twice and your tasks are safe; "
+    "try again, and if it keeps happening the server log has the details."
+)
+
+
+@st.cache_resource(show_spinner=False)
+def get_studio() -> Studio:
+    """Shared by every session of this server process (the store is thread-safe)."""
+    return Studio(load_settings())
+
+
+@contextmanager
+def sentences(action: str = "doing that") -> Iterator[None]:
+    """Show any failure inside the block as a sentence: ReenactError speaks for itself;
+    anything else is logged for the operator and summarised for the creator."""
+    try:
+        yield
+    except ReenactError as err:
+        st.error(str(err), icon=":material/error:")
+    except ValidationError as err:
+        first = err.errors()[0] if err.errors() else {}
+        st.error(f"That value was not accepted: {first.get('msg', 'invalid value')}.")
+    except Exception:
+        log.exception("Unexpected error while %s", action)
+        st.error(GENERIC_SENTENCE.format(action=action), icon=":material/error:")
+
+
+def app_base_url() -> str:
+    """The app's address as the browser sees it (so media URLs work behind any host/port)."""
+    url = st.context.url
+    if url:
+        return url.rstrip("/")
+    port = st.get_option("server.port") or 8501
+    return f"http://localhost:{port}"
+
+
+def result_url(task: Task, *, download: bool = False) -> str:
+    suffix = Path(task.result_path or "result.mp4").suffix or ".mp4"
+    url = f"{app_base_url()}/files/{task.id}/result{suffix}"
+    return url + "?download=1" if download else url
+
+
+@cache
+def upload_limit_mb() -> int:
+    """server.maxUploadSize as configured (the page states it; Streamlit enforces it)."""
+    try:
+        value = st.get_option("server.maxUploadSize")
+        if value:
+            return int(value)
+    except Exception:
+        log.debug("server.maxUploadSize not readable from the runtime", exc_info=True)
+    try:
+        with (PROJECT_ROOT / ".streamlit" / "config.toml").open("rb") as fh:
+            return int(tomllib.load(fh)["server"]["maxUploadSize"])
+    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError):
+        return 200
+
+
+def human_mb(mb: int) -> str:
+    return f"{mb / 1024:g} GB" if mb >= 1024 else f"{mb} MB"

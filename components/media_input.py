@@ -1,0 +1,274 @@
+"""One input (driving video, character image, character video): upload or link, then the
+check panel — thumbnail with the face box, each check's badge and sentence, and a button per
+available fix. A fix replaces the input in one click and shows before/after.
+
+What the session keeps is small: the stored file's path and a few words. Uploads are copied
+to the data dir in chunks and the widget is then reset so Streamlit releases the bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import streamlit as st
+from PIL import Image
+from pydantic import BaseModel
+
+from components.common import get_studio, human_mb, log, sentences, upload_limit_mb
+from components.format import duration, size
+from components.providers import capabilities
+from components.uploads import IMAGE_TYPES, VIDEO_TYPES, display_name, named_link, save_stream
+from services.models import MediaRole
+
+if TYPE_CHECKING:
+    from services.media import CheckReport
+
+FIX_LABELS = {
+    "crop_16_9": ("Crop to 16:9", ":material/crop_16_9:"),
+    "pad_16_9": ("Pad to 16:9", ":material/fit_screen:"),
+    "trim_30s": ("Trim to 30 s", ":material/content_cut:"),
+    "transcode_h264": ("Convert to H.264", ":material/movie:"),
+}
+_BADGE = {
+    "ok": ":green-badge[:material/check: OK]",
+    "warn": ":orange-badge[:material/warning: Check]",
+    "fail": ":red-badge[:material/close: Blocks]",
+}
+
+
+class MediaChoice(BaseModel):
+    """The current file for one input."""
+
+    path: str  # a file in the data dir (the one checked and, unless `url` is used, sent)
+    name: str  # what the creator called it
+    url: str | None = None  # the link it came from; sent as-is while no fix is applied
+    before: str | None = None  # the file before the last fix (for before/after and undo)
+    fix: str | None = None  # the fix that produced `path`
+
+    @property
+    def value(self) -> str:
+        """What a task is made from: the original link (providers fetch it themselves) or
+        the stored file."""
+        return self.url if self.url and not self.fix else self.path
+
+    @property
+    def source(self) -> str:
+        return "url" if self.url and not self.fix else "upload"
+
+
+class InputResult(BaseModel):
+    choice: MediaChoice | None = None
+    blocked: bool = False  # a check failed or the file cannot be read
+
+
+def _state_key(role: MediaRole) -> str:
+    return f"input_{role.value}"
+
+
+def current(role: MediaRole) -> MediaChoice | None:
+    raw = st.session_state.get(_state_key(role))
+    return MediaChoice.model_validate(raw) if raw else None
+
+
+def _set(role: MediaRole, choice: MediaChoice | None) -> None:
+    st.session_state[_state_key(role)] = choice.model_dump() if choice else None
+
+
+def media_input(
+    role: MediaRole,
+    *,
+    title: str,
+    hint: str,
+    provider_ids: Sequence[str],
+    optional: bool = False,
+) -> InputResult:
+    with st.container(border=True, key=f"media_{role.value}"):
+        head, extra = st.columns([3, 1], vertical_alignment="center")
+        head.markdown(f"**{title}**" + (" :gray[(optional)]" if optional else ""))
+        choice = current(role)
+        if choice is None:
+            st.caption(hint)
+            _picker(role)
+            return InputResult()
+        if extra.button("Replace", key=f"replace_{role.value}", icon=":material/swap_horiz:",
+                        type="tertiary"):
+            _set(role, None)
+            st.rerun()
+        return InputResult(choice=choice, blocked=_panel(role, choice, provider_ids))
+
+
+# ---------------------------------------------------------------------------- choosing a file
+
+
+def _picker(role: MediaRole) -> None:
+    video = role is not MediaRole.CHARACTER_IMAGE
+    tab_upload, tab_link = st.tabs(["Upload", "Paste a link"])
+    with tab_upload:
+        gen = st.session_state.setdefault(f"_upgen_{role.value}", 0)
+        uploaded = st.file_uploader(
+            "Video file" if video else "Image file",
+            type=VIDEO_TYPES if video else IMAGE_TYPES,
+            key=f"upload_{role.value}_{gen}",
+            help=f"Up to {human_mb(upload_limit_mb())} per file.",
+            label_visibility="collapsed",
+        )
+        if uploaded is not None:
+            with st.spinner("Saving the file…"), sentences("saving the upload"):
+                folder = get_studio().settings.uploads_dir
+                stored = save_stream(uploaded, uploaded.name, folder)
+                _set(role, MediaChoice(path=str(stored), name=display_name(uploaded.name)))
+                # A new widget key lets Streamlit drop the in-memory copy of the upload.
+                st.session_state[f"_upgen_{role.value}"] = gen + 1
+                st.rerun()
+    with tab_link:
+        with st.form(f"link_form_{role.value}", border=False):
+            url = st.text_input(
+                "Link", placeholder="https://…/performance.mp4" if video else "https://…/face.png",
+                label_visibility="collapsed",
+            )
+            fetch = st.form_submit_button("Fetch", icon=":material/download:")
+        if fetch:
+            _fetch(role, url or "")
+
+
+def _fetch(role: MediaRole, url: str) -> None:
+    from services.fetch import ingest_url
+
+    url = url.strip()
+    if not url:
+        st.warning("Paste a link to a video or image file first.")
+        return
+    with st.spinner("Fetching the file…"), sentences("fetching the link"):
+        settings = get_studio().settings
+        fetched = ingest_url(url, settings)
+        name = url.rsplit("/", 1)[-1].split("?", 1)[0] or fetched.name
+        if not Path(name).suffix:
+            name += fetched.suffix
+        stored = named_link(fetched, name, settings.uploads_dir)
+        _set(role, MediaChoice(path=str(stored), name=display_name(name), url=url))
+        st.rerun()
+
+
+# ----------------------------------------------------------------------------- the check panel
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _report(
+    path: str, mtime_ns: int, role: str, provider_ids: tuple[str, ...], source: str
+) -> CheckReport:
+    from services.media import run_checks
+
+    caps = [c for c in (capabilities(p) for p in provider_ids) if c is not None]
+    return run_checks(Path(path), MediaRole(role), caps, source=source)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _thumb(path: str, mtime_ns: int) -> Image.Image | None:
+    try:
+        from services.media import thumbnail
+
+        return thumbnail(Path(path), faces=True, max_side=480)
+    except Exception:
+        # No picture is better than no page: the checks below still say what is wrong.
+        log.warning("No thumbnail for %s", path, exc_info=True)
+        return None
+
+
+def _panel(role: MediaRole, choice: MediaChoice, provider_ids: Sequence[str]) -> bool:
+    """Render thumbnail, facts and checks; return True when the input blocks submission."""
+    if not Path(choice.path).is_file():
+        st.error(
+            "This file is no longer in the data folder. Replace it with a new upload or link.",
+            icon=":material/error:",
+        )
+        return True
+    with st.spinner("Checking…"):
+        report = _report(
+            choice.path, _mtime(choice.path), role.value, tuple(provider_ids), choice.source
+        )
+        thumb = _thumb(choice.path, _mtime(choice.path))
+
+    picture, words = st.columns([2, 3], gap="medium")
+    with picture:
+        if choice.before and choice.fix:
+            old = _thumb(choice.before, _mtime(choice.before))
+            if old is not None:
+                st.image(old, caption="Before", width="stretch")
+            if thumb is not None:
+                label = FIX_LABELS.get(choice.fix, (choice.fix, ""))[0]
+                st.image(thumb, caption=f"After · {label}", width="stretch")
+            if st.button("Undo fix", key=f"undo_{role.value}", icon=":material/undo:",
+                         type="tertiary"):
+                _set(role, MediaChoice(path=choice.before, name=choice.name, url=choice.url))
+                st.rerun()
+        elif thumb is not None:
+            st.image(thumb, width="stretch")
+    with words:
+        st.caption(_facts_line(choice, report))
+        _checks(role, choice, report)
+    return bool(report.failed)
+
+
+def _facts_line(choice: MediaChoice, report: CheckReport) -> str:
+    info = report.info
+    parts = [choice.name]
+    if info is not None:
+        parts.append(f"{info.width}×{info.height}")
+        if info.kind == "video":
+            if info.duration_s:
+                parts.append(duration(info.duration_s))
+            if info.fps:
+                parts.append(f"{info.fps:.0f} fps")
+        parts.append(info.codec.upper())
+        parts.append(size(info.size_bytes))
+    if choice.url and not choice.fix:
+        parts.append("from a link")
+    return " · ".join(parts)
+
+
+def _checks(role: MediaRole, choice: MediaChoice, report: CheckReport) -> None:
+    checks = report.checks
+    problems = [c for c in checks if c.status != "ok"]
+    passed = [c for c in checks if c.status == "ok"]
+    for c in sorted(problems, key=lambda c: c.status != "fail"):
+        with st.container(key=f"check_{role.value}_{c.id}_{c.provider or 'all'}"):
+            st.markdown(f"{_BADGE[c.status]} {c.sentence}")
+            fixes = c.fixes or ([c.fix] if c.fix else [])
+            if fixes:
+                row = st.container(horizontal=True, gap="small")
+                for fix in fixes:
+                    label, icon = FIX_LABELS.get(fix, (fix.replace("_", " ").capitalize(), None))
+                    if row.button(label, key=f"fix_{role.value}_{c.id}_{fix}", icon=icon):
+                        _apply(role, choice, fix)
+    if passed:
+        with st.expander(f"{len(passed)} checks passed", icon=":material/task_alt:"):
+            for c in passed:
+                st.markdown(f"{_BADGE['ok']} {c.sentence}")
+
+
+def _apply(role: MediaRole, choice: MediaChoice, fix: str) -> None:
+    from services.media import apply_fix
+
+    label = FIX_LABELS.get(fix, (fix, ""))[0]
+    with st.spinner(f"{label}…"), sentences("fixing the file"):
+        out_dir = get_studio().settings.uploads_dir / "fixed"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fixed = apply_fix(Path(choice.path), fix, out_dir)
+        _set(
+            role,
+            MediaChoice(
+                path=str(fixed), name=choice.name, url=choice.url,
+                before=choice.before or choice.path, fix=fix,
+            ),
+        )
+        st.rerun()

@@ -1,0 +1,136 @@
+"""Choose providers and their options.
+
+Every provider is listed: a configured one can be ticked; one that is not says why (and what
+to set) — keys are never shown. Options appear only when a chosen provider supports them.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.format import cost
+from components.providers import OPTION_LABELS, accepts_sentence, provider_infos
+from services.models import TaskOptions
+from services.studio import ProviderInfo
+
+_KEY = "pick_{}"
+
+
+def _usable(info: ProviderInfo) -> bool:
+    return info.availability.available and info.capabilities.can_create
+
+
+def default_selection(infos: list[ProviderInfo]) -> list[str]:
+    """With no keys configured, the offline engine; otherwise the first configured paid
+    provider (nothing is charged until Submit)."""
+    keyed = [i.id for i in infos if i.id != "local" and _usable(i)]
+    if keyed:
+        return keyed[:1]
+    return [i.id for i in infos if i.id == "local" and _usable(i)]
+
+
+def provider_picker() -> list[str]:
+    infos = provider_infos()
+    if "_pick_initialised" not in st.session_state:
+        for pid in default_selection(infos):
+            st.session_state[_KEY.format(pid)] = True
+        st.session_state["_pick_initialised"] = True
+    chosen: list[str] = []
+    usable = [i for i in infos if _usable(i)]
+    others = [i for i in infos if not _usable(i)]
+    if not usable:
+        st.warning(
+            "No provider is ready. Set a provider's key (see Settings), or install the local "
+            "engine's dependencies.",
+            icon=":material/key_off:",
+        )
+    for info in usable:
+        with st.container(border=True, key=f"provider_row_{info.id}"):
+            top = st.columns([3, 2], vertical_alignment="center")
+            with top[0]:
+                on = st.checkbox(info.name, key=_KEY.format(info.id), persist_state="session")
+            with top[1]:
+                st.markdown(_status_badge(info), text_alignment="right", width="stretch")
+            st.caption(accepts_sentence(info.capabilities))
+            if on:
+                chosen.append(info.id)
+    if others:
+        with st.expander(f"Not available here ({len(others)})", icon=":material/key_off:"):
+            for info in others:
+                if not info.capabilities.can_create and info.availability.available:
+                    why = "Only follows tasks made elsewhere: use *Track a task* on Tasks."
+                else:
+                    why = info.availability.reason or "Not available."
+                st.markdown(f"**{info.name}** — {why}")
+    return chosen
+
+
+def _status_badge(info: ProviderInfo) -> str:
+    if info.id == "local":
+        return ":green-badge[:material/computer: Offline · free]"
+    return ":green-badge[:material/key: Ready]"
+
+
+def options_panel(chosen: list[str]) -> TaskOptions:
+    """Widgets for the options any chosen provider supports; the rest stay unset."""
+    infos = {i.id: i for i in provider_infos()}
+    supported: dict[str, list[str]] = {}
+    ratios: list[str] = []
+    for pid in chosen:
+        caps = infos[pid].capabilities
+        for opt in sorted(caps.options):
+            supported.setdefault(opt, []).append(infos[pid].name)
+        ratios.extend(r for r in caps.ratios if r not in ratios)
+    if not supported:
+        st.caption("The chosen providers take no extra options.")
+        return TaskOptions()
+
+    def used_by(opt: str) -> str:
+        names = supported[opt]
+        return "Used by " + ", ".join(names) + "."
+
+    values: dict[str, object] = {}
+    if "expression_intensity" in supported:
+        values["expression_intensity"] = st.slider(
+            OPTION_LABELS["expression_intensity"], 1, 5, 3, key="opt_intensity",
+            help="How strongly the performer's expressions are carried over. "
+            + used_by("expression_intensity"),
+            persist_state="session",
+        )
+    if "body_control" in supported:
+        values["body_control"] = st.toggle(
+            OPTION_LABELS["body_control"], value=True, key="opt_body",
+            help="Also carry over body and hand motion, not only the face. "
+            + used_by("body_control"),
+            persist_state="session",
+        )
+    if "ratio" in supported and ratios:
+        picked = st.selectbox(
+            OPTION_LABELS["ratio"], ["Provider default", *ratios], key="opt_ratio",
+            help="Width:height of the output in pixels. " + used_by("ratio"),
+            persist_state="session",
+        )
+        values["ratio"] = None if picked == "Provider default" else picked
+    if "seed" in supported:
+        seed = st.number_input(
+            OPTION_LABELS["seed"], min_value=0, max_value=4294967295, value=None, step=1,
+            placeholder="Random", key="opt_seed",
+            help="Fix the seed to get the same result for the same inputs. "
+            + used_by("seed"),
+            persist_state="session",
+        )
+        values["seed"] = int(seed) if seed is not None else None
+    return TaskOptions.model_validate(values)
+
+
+def cost_summary(estimates: dict[str, float | None]) -> None:
+    """Per provider, and a total when every price is known."""
+    if not estimates:
+        return
+    names = {i.id: i.name for i in provider_infos()}
+    lines = [f"- {names.get(pid, pid)}: **{cost(v)}**" for pid, v in estimates.items()]
+    known = [v for v in estimates.values() if v is not None]
+    total = ""
+    if len(estimates) > 1 and len(known) == len(estimates):
+        total = f"\n\nTotal: **{cost(sum(known))}**"
+    st.markdown("\n".join(lines) + total)

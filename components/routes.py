@@ -1,0 +1,156 @@
+"""Plain HTTP routes beside the UI (mounted by app.py).
+
+Files are streamed from disk by Starlette (Range requests included), so a large result is
+never loaded into a session's memory. Only files under the data dir's results/uploads
+folders are served, whatever the URL says.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import re
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.config import PROVIDER_IDS, Settings, load_settings
+from services.models import TaskStatus, utcnow
+from services.store import Store
+
+if TYPE_CHECKING:
+    from services.monitor import Monitor
+
+log = logging.getLogger("reenact.routes")
+
+_TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+NUDGE_HORIZON_S = 120.0
+_PUBLISHED = re.compile(r"^/media/([0-9a-f]{64})/([^/]{1,255})$")
+
+
+_monitor: Monitor | None = None
+
+
+def set_monitor(monitor: Monitor | None) -> None:
+    global _monitor
+    _monitor = monitor
+
+
+@cache
+def _settings() -> Settings:
+    return load_settings()
+
+
+@cache
+def _store() -> Store:
+    return Store.open(_settings())
+
+
+def _inside(path: Path, folder: Path) -> Path | None:
+    """The real file if `path` resolves to a regular file inside `folder`, else None."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    root = folder.resolve()
+    if root not in real.parents or not real.is_file():
+        return None
+    return real
+
+
+def _not_found(sentence: str) -> Response:
+    return PlainTextResponse(sentence, status_code=404)
+
+
+async def download_result(request: Request) -> Response:
+    """GET /files/{task_id}/{filename}[?download=1] — a task's archived result."""
+    task_id = request.path_params["task_id"]
+    if not _TASK_ID.match(task_id):
+        return _not_found("No such task.")
+    task = await run_in_threadpool(_store().get_task, task_id)
+    if task is None or not task.result_path:
+        return _not_found("This task has no archived result.")
+    real = _inside(Path(task.result_path), _settings().results_dir)
+    if real is None:
+        return _not_found("The result file is missing from the data folder.")
+    attachment = request.query_params.get("download") in {"1", "true", "yes"}
+    media_type = mimetypes.guess_type(real.name)[0] or "application/octet-stream"
+    return FileResponse(
+        real,
+        media_type=media_type,
+        filename=f"reenact-{task.provider}-{task.id}{real.suffix}",
+        content_disposition_type="attachment" if attachment else "inline",
+    )
+
+
+async def provider_hook(request: Request) -> Response:
+    """POST /hooks/{provider}/{token} — a provider says something happened.
+
+    The payload is never trusted (anyone can POST here): the task is only moved up the
+    monitor's queue, and the monitor asks the provider itself.
+    """
+    provider = request.path_params["provider"]
+    token = request.path_params["token"]
+    if provider in PROVIDER_IDS and _TASK_ID.match(token):
+        await run_in_threadpool(_nudge, provider, token)
+    return JSONResponse({"ok": True})
+
+
+def _nudge(provider: str, task_id: str) -> None:
+    store = _store()
+    task = store.get_task(task_id)
+    if task is None or task.provider != provider or not task.status.pollable:
+        return
+    planned = task.next_poll_at
+    now = utcnow()
+    # Far-off next_poll_at is either a poll in flight right now (the monitor's lease) or a
+    # deliberate backoff (rate limits): leave both alone. Otherwise bring the poll forward,
+    # compare-and-set on the value read so a claim made meanwhile wins.
+    if planned is not None and planned > now:
+        if (planned - now).total_seconds() > NUDGE_HORIZON_S:
+            return
+        store.update_task(
+            task_id,
+            expect_status=(TaskStatus.QUEUED, TaskStatus.RUNNING),
+            expect={"next_poll_at": planned},
+            next_poll_at=now,
+        )
+    if _monitor is not None:
+        _monitor.wake()
+
+
+async def health(_request: Request) -> Response:
+    return JSONResponse({"ok": True, "monitor": _monitor is not None and _monitor.is_alive()})
+
+
+class PublishedUploadsMiddleware:
+    """Serves GET /media/<sha256>/<name> from the uploads folder (services.publish).
+
+    Streamlit reserves the /media/ prefix for its own in-memory files (one path segment),
+    so this answers only the two-segment content-addressed form and passes the rest on.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            match = _PUBLISHED.match(scope["path"])
+            if match:
+                digest, name = match.groups()
+                folder = _settings().uploads_dir
+                real = _inside(folder / digest / name, folder)
+                if real is None or real.parent.name != digest:
+                    response: Response = _not_found("No such file.")
+                else:
+                    response = FileResponse(
+                        real, media_type=mimetypes.guess_type(real.name)[0] or None
+                    )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

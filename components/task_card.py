@@ -1,0 +1,218 @@
+"""Live task cards: state, progress, elapsed time, ETA, the provider's sentence on failure,
+and — once archived — the result player with download, retry, cancel and delete.
+
+The cards live in one fragment that re-reads every visible task with ONE store query per
+tick. The monitor writes the store; a card never calls a provider to learn its state. When
+every visible task is terminal the fragment is re-rendered without `run_every`, so an idle
+tab costs nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import streamlit as st
+
+from components.common import get_studio, result_url, sentences
+from components.format import (
+    cost,
+    duration,
+    elapsed_s,
+    eta_s,
+    size,
+    status_badge_md,
+)
+from components.providers import capabilities, provider_name
+from services.models import Task, TaskStatus, utcnow
+
+REFRESH_S = 1.0
+# A success whose file is not archived yet keeps the card refreshing, but not forever.
+ARCHIVE_WAIT = timedelta(minutes=15)
+
+
+def needs_refresh(task: Task) -> bool:
+    if task.status in (TaskStatus.SUBMITTING, TaskStatus.QUEUED, TaskStatus.RUNNING):
+        return True
+    if task.status is TaskStatus.SUCCEEDED and not task.result_path:
+        done = task.finished_at or task.updated_at
+        return utcnow() - done < ARCHIVE_WAIT
+    return False
+
+
+def task_cards(tasks: list[Task], *, key: str, columns: int = 1, player: bool = True) -> None:
+    """Render cards for `tasks` (already read by the caller: no extra query this run)."""
+    if not tasks:
+        return
+    _flush_toasts()
+    st.session_state[f"_cards_prefetch_{key}"] = tasks
+    live = any(needs_refresh(t) for t in tasks)
+    ids = [t.id for t in tasks]
+    fragment = st.fragment(_cards, run_every=REFRESH_S if live else None)
+    fragment(ids, key, columns, player, live)
+
+
+def _cards(ids: list[str], key: str, columns: int, player: bool, started_live: bool) -> None:
+    tasks: list[Task] | None = st.session_state.pop(f"_cards_prefetch_{key}", None)
+    if tasks is None:
+        tasks = get_studio().store.get_tasks(ids)  # the one read per tick
+    seen: dict[str, str] = st.session_state.setdefault(f"_cards_seen_{key}", {})
+    finished = []
+    for t in tasks:
+        before = seen.get(t.id)
+        if before and before != t.status.value and t.status.terminal:
+            finished.append(t)
+        seen[t.id] = t.status.value
+    for t in finished:
+        _queue_toast(t)
+
+    if not tasks:
+        st.info("These tasks were deleted.")
+        return
+    cols = st.columns(columns) if columns > 1 else [st.container()]
+    for i, task in enumerate(tasks):
+        with cols[i % len(cols)]:
+            _card(task, key=key, player=player)
+
+    # Everything settled: one full rerun re-renders this fragment without run_every
+    # (and moves new results into place), after which the tab stops polling.
+    if started_live and not any(needs_refresh(t) for t in tasks):
+        st.rerun(scope="app")
+    _flush_toasts()
+
+
+def _queue_toast(task: Task) -> None:
+    st.session_state.setdefault("_toasts", []).append(
+        (task.id, task.status.value, provider_name(task.provider))
+    )
+
+
+def _flush_toasts() -> None:
+    for _tid, status, name in st.session_state.pop("_toasts", []):
+        if status == TaskStatus.SUCCEEDED.value:
+            st.toast(f"{name}: your result is ready.", icon=":material/check_circle:")
+        elif status == TaskStatus.FAILED.value:
+            st.toast(f"{name}: the task failed.", icon=":material/error:")
+        else:
+            st.toast(f"{name}: the task was canceled.", icon=":material/block:")
+
+
+def _card(task: Task, *, key: str, player: bool) -> None:
+    with st.container(border=True, key=f"card_{key}_{task.id}"):
+        head, badge = st.columns([3, 1], vertical_alignment="center")
+        head.markdown(f"**{provider_name(task.provider)}**")
+        badge.markdown(status_badge_md(task.status), width="stretch", text_alignment="right")
+        sub = [f"Task `{task.id}`"]
+        if task.retry_of:
+            sub.append(f"retry of `{task.retry_of}`")
+        if task.tracked:
+            sub.append(f"tracked from {provider_name(task.provider)}")
+        if task.cost_estimate is not None:
+            sub.append(cost(task.cost_estimate))
+        st.caption(" · ".join(sub))
+        _progress(task)
+        if task.status is TaskStatus.FAILED and task.error:
+            st.error(task.error, icon=":material/error:")
+        elif task.status is TaskStatus.UNKNOWN and task.error:
+            st.warning(task.error, icon=":material/help:")
+        elif task.status is TaskStatus.CANCELED:
+            st.caption("Canceled. Nothing more will happen to this task.")
+        if task.status is TaskStatus.SUCCEEDED and player:
+            _result(task)
+        _actions(task, key=key)
+
+
+def _progress(task: Task) -> None:
+    now = utcnow()
+    elapsed = duration(elapsed_s(task, now))
+    if task.status is TaskStatus.SUBMITTING:
+        st.progress(0.0, text="Sending to the provider…")
+        st.caption(f"Elapsed {elapsed}")
+    elif task.status is TaskStatus.QUEUED:
+        st.progress(0.0, text="Waiting in the provider's queue")
+        st.caption(f"Elapsed {elapsed}")
+    elif task.status is TaskStatus.RUNNING:
+        pct = max(0.0, min(1.0, task.progress or 0.0))
+        st.progress(pct, text=f"Rendering · {pct:.0%}")
+        eta = eta_s(task, now)
+        left = f" · about {duration(eta)} left" if eta is not None else ""
+        st.caption(f"Elapsed {elapsed}{left}")
+    elif task.status is TaskStatus.SUCCEEDED:
+        st.progress(1.0, text="Done · 100%")
+        st.caption(f"Took {elapsed}")
+
+
+def _result(task: Task) -> None:
+    path = Path(task.result_path) if task.result_path else None
+    if path is None:
+        st.info("Saving the result to this computer…", icon=":material/downloading:")
+        return
+    if not path.is_file():
+        st.warning(
+            "The result file is no longer in the data folder (it was moved or deleted).",
+            icon=":material/warning:",
+        )
+        return
+    st.video(result_url(task))
+    left, right = st.columns([1, 1], vertical_alignment="center")
+    left.link_button(
+        "Download", result_url(task, download=True), icon=":material/download:", type="primary"
+    )
+    right.caption(f"{path.suffix.lstrip('.').upper()} · {size(path.stat().st_size)}")
+
+
+def _actions(task: Task, *, key: str) -> None:
+    caps = capabilities(task.provider)
+    buttons = st.container(horizontal=True, gap="small")
+    cancellable = needs_refresh(task) and task.status is not TaskStatus.SUCCEEDED
+    cancellable = cancellable and caps is not None and caps.can_cancel
+    if cancellable and buttons.button(
+        "Cancel", key=f"cancel_{key}_{task.id}", icon=":material/stop:"
+    ):
+        with sentences("canceling the task"):
+            get_studio().cancel(task.id)
+            st.rerun(scope="app")
+    retryable = task.status.terminal or task.status is TaskStatus.UNKNOWN
+    if retryable and task.inputs is not None and caps is not None and caps.can_create:
+        label = "Run again" if task.status is TaskStatus.SUCCEEDED else "Retry"
+        if buttons.button(
+            label,
+            key=f"retry_{key}_{task.id}",
+            icon=":material/replay:",
+            help="Starts a NEW task with the same inputs and options (a new charge). "
+            "This task stays as it is.",
+        ):
+            with sentences("starting the retry"):
+                # One retry per task: a double click or rerun finds the same new task.
+                new = get_studio().retry(task.id, idempotency_key=f"retry:{task.id}")
+                st.session_state["_retried"] = (task.id, new.id)
+                st.rerun(scope="app")
+    if buttons.button(
+        "Delete", key=f"delete_{key}_{task.id}", icon=":material/delete:", type="tertiary"
+    ):
+        _confirm_delete(task)
+    if key != "detail":
+        buttons.page_link(
+            "pages/tasks.py", label="Details", icon=":material/open_in_new:",
+            query_params={"task": task.id},
+        )
+
+
+@st.dialog("Delete this task?")
+def _confirm_delete(task: Task) -> None:
+    live = task.status in (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.SUBMITTING)
+    st.write(
+        f"The {provider_name(task.provider)} task `{task.id}` and its result file will be "
+        "removed from this computer. This cannot be undone."
+    )
+    if live:
+        st.warning("It is still running: it will be canceled first where the provider allows.")
+    yes, no = st.columns(2)
+    if yes.button("Delete", type="primary", key=f"confirm_delete_{task.id}"):
+        with sentences("deleting the task"):
+            get_studio().delete(task.id)
+            if st.query_params.get("task") == task.id:
+                del st.query_params["task"]
+            st.rerun()
+    if no.button("Keep it", key=f"keep_{task.id}"):
+        st.rerun()

@@ -1,0 +1,68 @@
+"""Uploaded files go to the data dir, chunk by chunk, and leave the session.
+
+Streamlit keeps an UploadedFile in memory for as long as its widget holds it; the caller
+copies it here and then gives the widget a new key, which lets Streamlit drop the bytes.
+A file is stored as `uploads/<sha256>/<name>` — the layout `services.publish` serves from —
+so the same clip uploaded twice is stored once, keeps its own name in every check sentence,
+and needs no second copy when a link-only provider is handed a public URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+from services.publish import safe_name, sha256_of
+
+CHUNK = 1024 * 1024
+VIDEO_TYPES = ["mp4", "mov", "m4v", "webm", "mkv"]
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp"]
+
+
+def save_stream(source: BinaryIO, filename: str, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".upload-{uuid.uuid4().hex}.part"
+    hasher = hashlib.sha256()
+    try:
+        source.seek(0)
+        with tmp.open("wb") as out:
+            while chunk := source.read(CHUNK):
+                hasher.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        return _place(tmp, folder / hasher.hexdigest() / safe_name(filename))
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def named_link(stored: Path, filename: str, folder: Path) -> Path:
+    """Give a fetched file (stored by content hash) its own name, without copying bytes."""
+    target = folder / sha256_of(stored) / safe_name(filename)
+    if target.is_file():
+        return target
+    tmp = folder / f".link-{uuid.uuid4().hex}.part"
+    try:
+        try:
+            os.link(stored, tmp)
+        except OSError:
+            shutil.copyfile(stored, tmp)
+        return _place(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _place(tmp: Path, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.is_file():
+        os.replace(tmp, target)
+    return target
+
+
+def display_name(filename: str, limit: int = 48) -> str:
+    name = Path(filename).name or "file"
+    return name if len(name) <= limit else name[: limit - 1] + "…"

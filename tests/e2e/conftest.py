@@ -1,0 +1,230 @@
+"""The app as a creator meets it: `streamlit run app.py` in a subprocess (its own data dir),
+provider emulators on 127.0.0.1 in this process, and Debian's Chromium driven by Playwright.
+
+Everything here is session-scoped (one server, one browser) except the page; tests reset
+the emulators' faults and lifecycle they changed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.emulators import CometApiEmulator, RunwayEmulator
+from tests.mediagen import make_image, make_video
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "_artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+START_TIMEOUT_S = 60.0
+# Emulated renders take this long: long enough to watch the bar move and to reload mid-task.
+RENDER_SECONDS = 4.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.e2e)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class AppServer:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "reenact.db"
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """Read the real SQLite store (what the app wrote), as a separate connection."""
+        with sqlite3.connect(self.db_path, timeout=30) as conn:
+            return list(conn.execute(sql, params))
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass
+class Media:
+    wide: Path  # 16:9, 3.5 s, a face
+    tall: Path  # 9:16, 3.5 s, a face
+    face: Path  # 16:9 still with a face
+
+
+@pytest.fixture(scope="session")
+def runway() -> Iterator[RunwayEmulator]:
+    with RunwayEmulator(seconds_to_finish=RENDER_SECONDS, queued_seconds=0.5) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="session")
+def cometapi() -> Iterator[CometApiEmulator]:
+    with CometApiEmulator(seconds_to_finish=RENDER_SECONDS) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
+    d = tmp_path_factory.mktemp("media")
+    return Media(
+        wide=make_video(d / "performance.mp4", size=(320, 180), seconds=3.5, fps=10),
+        tall=make_video(d / "phone-clip.mp4", size=(180, 320), seconds=3.5, fps=10),
+        face=make_image(d / "character.png", size=(640, 360)),
+    )
+
+
+@pytest.fixture(scope="session")
+def app_server(
+    tmp_path_factory: pytest.TempPathFactory, runway: RunwayEmulator, cometapi: CometApiEmulator
+) -> Iterator[AppServer]:
+    data_dir = tmp_path_factory.mktemp("data")
+    port = _free_port()
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("REENACT_", "RUNWAYML_"))
+    }
+    env.update(runway.env())
+    env.update(cometapi.env())
+    env.update(
+        {
+            "REENACT_DATA_DIR": str(data_dir),
+            "REENACT_ALLOW_PRIVATE_URLS": "1",
+            "REENACT_POLL_SCALE": "0.05",
+            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    log_path = data_dir / "server.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", "app.py",
+            "--server.port", str(port),
+            "--server.address", "127.0.0.1",
+            "--server.headless", "true",
+            "--server.fileWatcherType", "none",
+        ],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    server = AppServer(url=url, data_dir=data_dir, process=proc, log_path=log_path)
+    try:
+        _wait_healthy(server)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _wait_healthy(server: AppServer) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"streamlit exited early:\n{server.log_text()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1.0).json().get("monitor"):
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.1)  # polling a condition with a deadline, not synchronising on time
+    raise RuntimeError(f"streamlit did not become healthy:\n{server.log_text()}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (make chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: object, app_server: AppServer) -> Iterator[object]:
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 1440, "height": 1000}, base_url=app_server.url
+    )
+    context.set_default_timeout(30_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_emulators(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    for name in ("runway", "cometapi"):
+        if name in request.fixturenames:
+            emu = request.getfixturevalue(name)
+            emu.clear_faults()
+            emu.configure(fail_reason=None, fail_code=None)
+
+
+_CONTENT_HEIGHT_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const block = document.querySelector('[data-testid="stMainBlockContainer"]');
+  return Math.max(main ? main.scrollHeight : 0, block ? block.scrollHeight + 120 : 0,
+                  document.body.scrollHeight);
+}"""
+
+
+def shot(page: object, name: str) -> Path:
+    """The whole page: Streamlit scrolls inside its own container, so the viewport is grown
+    to the content's height for the picture and then put back."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    size = page.viewport_size  # type: ignore[attr-defined]
+    height = int(page.evaluate(_CONTENT_HEIGHT_JS))  # type: ignore[attr-defined]
+    page.set_viewport_size(  # type: ignore[attr-defined]
+        {"width": size["width"], "height": max(size["height"], min(height, 6000))}
+    )
+    try:
+        page.screenshot(path=str(path))  # type: ignore[attr-defined]
+    finally:
+        page.set_viewport_size(size)  # type: ignore[attr-defined]
+    return path
+
+
+def publish_screenshot(name: str, target: str) -> None:
+    """Copy an artifact into docs/screenshots (committed, shown in the README)."""
+    src = ARTIFACTS / f"{name}.png"
+    if src.is_file():
+        out = ROOT / "docs" / "screenshots"
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, out / f"{target}.png")
