@@ -267,9 +267,6 @@ def cmd_check(ctx: Ctx) -> int:
     from services.media import check_inputs
 
     providers = _provider_list(ctx.args.provider) if ctx.args.provider else None
-    if providers:
-        for pid in providers:
-            _provider(ctx, pid, require=False)
     reports = check_inputs(list(ctx.args.items), providers, ctx.settings)
     failed = any(r.report.failed for r in reports)
     if ctx.json:
@@ -298,12 +295,45 @@ def _provider(ctx: Ctx, provider_id: str, *, require: bool = True) -> Any:
     return provider
 
 
+def _precheck(ctx: Ctx, inputs: Any, provider_ids: list[str]) -> None:
+    """The checks the app shows before its Submit button, run before anyone pays: a failing
+    one stops the submission (exit 1) with its sentence; warnings are only shown."""
+    from services.media import run_checks
+    from services.media.inputs import capabilities_for
+    from services.studio import is_url
+
+    caps = capabilities_for(provider_ids, ctx.settings)
+    problems: list[str] = []
+    for role, value in inputs.items():
+        source = "url" if is_url(value) else "path"
+        if source == "url":
+            from services.fetch import ingest_url
+
+            path = ingest_url(value, ctx.settings)  # InputError: a sentence, exit 1
+        else:
+            path = Path(value)
+        report = run_checks(path, role, caps, source=source)
+        for check in report.checks:
+            who = f"{check.provider}: " if check.provider else ""
+            if check.status == "fail":
+                problems.append(f"  - {who}{check.sentence}")
+            elif check.status == "warn":
+                ctx.note(f"Note: {who}{check.sentence}")
+    if problems:
+        raise CliExit(
+            EXIT_FAILED,
+            "Nothing was submitted; these inputs would be refused or wasted:\n"
+            + "\n".join(problems),
+        )
+
+
 def cmd_submit(ctx: Ctx) -> int:
     a = ctx.args
     _provider(ctx, a.provider.lower())
     options = _options(a)
     _out_dir(a.out)
     inputs = ctx.studio.prepare_inputs(a.video, a.image, a.character_video)
+    _precheck(ctx, inputs, [a.provider.lower()])
     task = ctx.studio.submit(a.provider.lower(), inputs, options)
     ctx.task_ids = [task.id]
     return _after_submit(ctx, [task], many=False)
@@ -318,6 +348,7 @@ def cmd_compare(ctx: Ctx) -> int:
         _provider(ctx, pid)
     _out_dir(a.out)
     inputs = ctx.studio.prepare_inputs(a.video, a.image)
+    _precheck(ctx, inputs, ids)
     run, tasks = ctx.studio.submit_many(ids, inputs, TaskOptions())
     ctx.task_ids = [t.id for t in tasks]
     ctx.note(f"Run {run.id}: {len(tasks)} tasks.")

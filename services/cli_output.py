@@ -139,3 +139,24 @@ class ProgressBar:
             self.stream.flush()
         except (OSError, ValueError):
             pass
+
+
+_MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+
+
+def check_text(reports: Sequence[Any]) -> str:
+    """`reenact check`: every check of every input with its status and sentence."""
+    blocks = []
+    for item in reports:
+        report = item.report
+        role = item.role.value.replace("_", " ") if item.role else "unrecognised file"
+        verdict = (
+            f"{len(report.failing())} check(s) failed" if report.failed
+            else "ready" + (" (with warnings)" if report.warned else "")
+        )
+        lines = [f"{item.input}  [{role}]  {verdict}"]
+        for check in report.checks:
+            who = f"{check.provider}: " if check.provider else ""
+            lines.append(f"  {_MARK.get(check.status, check.status)}  {who}{check.sentence}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -378,3 +378,42 @@ def test_progress_bar_redraws_in_place_on_a_terminal(env, video, image, runway_e
     assert proc.returncode == 0
     assert "\r\x1b[K" in shown and "[" + "#" * 24 + "] 100%" in shown
     assert "Task " in proc.stdout.decode()
+
+
+def test_check_reports_every_check_and_exits_1_on_a_failure(env, tmp_path, video, image,
+                                                           image_url):
+    from tests import mediagen
+
+    good = run(["check", video, image_url, "--provider", "runway"], env)
+    assert good.code == 0, good.output
+    assert "driving video" in good.stdout and "character image" in good.stdout
+    assert "Exactly one face" in good.stdout
+
+    square = mediagen.make_video(tmp_path / "square.mp4", size=(180, 180), seconds=4.0)
+    bad = run(["check", str(square), image, "--provider", "cometapi", "--json"], env)
+    assert bad.code == 1, bad.output
+    reports = bad.json()
+    assert [r["input"] for r in reports] == [str(square), image]
+    failing = [c for c in reports[0]["report"]["checks"] if c["status"] == "fail"]
+    assert failing and failing[0]["provider"] == "cometapi"
+    assert "16:9" in failing[0]["sentence"]
+    assert all(c["status"] != "fail" for c in reports[1]["report"]["checks"])
+
+    missing = run(["check", str(tmp_path / "nope.mp4")], env)
+    assert missing.code == 1 and "Traceback" not in missing.output
+    unknown = run(["check", video, "--provider", "nope"], env)
+    assert unknown.code == 2 and "Unknown provider" in unknown.stderr
+
+
+def test_submit_refuses_inputs_that_fail_the_providers_checks(env, tmp_path, image_url,
+                                                             file_server, cometapi_emulator):
+    from tests import mediagen
+
+    env.update(cometapi_emulator.env())
+    mediagen.make_video(file_server.root / "square.mp4", size=(180, 180), seconds=4.0)
+    r = run(["submit", "--provider", "cometapi", "--video", file_server.url("square.mp4"),
+             "--image", image_url, "--json"], env)
+    assert r.code == 1, r.output
+    assert "Nothing was submitted" in r.stderr and "16:9" in r.stderr
+    assert "error" in r.json()
+    assert cometapi_emulator.stats()["creates"] == 0
