@@ -20,9 +20,12 @@ CAP_SHORT = 720
 # An explicit ratio option names the output pixels; this only stops absurd values.
 RATIO_CAP_LONG = 1920
 MIN_SIDE = 64
-# A face crop is this many face-box sides wide: room for the head to move and for the warp
-# to fade out before the crop's edge, so nothing outside it ever changes.
+# The face crop where motion is measured (and mapped between faces) is this many face-box
+# sides wide: the whole head with some room to move.
 CROP_FACTOR = 2.0
+# The character's warped region is wider still: the face keeps the full motion and the band
+# beyond it fades that motion out to nothing before the region's edge.
+WARP_FACTOR = 2.6
 # Haar boxes sit high on the face (brows to lower lip); the crop centre is nudged to the chin.
 CROP_DROP = 0.08
 
@@ -44,8 +47,8 @@ class Square:
         return self.cy - self.side / 2
 
 
-def face_square(box: Box) -> Square:
-    side = CROP_FACTOR * max(box.w, box.h)
+def face_square(box: Box, factor: float = CROP_FACTOR) -> Square:
+    side = factor * max(box.w, box.h)
     return Square(box.cx, box.cy + CROP_DROP * box.h, side)
 
 

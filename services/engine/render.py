@@ -11,7 +11,14 @@ import av
 import cv2
 
 from services.engine.faces import find_face
-from services.engine.framing import face_square, fit_cover, load_picture, output_size, rgb_to_i420
+from services.engine.framing import (
+    WARP_FACTOR,
+    face_square,
+    fit_cover,
+    load_picture,
+    output_size,
+    rgb_to_i420,
+)
 from services.engine.media import DrivingReader, ResultWriter
 from services.engine.motion import FLOW_RES, MotionTracker
 from services.engine.warp import FaceWarper
@@ -74,7 +81,13 @@ def render(
     char_box = find_face(cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY))
     if char_box is None:
         raise _no_face_in_image()
-    warper = FaceWarper(rgb_to_i420(picture), size, face_square(char_box), FLOW_RES)
+    warper = FaceWarper(
+        rgb_to_i420(picture),
+        size,
+        face_square(char_box),
+        face_square(char_box, WARP_FACTOR),
+        FLOW_RES,
+    )
     still = warper.frame.copy()
 
     with DrivingReader(video) as reader:

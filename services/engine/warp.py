@@ -1,8 +1,15 @@
 """The character side: retarget a driving motion field to the character's face and warp it.
 
-Only the face crop of the picture is ever touched. Inside it the field is faded to zero by a
-feathered elliptical weight before the crop's edge, so the warp is continuous (nothing tears)
-and every pixel outside the crop stays the character's own.
+The field lives on the face crop's grid (crop = CROP_FACTOR face boxes, the same framing as the
+driving crop, which is what retargets motion from one face to the other). It is applied in a
+wider region (WARP_FACTOR boxes): with full strength over the face — so the head moves as one
+piece — then faded to zero by a smooth band before the region's edge. The warp is therefore
+continuous (nothing tears) and every pixel outside the region stays the character's own.
+
+Per plane the work is two OpenCV calls: the sampling map is built at flow resolution as
+absolute coordinates (identity + weighted field), upsampled to the plane's region with one
+warpAffine — bilinear interpolation reproduces the identity part exactly, because it is
+affine — then cv2.remap samples the character. No full-size arithmetic in numpy.
 """
 
 from __future__ import annotations
@@ -14,10 +21,11 @@ import numpy as np
 
 from services.engine.framing import Square
 
-# The weight is 1 inside this radius and 0 beyond the outer one; radii are fractions of the
-# crop's half side, measured from its centre.
-_FULL_RADIUS = 0.55
-_ZERO_RADIUS = 0.95
+# Where the motion is at full strength: an ellipse around the crop's centre covering brow to
+# chin and cheek to cheek; semi-axes as fractions of the crop side (a face box is half of it).
+_FACE_AXES = (0.36, 0.44)
+# Where it has faded to nothing: a circle just inside the warped region (fraction of crop side).
+_FADE_RADIUS = 0.64
 
 
 def _smoothstep(t: np.ndarray) -> np.ndarray:
@@ -25,8 +33,19 @@ def _smoothstep(t: np.ndarray) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
+def face_weight(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Motion strength at crop-relative offsets (u, v) (fractions of the crop side): 1 inside
+    the face ellipse, 0 beyond the fade circle, smooth along every ray between them."""
+    d_in = np.sqrt((u / _FACE_AXES[0]) ** 2 + (v / _FACE_AXES[1]) ** 2)
+    d_out = np.sqrt(u**2 + v**2) / _FADE_RADIUS
+    with np.errstate(divide="ignore", invalid="ignore"):
+        along = (d_in - 1) / (d_in / d_out - 1)  # 0 at the ellipse, 1 at the circle
+    along = np.where(d_in <= 1, 0.0, np.nan_to_num(along, nan=0.0))
+    return _smoothstep(1 - along)
+
+
 class _Plane:
-    """One plane's region of interest with its precomputed grid, weight and field sampling."""
+    """One plane's region: where the padded flow grid lies in it, and how to sample it."""
 
     def __init__(
         self,
@@ -34,63 +53,67 @@ class _Plane:
         dst: np.ndarray,
         roi: tuple[int, int, int, int],
         step: int,
-        square: Square,
+        crop: Square,
         res: int,
+        pad: int,
     ) -> None:
         x0, y0, x1, y1 = roi
         self.src, self.dst_roi = src, dst[y0:y1, x0:x1]
         self.size = (x1 - x0, y1 - y0)
-        # plane pixel centres in full-resolution edge coordinates (pixel i spans [i, i+1));
-        # a chroma sample sits in the middle of its 2×2 luma block
-        off = 0.5 * step
-        xs = np.arange(x0, x1, dtype=np.float32) * step + off
-        ys = np.arange(y0, y1, dtype=np.float32) * step + off
-        u = (xs - square.cx) / (square.side / 2)
-        v = (ys - square.cy) / (square.side / 2)
-        radius = np.sqrt(u[None, :] ** 2 + v[:, None] ** 2)
-        weight = _smoothstep((_ZERO_RADIUS - radius) / (_ZERO_RADIUS - _FULL_RADIUS))
-        # field (flow px) → this plane's px, faded by the weight
-        self.gain = (weight * (square.side / res / step)).astype(np.float32)[..., None]
-        grid = np.empty((y1 - y0, x1 - x0, 2), np.float32)
-        grid[..., 0] = np.arange(x0, x1, dtype=np.float32)[None, :]
-        grid[..., 1] = np.arange(y0, y1, dtype=np.float32)[:, None]
-        self.grid = grid
-        k = res / square.side
-        # plane pixel → field pixel (inverse map for warpAffine)
-        self.to_field = np.float32(
+        k = res / crop.side  # flow px per full-res px
+        # Grid cell i (flow pixel p = i - pad) has its centre at full-res edge coordinate
+        # crop.x0 + (p + 0.5) / k; in this plane's index coordinates, (that - step/2) / step.
+        idx = np.arange(res + 2 * pad, dtype=np.float64) - pad
+        gx = (crop.x0 + (idx + 0.5) / k - step / 2) / step
+        gy = (crop.y0 + (idx + 0.5) / k - step / 2) / step
+        self.identity = np.empty((idx.size, idx.size, 2), np.float32)
+        self.identity[..., 0] = gx[None, :]
+        self.identity[..., 1] = gy[:, None]
+        # region pixel (j, i) → grid coordinates (an inverse map for warpAffine)
+        a = step * k
+        self.to_grid = np.float32(
             [
-                [step * k, 0, (x0 * step + off - square.x0) * k - 0.5],
-                [0, step * k, (y0 * step + off - square.y0) * k - 0.5],
+                [a, 0, ((x0 + 0.5) * step - crop.x0) * k - 0.5 + pad],
+                [0, a, ((y0 + 0.5) * step - crop.y0) * k - 0.5 + pad],
             ]
         )
+        self.scale = float(1 / (k * step))  # flow px → this plane's px
 
-    def warp(self, field: np.ndarray) -> None:
+    def warp(self, weighted: np.ndarray) -> None:
+        """`weighted`: the faded field on the padded grid, in flow px."""
+        grid = cv2.scaleAdd(weighted, self.scale, self.identity)
         m = cv2.warpAffine(
-            field,
-            self.to_field,
+            grid,
+            self.to_grid,
             self.size,
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        np.multiply(m, self.gain, out=m)
-        np.add(m, self.grid, out=m)
-        self.dst_roi[...] = cv2.remap(
-            self.src, m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        cv2.remap(
+            self.src, m, None, cv2.INTER_LINEAR, dst=self.dst_roi, borderMode=cv2.BORDER_REPLICATE
         )
 
 
 class FaceWarper:
-    """Holds the output frame (I420); `apply` rewrites only the face crop in it."""
+    """Holds the output frame (I420); `apply` rewrites only the warped region in it."""
 
-    def __init__(self, i420: np.ndarray, size: tuple[int, int], square: Square, res: int) -> None:
+    def __init__(
+        self, i420: np.ndarray, size: tuple[int, int], crop: Square, region: Square, res: int
+    ) -> None:
         w, h = size
         self._src = i420.copy()
         self.frame = i420.copy()
-        x0 = max(0, math.floor(square.x0 / 2) * 2)
-        y0 = max(0, math.floor(square.y0 / 2) * 2)
-        x1 = min(w, math.ceil((square.x0 + square.side) / 2) * 2)
-        y1 = min(h, math.ceil((square.y0 + square.side) / 2) * 2)
+        self._res = res
+        x0 = max(0, math.floor(region.x0 / 2) * 2)
+        y0 = max(0, math.floor(region.y0 / 2) * 2)
+        x1 = min(w, math.ceil((region.x0 + region.side) / 2) * 2)
+        y1 = min(h, math.ceil((region.y0 + region.side) / 2) * 2)
         self.roi = (x0, y0, x1, y1)
+        # grid cells beyond the crop so the whole region falls strictly inside the grid (a
+        # clamped border would bend the identity part of the map)
+        k = res / crop.side
+        reach = max(crop.x0 - x0, crop.y0 - y0, x1 - crop.x0 - crop.side, y1 - crop.y0 - crop.side)
+        self._pad = pad = max(0, math.ceil(reach * k)) + 2
         half = (x0 // 2, y0 // 2, x1 // 2, y1 // 2)
         self._planes = [
             _Plane(
@@ -98,15 +121,24 @@ class FaceWarper:
                 _plane(self.frame, w, h, i),
                 self.roi if i == 0 else half,
                 1 if i == 0 else 2,
-                square,
+                crop,
                 res,
+                pad,
             )
             for i in range(3)
         ]
+        offsets = ((np.arange(res + 2 * pad, dtype=np.float64) - pad) + 0.5) / res - 0.5
+        weight = face_weight(offsets[None, :], offsets[:, None]).astype(np.float32)
+        self._weight = np.repeat(weight[..., None], 2, axis=2)
+        self._padded = np.zeros_like(self._weight)
 
     def apply(self, field: np.ndarray) -> np.ndarray:
-        for p in self._planes:
-            p.warp(field)
+        """Warp the character by `field` (res×res×2, flow px) and return the output frame."""
+        p = self._pad
+        cv2.copyMakeBorder(field, p, p, p, p, cv2.BORDER_REPLICATE, dst=self._padded)
+        weighted = cv2.multiply(self._padded, self._weight)
+        for plane in self._planes:
+            plane.warp(weighted)
         return self.frame
 
 
