@@ -27,7 +27,8 @@ from services.models import MediaRole, ProviderCapabilities, SizeCaps
 Status = Literal["ok", "warn", "fail"]
 Source = Literal["upload", "url", "path"]
 
-SAMPLE_COUNT = 5
+SAMPLE_COUNT = 5  # keyframes looked at for scene cuts
+FACE_SAMPLES = 3  # of those, spread over the clip, searched for faces (the costly part)
 ANALYSIS_SIDE = 480  # faces and cuts are judged on frames this small
 SECOND_LOOK_SIDE = 1280  # one larger look when no face shows at ANALYSIS_SIDE
 FACE_MIN_HEIGHT = 0.10  # of the frame height: smaller faces animate poorly
@@ -280,6 +281,9 @@ def _face_checks(
     opened: Opened, frames: list[Sample], role: MediaRole, name: str
 ) -> tuple[list[Check], list[tuple[int, int, int, int]]]:
     what = "the performer" if role is MediaRole.DRIVING_VIDEO else "the character"
+    if len(frames) > FACE_SAMPLES:
+        idx = np.linspace(0, len(frames) - 1, FACE_SAMPLES).round().astype(int)
+        frames = [frames[i] for i in dict.fromkeys(idx.tolist())]
     per_frame = [face_mod.detect(s.rgb) for s in frames]
     counts = [min(len(b), 2) for b in per_frame]
     mode = Counter(counts).most_common(1)[0][0]
@@ -372,7 +376,7 @@ def _second_look(opened: Opened) -> tuple[list[face_mod.Box], float] | None:
         assert opened.first_frame is not None
         rgb = frame_to_rgb(opened.first_frame, opened.rotation_ccw, SECOND_LOOK_SIDE, opened.sar)
         scale = info.width / rgb.shape[1]
-    boxes = face_mod.detect(rgb)
+    boxes = face_mod.detect(rgb, scale_step=1.1)  # the thorough search, on one frame only
     if len(boxes) != 1:
         return None
     return boxes, scale

@@ -11,6 +11,9 @@ Box = tuple[int, int, int, int]  # x, y, w, h
 
 # The cascade was trained on 24x24 windows: smaller faces cannot be found at this scale.
 MIN_FACE_PX = 24
+# 15% between window sizes: half the work of OpenCV's usual 10%, and a face visible enough
+# to animate is still found at one of the scales.
+SCALE_STEP = 1.15
 
 
 @cache
@@ -22,12 +25,12 @@ def _cascade() -> cv2.CascadeClassifier:
     return cascade
 
 
-def detect(rgb: np.ndarray) -> list[Box]:
+def detect(rgb: np.ndarray, scale_step: float = SCALE_STEP) -> list[Box]:
     """Faces in an RGB frame, largest first, in that frame's pixel coordinates."""
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     gray = cv2.equalizeHist(gray)
     found = _cascade().detectMultiScale(
-        gray, scaleFactor=1.1, minNeighbors=5, minSize=(MIN_FACE_PX, MIN_FACE_PX)
+        gray, scaleFactor=scale_step, minNeighbors=5, minSize=(MIN_FACE_PX, MIN_FACE_PX)
     )
     boxes = [tuple(int(v) for v in b) for b in (found if len(found) else [])]
     return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)  # type: ignore[return-value]

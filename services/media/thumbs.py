@@ -11,6 +11,7 @@ from services.media.frames import samples
 from services.media.metadata import open_media
 
 BOX_COLOUR = (40, 220, 90)
+DETECT_SIDE = 480
 
 
 def thumbnail(path: Path | str, faces: bool = True, max_side: int = 480) -> Image.Image:
@@ -19,11 +20,21 @@ def thumbnail(path: Path | str, faces: bool = True, max_side: int = 480) -> Imag
     Raises InputError with a sentence for a file that cannot be read.
     """
     with open_media(Path(path)) as opened:
-        sample = samples(opened, [0.0], max_side)[0]
+        # Faces are searched at the checks' size even for a tiny thumbnail: small faces
+        # vanish below the cascade's 24-pixel window.
+        sample = samples(opened, [0.0], max(max_side, DETECT_SIDE))[0]
     img = Image.fromarray(sample.rgb)
-    if faces:
+    boxes = face_mod.detect(sample.rgb) if faces else []
+    if max(img.size) > max_side:
+        factor = max_side / max(img.size)
+        img = img.resize(
+            (max(1, round(img.width * factor)), max(1, round(img.height * factor))),
+            Image.Resampling.LANCZOS,
+        )
+        boxes = [face_mod.scale_box(b, factor) for b in boxes]
+    if boxes:
         draw = ImageDraw.Draw(img)
         width = max(2, round(max(img.size) / 160))
-        for x, y, w, h in face_mod.detect(sample.rgb):
+        for x, y, w, h in boxes:
             draw.rectangle((x, y, x + w, y + h), outline=BOX_COLOUR, width=width)
     return img
