@@ -76,7 +76,12 @@ def load_picture(path: str | Path) -> np.ndarray:
             rgb = np.asarray(im.convert("RGB"))
     except FileNotFoundError:
         raise InputError(f"The character image {path} does not exist.") from None
-    except (UnidentifiedImageError, OSError, ValueError):
+    except Image.DecompressionBombError:
+        raise InputError(
+            f"The character image {Path(path).name} claims to be enormous; "
+            "use an ordinary PNG or JPEG."
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise InputError(
             f"The character image {Path(path).name} could not be read; use a PNG or JPEG."
         ) from None

@@ -23,18 +23,22 @@ _LUMA_FIRST = frozenset(
     {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"}
 )
 # Audio codecs an MP4 holds that every browser plays: copied as they are, others become AAC.
-_COPY_AUDIO = frozenset({"aac", "mp3"})
+_COPY_AUDIO = frozenset({"aac", "mp3", "mp3float"})
 ENCODER_OPTIONS = {"preset": "veryfast", "crf": "20"}
 _QUEUE_DEPTH = 4
 
 
 def luma(frame: av.VideoFrame) -> np.ndarray:
-    """The frame's 8-bit luma as a (h, w) view when possible, else a converted copy."""
+    """The frame's 8-bit luma, upright as a player shows it (phones store pixels turned and
+    say so in a display matrix): a view of the decoded plane when possible."""
     if frame.format.name in _LUMA_FIRST:
         plane = frame.planes[0]
         rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
-        return rows[:, : frame.width]
-    return frame.to_ndarray(format="gray")
+        y = rows[:, : frame.width]
+    else:
+        y = frame.to_ndarray(format="gray")
+    turns = (round(frame.rotation or 0) // 90) % 4
+    return np.ascontiguousarray(np.rot90(y, turns)) if turns else y
 
 
 class DrivingReader:

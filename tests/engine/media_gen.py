@@ -104,25 +104,33 @@ def make_driving_clip(
     size: tuple[int, int] = (384, 216),
     fps: int = 24,
     seconds: float = 2.0,
-    audio: bool = True,
+    audio: str | None = "aac",
     face: bool = True,
     amp_px: float = 9.0,
     head_px: float = 7.0,
     source: tuple = WHOLE,
 ) -> list[float]:
-    """Write an H.264 MP4 (AAC sine audio when asked); return each frame's mouth opening."""
+    """Write a clip (H.264; `audio` names the sine track's codec, None for none) and return
+    each frame's mouth opening. Without head drift the motion repeats every second, so those
+    frames are drawn once and reused: long clips stay cheap to make."""
     n = round(fps * seconds)
     rng = np.random.default_rng(3)
+    cache: dict[int, np.ndarray] = {}
     with av.open(str(path), "w") as out:
         v = out.add_stream("libx264", rate=fps)
         v.width, v.height = size
         v.pix_fmt = "yuv420p"
         v.options = {"preset": "ultrafast", "crf": "18"}
-        a = out.add_stream("aac", rate=24000) if audio else None
+        a = out.add_stream(audio, rate=24000) if audio else None
         for i in range(n):
-            rgb = driving_frame(
-                i, size, fps, amp_px=amp_px, head_px=head_px, face=face, rng=rng, source=source
-            )
+            key = i % fps if head_px == 0 else i
+            rgb = cache.get(key)
+            if rgb is None:
+                rgb = driving_frame(
+                    i, size, fps, amp_px=amp_px, head_px=head_px, face=face, rng=rng, source=source
+                )
+                if head_px == 0:
+                    cache[key] = rgb
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = i
             out.mux(v.encode(frame))
@@ -136,9 +144,12 @@ def _write_tone(out: av.container.OutputContainer, stream: av.AudioStream, secon
     rate = stream.codec_context.sample_rate
     t = np.arange(round(rate * seconds), dtype=np.float32) / rate
     tone = (0.2 * np.sin(2 * math.pi * 440 * t)).astype(np.float32)
-    chunk = 1024
+    chunk = stream.codec_context.frame_size or 1024
     for k in range(0, len(tone), chunk):
-        frame = av.AudioFrame.from_ndarray(tone[None, k : k + chunk], format="fltp", layout="mono")
+        piece = tone[None, k : k + chunk]
+        if piece.shape[1] < chunk and stream.codec_context.frame_size:
+            piece = np.pad(piece, ((0, 0), (0, chunk - piece.shape[1])))
+        frame = av.AudioFrame.from_ndarray(piece, format="fltp", layout="mono")
         frame.sample_rate = rate
         frame.pts = k
         frame.time_base = Fraction(1, rate)
