@@ -285,6 +285,16 @@ def _face_checks(
         idx = np.linspace(0, len(frames) - 1, FACE_SAMPLES).round().astype(int)
         frames = [frames[i] for i in dict.fromkeys(idx.tolist())]
     per_frame = [face_mod.detect(s.rgb) for s in frames]
+    if not any(per_frame):
+        # The quick search found nothing anywhere: search the same frames thoroughly before
+        # concluding (rare, so the cost only falls on doubtful files).
+        per_frame = [face_mod.detect(s.rgb, scale_step=1.05) for s in frames]
+    else:
+        # A frame that missed while others found one face gets the thorough search too.
+        per_frame = [
+            b if len(b) == 1 else face_mod.detect(s.rgb, scale_step=1.05)
+            for b, s in zip(per_frame, frames, strict=True)
+        ]
     counts = [min(len(b), 2) for b in per_frame]
     mode = Counter(counts).most_common(1)[0][0]
     rep = [face_mod.scale_box(b, frames[0].scale) for b in per_frame[0]]
@@ -295,16 +305,25 @@ def _face_checks(
         big = _second_look(opened)
         if big:
             boxes, scale = big
-            h_frac = boxes[0][3] / (opened.info.height / scale)
+            h_frac = boxes[0][3] * scale / opened.info.height
+            found = [face_mod.scale_box(b, scale) for b in boxes]
+            if h_frac < FACE_MIN_HEIGHT:
+                return [
+                    _check(
+                        "faces",
+                        "warn",
+                        f"The face of {what} in {name} is very small ({h_frac:.0%} of the frame "
+                        "height); the animation will be poor. Move closer or crop to the face.",
+                    )
+                ], found
             return [
                 _check(
                     "faces",
                     "warn",
-                    f"The face of {what} in {name} is very small ({h_frac:.0%} of the frame "
-                    "height); the animation will be poor. Move closer or crop to the face.",
-                    ["crop_16_9"] if _needs_crop(opened.info) else [],
+                    f"A face was found in {name} only on a close look; make sure {what}'s face "
+                    "is clearly visible, well lit and facing the camera.",
                 )
-            ], [face_mod.scale_box(b, scale) for b in boxes]
+            ], found
         return [
             _check(
                 "faces",
@@ -380,10 +399,6 @@ def _second_look(opened: Opened) -> tuple[list[face_mod.Box], float] | None:
     if len(boxes) != 1:
         return None
     return boxes, scale
-
-
-def _needs_crop(info: MediaInfo) -> bool:
-    return abs(info.display_aspect - 16 / 9) / (16 / 9) > 0.02
 
 
 def _signature(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ from PIL import Image
 
 from services.errors import InputError
 from services.media import faces as face_mod
-from services.media.frames import frame_to_rgb, pick_times, samples
+from services.media.frames import pick_times, samples
 from services.media.metadata import Opened, display_name, open_media
 
 FIXES: dict[str, str] = {
@@ -34,15 +34,20 @@ FIXES: dict[str, str] = {
     "transcode_h264": "Convert to H.264 MP4 (plays in every browser)",
 }
 TRIM_SECONDS = 30.0
-# Crop/pad outputs are capped here: providers render 720p–1080p, and a padded 4K portrait
-# would be a 6800-pixel-wide encode for nothing.
-MAX_FIX_SIDE = 1920
-X264_PRESET = "veryfast"
+# Crop/pad outputs are capped at 720p: the providers render at 1280:720 anyway, and a
+# smaller file stays under their upload / data-URI size caps (16–32 MB).
+MAX_FIX_SIDE = 1280
+# superfast: ~2x veryfast's speed for slightly bigger files; these are inputs for a provider,
+# not masters. CRF 20 keeps the face detail the provider has to read.
+X264_PRESET = "superfast"
 X264_CRF = "20"
 COPYABLE_AUDIO = {"aac", "mp3", "alac"}
 ASPECT_16_9 = 16 / 9
 
-FrameFn = Callable[[np.ndarray], np.ndarray]
+# A decoded frame as its three 4:2:0 planes: Y full size, U and V half size each way.
+# Working on planes skips two colour conversions per frame compared with RGB.
+Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
+PlanesFn = Callable[[Planes], Planes]
 
 
 def apply_fix(path: Path | str, fix: str, out_dir: Path | str) -> Path:
@@ -66,9 +71,9 @@ def apply_fix(path: Path | str, fix: str, out_dir: Path | str) -> Path:
                 )
             return _fix_image(opened, fix, out_dir)
         centre = _face_centre(opened) if fix == "crop_16_9" else None
-        assert opened.first_frame is not None
-        upright = frame_to_rgb(opened.first_frame, opened.rotation_ccw, None, opened.sar)
-        geo = _Geometry(opened.rotation_ccw, opened.sar, upright.shape[1], upright.shape[0])
+        geo = _Geometry.of(opened)
+        if centre is not None:  # display pixels → the square-pixel frame the crop cuts
+            centre = (centre[0] * geo.width / info.width, centre[1] * geo.height / info.height)
     return _fix_video(path, fix, out_dir, geo, centre)
 
 
@@ -140,40 +145,89 @@ def _face_centre(opened: Opened) -> tuple[float, float] | None:
     return float(np.median(arr[:, 0])), float(np.median(arr[:, 1]))
 
 
-def _blurred_fill(rgb: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
-    """The picture scaled to cover the canvas, blurred and dimmed: the padding."""
-    h, w = rgb.shape[:2]
+def _blurred_fill(plane: np.ndarray, out_w: int, out_h: int, dim: bool) -> np.ndarray:
+    """A plane scaled to cover the canvas, blurred (and for luma dimmed): the padding."""
+    h, w = plane.shape[:2]
     scale = max(out_w / w, out_h / h)
     # Blur at 1/8 size: the same look for a fraction of the cost.
     sw, sh = max(2, round(w * scale / 8)), max(2, round(h * scale / 8))
-    small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(plane, (sw, sh), interpolation=cv2.INTER_AREA)
     cw, ch = max(1, round(out_w / 8)), max(1, round(out_h / 8))
-    x0, y0 = (sw - cw) // 2, (sh - ch) // 2
-    small = small[max(0, y0) : max(0, y0) + ch, max(0, x0) : max(0, x0) + cw]
-    small = cv2.GaussianBlur(small, (0, 0), sigmaX=3)
+    x0, y0 = max(0, (sw - cw) // 2), max(0, (sh - ch) // 2)
+    small = cv2.GaussianBlur(small[y0 : y0 + ch, x0 : x0 + cw], (0, 0), sigmaX=3)
     bg = cv2.resize(small, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-    return (bg.astype(np.uint16) * 160 // 256).astype(np.uint8)
+    if dim:
+        bg = (bg.astype(np.uint16) * 160 // 256).astype(np.uint8)
+    return bg
 
 
-def _pad_frame(rgb: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
-    h, w = rgb.shape[:2]
+def _pad_plane(plane: np.ndarray, out_w: int, out_h: int, dim: bool) -> np.ndarray:
+    h, w = plane.shape[:2]
     scale = min(out_w / w, out_h / h)
     fw, fh = max(1, round(w * scale)), max(1, round(h * scale))
-    fg = rgb if (fw, fh) == (w, h) else cv2.resize(rgb, (fw, fh), interpolation=cv2.INTER_AREA)
-    canvas = _blurred_fill(rgb, out_w, out_h)
+    fg = plane if (fw, fh) == (w, h) else cv2.resize(plane, (fw, fh), interpolation=cv2.INTER_AREA)
+    canvas = _blurred_fill(plane, out_w, out_h, dim)
     x, y = (out_w - fw) // 2, (out_h - fh) // 2
     canvas[y : y + fh, x : x + fw] = fg
     return canvas
 
 
-def _crop_fn(box: Box, out: tuple[int, int]) -> FrameFn:
-    def fn(rgb: np.ndarray) -> np.ndarray:
-        part = rgb[box.y : box.y + box.h, box.x : box.x + box.w]
-        if (box.w, box.h) != out:
-            part = cv2.resize(part, out, interpolation=cv2.INTER_AREA)
-        return np.ascontiguousarray(part)
+def _pad_frame(rgb: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    return _pad_plane(rgb, out_w, out_h, dim=True)
+
+
+def _resize(plane: np.ndarray, w: int, h: int) -> np.ndarray:
+    if plane.shape[1] == w and plane.shape[0] == h:
+        return plane
+    return cv2.resize(plane, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def _crop_planes(box: Box, out: tuple[int, int]) -> PlanesFn:
+    ow, oh = out
+
+    def fn(planes: Planes) -> Planes:
+        y, u, v = planes
+        b = box
+        y = _resize(y[b.y : b.y + b.h, b.x : b.x + b.w], ow, oh)
+        cu = (slice(b.y // 2, (b.y + b.h) // 2), slice(b.x // 2, (b.x + b.w) // 2))
+        return y, _resize(u[cu], ow // 2, oh // 2), _resize(v[cu], ow // 2, oh // 2)
 
     return fn
+
+
+def _pad_planes(out: tuple[int, int]) -> PlanesFn:
+    ow, oh = out
+
+    def fn(planes: Planes) -> Planes:
+        y, u, v = planes
+        return (
+            _pad_plane(y, ow, oh, dim=True),
+            _pad_plane(u, ow // 2, oh // 2, dim=False),
+            _pad_plane(v, ow // 2, oh // 2, dim=False),
+        )
+
+    return fn
+
+
+def to_planes(frame: av.VideoFrame, rotation_ccw: int) -> Planes:
+    """Upright Y, U, V planes of a decoded frame (any pixel format, even size)."""
+    w, h = frame.width, frame.height
+    flat = frame.to_ndarray(format="yuv420p").reshape(-1)
+    q = (w // 2) * (h // 2)
+    y = flat[: w * h].reshape(h, w)
+    u = flat[w * h : w * h + q].reshape(h // 2, w // 2)
+    v = flat[w * h + q : w * h + 2 * q].reshape(h // 2, w // 2)
+    if rotation_ccw:
+        k = rotation_ccw // 90
+        y, u, v = (np.rot90(p, k) for p in (y, u, v))
+    return y, u, v
+
+
+def from_planes(planes: Planes) -> av.VideoFrame:
+    y, u, v = planes
+    h, w = y.shape
+    flat = np.concatenate([np.ascontiguousarray(p).reshape(-1) for p in (y, u, v)])
+    return av.VideoFrame.from_ndarray(flat.reshape(h * 3 // 2, w), format="yuv420p")
 
 
 # ------------------------------------------------------------------ images
@@ -230,9 +284,19 @@ def _image_face_centre(rgb: np.ndarray) -> tuple[float, float] | None:
 @dataclass(frozen=True)
 class _Geometry:
     rotation_ccw: int
-    sar: float
-    width: int  # upright, square-pixel size of the decoded frames
+    stored: tuple[int, int]  # decoded frame size
+    square: tuple[int, int]  # stored size with square pixels and even sides
+    width: int  # upright size after rotation
     height: int
+
+    @classmethod
+    def of(cls, opened: Opened) -> _Geometry:
+        assert opened.first_frame is not None
+        fw, fh = opened.first_frame.width, opened.first_frame.height
+        sw = max(2, int(fw * opened.sar) // 2 * 2)
+        sh = max(2, fh // 2 * 2)
+        w, h = (sh, sw) if opened.rotation_ccw % 180 else (sw, sh)
+        return cls(opened.rotation_ccw, (fw, fh), (sw, sh), w, h)
 
 
 def _fix_video(
@@ -252,30 +316,27 @@ def _fix_video(
     return dest
 
 
-def _frame_fn(
+def _planes_fn(
     fix: str, geo: _Geometry, centre: tuple[float, float] | None
-) -> tuple[tuple[int, int], FrameFn | None]:
-    """Output size and the per-frame change (None: frames pass through untouched)."""
+) -> tuple[tuple[int, int], PlanesFn | None]:
+    """Output size and the per-frame change (None: the picture passes through)."""
     w, h = geo.width, geo.height
     if fix == "crop_16_9":
         box = crop_box(w, h, centre)
         size = _fit(box.w, box.h)
-        return size, _crop_fn(box, size)
+        return size, _crop_planes(box, size)
     if fix == "pad_16_9":
-        ow, oh = size = _fit(*pad_size(w, h))
-        return size, lambda rgb: _pad_frame(rgb, ow, oh)
-    # trim / transcode keep the picture; H.264 4:2:0 needs even sides.
-    size = (w - w % 2, h - h % 2)
-    if size != (w, h):
-        return size, _crop_fn(Box(0, 0, *size), size)
-    return size, None
+        size = _fit(*pad_size(w, h))
+        return size, _pad_planes(size)
+    return (w, h), None
 
 
 def _reencode(
     src_path: Path, dst: Path, fix: str, geo: _Geometry, centre: tuple[float, float] | None
 ) -> None:
-    out_size, fn = _frame_fn(fix, geo, centre)
-    to_rgb = fn is not None or geo.rotation_ccw != 0 or geo.sar != 1.0
+    out_size, fn = _planes_fn(fix, geo, centre)
+    reformat = geo.square != geo.stored  # odd sides or non-square pixels
+    by_planes = fn is not None or geo.rotation_ccw != 0 or reformat
     max_t = TRIM_SECONDS if fix == "trim_30s" else None
     with av.open(str(src_path), metadata_errors="ignore") as src:
         vin = src.streams.video[0]
@@ -299,11 +360,15 @@ def _reencode(
                     return True  # a duplicate or timeless frame would break the muxer
                 if max_t is not None and float((frame.pts - vstart) * tb) >= max_t - 1e-6:
                     return False
-                if to_rgb:
-                    rgb = frame_to_rgb(frame, geo.rotation_ccw, None, geo.sar)
-                    new = av.VideoFrame.from_ndarray(fn(rgb) if fn else rgb, format="rgb24")
+                if by_planes:
+                    src_frame = frame
+                    if reformat:
+                        sw, sh = geo.square
+                        src_frame = frame.reformat(width=sw, height=sh, format="yuv420p")
+                    planes = to_planes(src_frame, geo.rotation_ccw)
+                    new = from_planes(fn(planes) if fn else planes)
                 else:
-                    new = frame
+                    new = frame  # the encoder converts other pixel formats to yuv420p
                     # Let x264 place keyframes; the source's frame types mean nothing here.
                     new.pict_type = av.video.frame.PictureType.NONE
                 new.pts = frame.pts
