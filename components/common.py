@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import streamlit as st
 from pydantic import ValidationError
@@ -50,11 +51,15 @@ def sentences(action: str = "doing that") -> Iterator[None]:
 
 def app_base_url() -> str:
     """The app's address as the browser sees it (so media URLs work behind any host/port)."""
+    prefix = (st.get_option("server.baseUrlPath") or "").strip("/")
+    prefix = f"/{prefix}" if prefix else ""
     url = st.context.url
     if url:
-        return url.rstrip("/")
+        # Only scheme and host: the rest of the browser's URL names the current page.
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}{prefix}"
     port = st.get_option("server.port") or 8501
-    return f"http://localhost:{port}"
+    return f"http://localhost:{port}{prefix}"
 
 
 def result_url(task: Task, *, download: bool = False) -> str:

@@ -1,5 +1,7 @@
 """Settings: providers and where their keys come from (never the keys), storage in use."""
 
+from urllib.parse import urlsplit, urlunsplit
+
 import streamlit as st
 from sqlalchemy.engine import make_url
 
@@ -14,6 +16,20 @@ st.caption(
 )
 
 _SOURCES = {"env": "environment variable", "secrets": ".streamlit/secrets.toml"}
+
+
+def _masked(url: str) -> str:
+    """An address as shown: any user:password part hidden."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unreadable address)"
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        parts = parts._replace(netloc=f"***@{host}{port}")
+    return urlunsplit(parts)
+
 
 with sentences("reading the settings"):
     studio = get_studio()
@@ -39,11 +55,20 @@ with sentences("reading the settings"):
                 st.caption(accepts_sentence(info.capabilities)
                            if info.capabilities.can_create
                            else "Follows tasks made elsewhere by their id.")
-            if action_col.button("Test connection", key=f"test_{info.id}",
-                                 disabled=not av.available, width="stretch"):
+                address = getattr(studio.provider(info.id), "base_url", None)
+                if address and info.id != "local":
+                    st.caption(f"Address: `{_masked(address)}`")
+            clicked = action_col.button(
+                "Test connection", key=f"test_{info.id}", disabled=not av.available,
+                width="stretch",
+            )
+            if clicked:
                 with st.spinner(f"Asking {info.name}…"):
                     result = test_connection(studio, info.id)
-                (st.success if result.ok else st.error)(result.sentence)
+                if result.ok:
+                    st.success(result.sentence, icon=":material/check_circle:")
+                else:
+                    st.error(result.sentence, icon=":material/error:")
 
     st.subheader("Storage")
     settings = studio.settings

@@ -116,6 +116,8 @@ def app_server(
     env.update(
         {
             "REENACT_DATA_DIR": str(data_dir),
+            # Link-only providers (CometAPI) get this app's published copy of an upload.
+            "REENACT_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "REENACT_ALLOW_PRIVATE_URLS": "1",
             "REENACT_POLL_SCALE": "0.05",
             "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",

@@ -1,0 +1,222 @@
+"""The issue's browser scenarios, in Debian's Chromium against `streamlit run app.py`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import AppServer, Media, shot
+from tests.e2e.helpers import (
+    assert_no_traceback,
+    card,
+    choose_only,
+    open_create,
+    panel,
+    progress_value,
+    run_id_after_submit,
+    submit_button,
+    upload,
+    wait_video_plays,
+)
+from tests.emulators import CometApiEmulator, RunwayEmulator
+
+PICKABLE = ["local", "runway", "cometapi"]
+
+
+def _run_tasks(app: AppServer, run_id: str) -> list[tuple[str, str]]:
+    return [
+        (str(r[0]), str(r[1]))
+        for r in app.query("SELECT id, provider FROM tasks WHERE run_id = ?", (run_id,))
+    ]
+
+
+def _task_row(app: AppServer, task_id: str) -> dict[str, object]:
+    cols = ("status", "progress", "result_path", "error")
+    row = app.query(f"SELECT {', '.join(cols)} FROM tasks WHERE id = ?", (task_id,))[0]
+    return dict(zip(cols, row, strict=True))
+
+
+def _prepare(page: Page, media: Media, providers: list[str], video: Path | None = None) -> None:
+    open_create(page)
+    choose_only(page, providers, PICKABLE)
+    upload(page, "driving_video", video or media.wide)
+    upload(page, "character_image", media.face)
+
+
+def test_upload_submit_watch_play_download(
+    page: Page, app_server: AppServer, media: Media, runway: RunwayEmulator
+) -> None:
+    _prepare(page, media, ["runway"])
+    for role in ("driving_video", "character_image"):
+        box = panel(page, role)
+        expect(box.get_by_text("checks passed")).to_be_visible()
+        expect(box.locator("img").first).to_be_visible()  # the thumbnail with the face box
+    expect(page.get_by_text("Runway: ≈ $")).to_be_visible()  # a known price is estimated
+    shot(page, "create-checked")
+
+    submit = submit_button(page)
+    expect(submit).to_be_enabled()
+    submit.click()
+    run_id = run_id_after_submit(page)
+    [(task_id, provider)] = _run_tasks(app_server, run_id)
+    assert provider == "runway"
+
+    the_card = card(page, task_id)
+    expect(the_card).to_be_visible()
+    # The bar moves: a value strictly between 0 and 100 shows before it reaches 100.
+    bar = f"[class*='st-key-card_'][class*='_{task_id}'] [role=progressbar]"
+    page.wait_for_function(
+        """sel => { const b = document.querySelector(sel);
+                    const v = b ? Number(b.getAttribute('aria-valuenow')) : 0;
+                    return v > 0 && v < 100; }""",
+        arg=bar, polling=50, timeout=60_000,
+    )
+    expect(the_card.get_by_role("progressbar")).to_have_attribute(
+        "aria-valuenow", "100", timeout=60_000
+    )
+    expect(the_card).to_contain_text("Done")
+
+    facts = wait_video_plays(page, the_card)
+    assert facts["duration"] > 0 and facts["width"] > 0
+    assert f"/files/{task_id}/" in facts["src"]
+    shot(page, "create-done")
+
+    row = _task_row(app_server, task_id)
+    archived = Path(str(row["result_path"]))
+    assert archived.is_file() and app_server.data_dir in archived.parents
+    href = the_card.get_by_role("link", name="Download").get_attribute("href")
+    assert href and "download=1" in href
+    response = page.request.get(href)
+    assert response.ok
+    assert response.headers["content-disposition"].startswith("attachment")
+    assert response.body() == archived.read_bytes()
+    assert_no_traceback(page)
+
+
+def test_reload_mid_task_keeps_following_it(
+    page: Page, app_server: AppServer, media: Media, runway: RunwayEmulator
+) -> None:
+    runway.configure(seconds_to_finish=6.0)
+    try:
+        _prepare(page, media, ["runway"])
+        submit_button(page).click()
+        run_id = run_id_after_submit(page)
+        [(task_id, _)] = _run_tasks(app_server, run_id)
+        the_card = card(page, task_id)
+        expect(the_card).to_contain_text("Rendering", timeout=30_000)
+        before = progress_value(the_card) or 0.0
+        assert before < 100
+
+        page.reload()
+        the_card = card(page, task_id)
+        expect(the_card).to_be_visible()
+        assert page.url.endswith(f"run={run_id}")
+        expect(the_card).to_contain_text("Done", timeout=60_000)
+        assert progress_value(the_card) == 100
+        wait_video_plays(page, the_card)
+        assert _task_row(app_server, task_id)["status"] == "succeeded"
+    finally:
+        runway.configure(seconds_to_finish=4.0)
+
+
+def test_tall_clip_is_blocked_for_cometapi_and_crop_unblocks_it(
+    page: Page, app_server: AppServer, media: Media, cometapi: CometApiEmulator
+) -> None:
+    _prepare(page, media, ["cometapi"], video=media.tall)
+    video_box = panel(page, "driving_video")
+    expect(video_box).to_contain_text("CometAPI accepts 16:9")
+    expect(video_box.get_by_text("Blocks").first).to_be_visible()
+    expect(submit_button(page)).to_be_disabled()
+    shot(page, "create-blocked")
+
+    video_box.get_by_role("button", name="Crop to 16:9").first.click()
+    expect(video_box.get_by_text("After · Crop to 16:9")).to_be_visible(timeout=60_000)
+    expect(video_box.get_by_text("Before", exact=True)).to_be_visible()
+    expect(video_box.get_by_text("Blocks")).to_have_count(0)
+    expect(submit_button(page)).to_be_enabled()
+    shot(page, "create-fixed")
+    assert_no_traceback(page)
+
+
+def test_provider_failure_shows_its_sentence(
+    page: Page, app_server: AppServer, media: Media, runway: RunwayEmulator
+) -> None:
+    reason = "The performer's face left the frame for too long"
+    runway.configure(fail_reason=reason)
+    _prepare(page, media, ["runway"])
+    submit_button(page).click()
+    run_id = run_id_after_submit(page)
+    [(task_id, _)] = _run_tasks(app_server, run_id)
+    the_card = card(page, task_id)
+    expect(the_card).to_contain_text("Failed", timeout=60_000)
+    expect(the_card).to_contain_text(reason)
+    expect(the_card.get_by_role("button", name="Retry")).to_be_visible()
+    assert _task_row(app_server, task_id)["status"] == "failed"
+    assert_no_traceback(page)
+    shot(page, "create-failed")
+
+
+def test_double_click_submit_creates_one_task(
+    page: Page, app_server: AppServer, media: Media, runway: RunwayEmulator
+) -> None:
+    _prepare(page, media, ["runway"])
+    tasks_before = app_server.query("SELECT COUNT(*) FROM tasks")[0][0]
+    creates_before = runway.stats()["creates"]
+    submit_button(page).dblclick()
+    run_id = run_id_after_submit(page)
+    expect(page.get_by_role("button", name="Submitted")).to_be_visible()
+    [(task_id, _)] = _run_tasks(app_server, run_id)
+    expect(card(page, task_id)).to_be_visible()
+    # A third click on what is now the disabled "Submitted" button changes nothing either.
+    page.get_by_role("button", name="Submitted").click(force=True)
+    expect(card(page, task_id)).to_contain_text("Done", timeout=60_000)
+    assert app_server.query("SELECT COUNT(*) FROM tasks")[0][0] == tasks_before + 1
+    assert app_server.query("SELECT COUNT(*) FROM runs WHERE id = ?", (run_id,))[0][0] == 1
+    assert runway.stats()["creates"] == creates_before + 1
+
+
+def test_two_providers_one_click_then_tasks_compare_and_settings(
+    page: Page, app_server: AppServer, media: Media,
+    runway: RunwayEmulator, cometapi: CometApiEmulator,
+) -> None:
+    _prepare(page, media, ["runway", "cometapi"])
+    submit = page.get_by_role("button", name="Submit to 2 providers")
+    expect(submit).to_be_enabled()
+    submit.click()
+    run_id = run_id_after_submit(page)
+    tasks = dict((p, t) for t, p in _run_tasks(app_server, run_id))
+    assert set(tasks) == {"runway", "cometapi"}
+    for task_id in tasks.values():
+        expect(card(page, task_id)).to_contain_text("Done", timeout=60_000)
+
+    # CometAPI takes links only: it was handed this app's published copy of the upload.
+    [sent] = [t.body for t in cometapi.tasks.values() if t.body and "video" in t.body][-1:]
+    assert sent["video"].startswith(f"{app_server.url}/media/")
+    published = httpx.get(sent["video"], timeout=10)
+    assert published.status_code == 200
+    assert published.content == media.wide.read_bytes()
+
+    page.goto("/compare")
+    for task_id in tasks.values():
+        wait_video_plays(page, card(page, task_id))
+    shot(page, "compare")
+
+    page.goto("/tasks")
+    expect(page.get_by_text("Page 1 of")).to_be_visible()
+    shot(page, "tasks")
+    page.goto(f"/tasks?task={tasks['runway']}")
+    expect(page.get_by_text("Provider's task id")).to_be_visible()
+    wait_video_plays(page, card(page, tasks["runway"]))
+    shot(page, "task-detail")
+
+    page.goto("/settings")
+    row = page.locator(".st-key-settings_runway")
+    row.get_by_role("button", name="Test connection").click()
+    expect(row.get_by_text("Connected")).to_be_visible(timeout=30_000)
+    body = page.locator("body").inner_text()
+    for emu in (runway, cometapi):
+        assert emu.key not in body, "a key reached the page"
+    shot(page, "settings")
+    assert_no_traceback(page)
