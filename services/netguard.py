@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable
+from functools import cache
 from urllib.parse import urlsplit
 
 import httpcore
@@ -138,13 +140,22 @@ class _GuardedBackend(httpcore.SyncBackend):
         return super().connect_tcp(str(addresses[0]), port, timeout, local_address, socket_options)
 
 
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """Loading the CA bundle costs ~0.1 s of CPU: every download shares one context (the
+    monitor archives results one client each)."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def guarded_transport(*, allow_private: bool) -> httpx.HTTPTransport:
     """An httpx transport whose every TCP connection goes through the address check.
 
     Proxies from the environment are not used: a proxy would dial the target itself,
     out of reach of the check.
     """
-    transport = httpx.HTTPTransport(retries=0)
+    transport = httpx.HTTPTransport(retries=0, verify=_tls_context())
     pool = getattr(transport, "_pool", None)
     if isinstance(pool, httpcore.ConnectionPool):
         # httpx has no public hook for the network backend; swap the pool it built for an
