@@ -325,8 +325,13 @@ def ingest_url(url: str, settings: Settings, *, max_bytes: int = DEFAULT_MAX_BYT
                 "copy the direct link to the file itself (it usually ends in .mp4, .png or "
                 ".jpg), and try again."
             )
+        if s.kind == "text":
+            raise InputError("The link leads to a text document, not a video or image file.")
         if s.kind not in ("video", "image"):
-            raise InputError(f"The link leads to {s.describe()}; give a video or an image.")
+            raise InputError(
+                "The file behind the link is not a video or image this app can read; "
+                "it may be damaged or of another kind."
+            )
         if named in _VIDEO_EXTS and s.kind != "video":
             raise InputError(
                 f"The link is named like a video ({named}) but the file is {s.describe()}. "

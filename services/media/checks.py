@@ -16,7 +16,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from services.errors import InputError
 from services.media import faces as face_mod
@@ -57,10 +57,12 @@ class CheckReport(BaseModel):
     # Faces on the representative (first) frame, x/y/w/h in display pixels of the file.
     faces: list[tuple[int, int, int, int]] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def failed(self) -> bool:
         return any(c.status == "fail" for c in self.checks)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def warned(self) -> bool:
         return any(c.status == "warn" for c in self.checks)

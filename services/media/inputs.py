@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from services.config import Settings
 from services.errors import InputError
@@ -21,6 +21,7 @@ class InputReport(BaseModel):
     path: str | None = None  # where the checked file is (the stored copy for a URL)
     report: CheckReport
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def failed(self) -> bool:
         return self.report.failed

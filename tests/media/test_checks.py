@@ -236,4 +236,19 @@ def test_report_is_json(media: dict[str, Path], caps: dict[str, ProviderCapabili
     report = run_checks(media["phone"], V, [caps["cometapi"]])
     data = json.loads(json.dumps(report.model_dump(mode="json")))
     assert data["info"]["width"] == 180 and data["role"] == "driving_video"
+    assert data["failed"] is True and data["warned"] is True
     assert CheckReport.model_validate(data).failed
+
+
+def test_bad_files_keep_memory_flat(bad_files: dict[str, Path]) -> None:
+    """The 60000x60000 PNG would need 10 GB decoded: it must be refused from its header."""
+    import psutil
+
+    proc = psutil.Process()
+    for path in bad_files.values():  # warm the imports and caches first
+        run_checks(path, V, [])
+    before = proc.memory_info().rss
+    for _ in range(3):
+        for path in bad_files.values():
+            assert run_checks(path, V, []).failed
+    assert proc.memory_info().rss - before < 50 * 2**20
