@@ -137,7 +137,15 @@ class _GuardedBackend(httpcore.SyncBackend):
             raise httpcore.ConnectError(str(exc)) from exc
         # TLS still verifies against the original host name (httpcore passes the origin's
         # host as server_hostname), so dialling the IP keeps certificate checks intact.
-        return super().connect_tcp(str(addresses[0]), port, timeout, local_address, socket_options)
+        # Every address was vetted above; try them in order like create_connection would.
+        last: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for ip in dict.fromkeys(addresses):
+            try:
+                return super().connect_tcp(str(ip), port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
 
 
 @cache

@@ -188,7 +188,12 @@ def _open_image(path: Path, name: str, size: int, found: Sniffed, max_side: int 
             f"opened safely (limit {MAX_IMAGE_PIXELS // 1_000_000} megapixels). Resize it and "
             "try again."
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except UnidentifiedImageError as exc:
+        raise InputError(
+            f"{name} is {found.describe()}, a format this app cannot read. Export it as JPEG "
+            "or PNG and try again."
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(
             f"{name} looks like {found.describe()} but cannot be decoded; it is probably "
             "damaged or incomplete."

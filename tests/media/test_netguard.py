@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from services.errors import InputError
-from services.netguard import check_url
+from services.netguard import check_url, guarded_transport
+from tests.media.conftest import MediaServer
 
 
 @pytest.mark.parametrize(
@@ -63,3 +65,18 @@ def test_metadata_and_multicast_refused_even_when_private_allowed(url: str) -> N
 def test_public_literal_address_passes() -> None:
     # A literal public address needs no DNS, so this stays offline.
     check_url("https://93.184.216.34/video.mp4", allow_private=False)
+
+
+def test_connect_time_guard_refuses_even_without_the_url_check(server: MediaServer) -> None:
+    """The transport vets the address it dials, so a DNS answer that changes after
+    check_url (rebinding) still cannot reach a private address."""
+    url = server.add("/secret", body=b"internal")
+    with (
+        httpx.Client(transport=guarded_transport(allow_private=False)) as client,
+        pytest.raises(httpx.ConnectError) as err,
+    ):
+        client.get(url)
+    assert "loopback" in str(err.value)
+    assert server.hits == {}
+    with httpx.Client(transport=guarded_transport(allow_private=True)) as client:
+        assert client.get(url).content == b"internal"

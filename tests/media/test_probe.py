@@ -161,3 +161,11 @@ def _read_bytes() -> int | None:
     except OSError:
         return None
     return None
+
+
+def test_damaged_image(media: dict[str, Path], tmp_path: Path) -> None:
+    data = media["i16x9"].read_bytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="cannot be decoded"):
+        probe(cut)
