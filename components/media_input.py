@@ -202,21 +202,27 @@ def _panel(role: MediaRole, choice: MediaChoice, provider_ids: Sequence[str]) ->
     with picture:
         if choice.before and choice.fix:
             old = _thumb(choice.before, _mtime(choice.before))
+            was, now = st.columns(2, gap="small")
             if old is not None:
-                st.image(old, caption="Before", width="stretch")
+                was.image(old, caption="Before", width="stretch")
             if thumb is not None:
                 label = FIX_LABELS.get(choice.fix, (choice.fix, ""))[0]
-                st.image(thumb, caption=f"After · {label}", width="stretch")
+                now.image(thumb, caption=f"After · {label}", width="stretch")
             if st.button("Undo fix", key=f"undo_{role.value}", icon=":material/undo:",
                          type="tertiary"):
                 _set(role, MediaChoice(path=choice.before, name=choice.name, url=choice.url))
                 st.rerun()
         elif thumb is not None:
-            st.image(thumb, width="stretch")
+            st.image(thumb, width=_fit(thumb))
     with words:
         st.caption(_facts_line(choice, report))
         _checks(role, choice, report)
     return bool(report.failed)
+
+
+def _fit(image: Image.Image) -> int | str:
+    """Landscape fills the column; portrait stays small so the checks stay in view."""
+    return 200 if image.height > image.width else "stretch"
 
 
 def _facts_line(choice: MediaChoice, report: CheckReport) -> str:

@@ -142,28 +142,35 @@ def _progress(task: Task) -> None:
         st.caption(f"Took {elapsed}")
 
 
-def _result(task: Task) -> None:
+def _archived(task: Task) -> Path | None:
     path = Path(task.result_path) if task.result_path else None
-    if path is None:
+    return path if path is not None and path.is_file() else None
+
+
+def _result(task: Task) -> None:
+    if not task.result_path:
         st.info("Saving the result to this computer…", icon=":material/downloading:")
         return
-    if not path.is_file():
+    path = _archived(task)
+    if path is None:
         st.warning(
             "The result file is no longer in the data folder (it was moved or deleted).",
             icon=":material/warning:",
         )
         return
     st.video(result_url(task))
-    left, right = st.columns([1, 1], vertical_alignment="center")
-    left.link_button(
-        "Download", result_url(task, download=True), icon=":material/download:", type="primary"
-    )
-    right.caption(f"{path.suffix.lstrip('.').upper()} · {size(path.stat().st_size)}")
+    st.caption(f"{path.suffix.lstrip('.').upper()} · {size(path.stat().st_size)} · saved in "
+               "the data folder")
 
 
 def _actions(task: Task, *, key: str) -> None:
     caps = capabilities(task.provider)
-    buttons = st.container(horizontal=True, gap="small")
+    buttons = st.container(horizontal=True, gap="small", vertical_alignment="center")
+    if task.status is TaskStatus.SUCCEEDED and _archived(task) is not None:
+        buttons.link_button(
+            "Download", result_url(task, download=True), icon=":material/download:",
+            type="primary",
+        )
     cancellable = needs_refresh(task) and task.status is not TaskStatus.SUCCEEDED
     cancellable = cancellable and caps is not None and caps.can_cancel
     if cancellable and buttons.button(

@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from components.common import get_studio, sentences
-from components.format import status_label
+from components.format import ago, status_label
 from components.providers import OPTION_LABELS, provider_infos, provider_name
 from components.task_card import task_cards
 from services.models import Task
@@ -26,6 +26,7 @@ def task_detail(task_id: str) -> None:
             icon=":material/search_off:",
         )
         return
+    st.caption(f"{provider_name(task.provider)} · created {ago(task.created_at)}")
     main, side = st.columns([3, 2], gap="large")
     with main:
         task_cards([task], key="detail", columns=1)
@@ -52,7 +53,8 @@ def _facts(task: Task) -> None:
                 rows.append((label, _name(value)))
     chosen = task.options.model_dump(exclude_none=True)
     for key, value in chosen.items():
-        rows.append((OPTION_LABELS.get(key, key), str(value)))
+        shown = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        rows.append((OPTION_LABELS.get(key, key), shown))
     st.markdown("\n".join(f"- **{k}:** {v}" for k, v in rows))
 
 

@@ -25,8 +25,10 @@ def panel(page: Page, role: str) -> Locator:
 def upload(page: Page, role: str, path: Path) -> None:
     box = panel(page, role)
     box.locator("input[type=file]").set_input_files(str(path))
-    # The file is stored and the check panel replaces the uploader.
-    expect(box.get_by_role("button", name="Replace")).to_be_visible(timeout=60_000)
+    # The file is stored, the uploader is gone and the checks have run.
+    expect(box.locator("input[type=file]")).to_have_count(0, timeout=60_000)
+    expect(box.get_by_role("button", name="Replace")).to_be_visible()
+    expect(box.get_by_text("checks passed")).to_be_visible(timeout=60_000)
     expect(box).to_contain_text(path.name)
 
 

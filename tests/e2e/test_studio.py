@@ -46,14 +46,15 @@ def _prepare(page: Page, media: Media, providers: list[str], video: Path | None 
 
 
 def test_upload_submit_watch_play_download(
-    page: Page, app_server: AppServer, media: Media, runway: RunwayEmulator
+    page: Page, app_server: AppServer, media: Media
 ) -> None:
-    _prepare(page, media, ["runway"])
+    """The happy path on the offline local engine: a real render, no keys, no network."""
+    _prepare(page, media, ["local"], video=media.long)
     for role in ("driving_video", "character_image"):
         box = panel(page, role)
         expect(box.get_by_text("checks passed")).to_be_visible()
         expect(box.locator("img").first).to_be_visible()  # the thumbnail with the face box
-    expect(page.get_by_text("Runway: ≈ $")).to_be_visible()  # a known price is estimated
+    expect(page.get_by_text("Local engine: free")).to_be_visible()
     shot(page, "create-checked")
 
     submit = submit_button(page)
@@ -61,7 +62,7 @@ def test_upload_submit_watch_play_download(
     submit.click()
     run_id = run_id_after_submit(page)
     [(task_id, provider)] = _run_tasks(app_server, run_id)
-    assert provider == "runway"
+    assert provider == "local"
 
     the_card = card(page, task_id)
     expect(the_card).to_be_visible()
@@ -162,6 +163,7 @@ def test_double_click_submit_creates_one_task(
     page: Page, app_server: AppServer, media: Media, runway: RunwayEmulator
 ) -> None:
     _prepare(page, media, ["runway"])
+    expect(page.get_by_text("Runway: ≈ $0.18")).to_be_visible()  # $0.05/s × 3.5 s
     tasks_before = app_server.query("SELECT COUNT(*) FROM tasks")[0][0]
     creates_before = runway.stats()["creates"]
     submit_button(page).dblclick()
