@@ -25,6 +25,9 @@ _REGION_MARGIN = 0.35
 # jaw do not, so they are left out. Fractions of the crop side (the face box is its middle half).
 _RIGID_X = (0.32, 0.68)
 _RIGID_Y = (0.24, 0.52)
+# Bounds (flow px) that keep a bad frame from tearing the picture apart.
+_MAX_HEAD = _REGION_MARGIN * FLOW_RES
+_MAX_FIELD = 0.3 * FLOW_RES
 
 
 class MotionTracker:
@@ -37,20 +40,25 @@ class MotionTracker:
         smoothing: float = 0.35,
     ) -> None:
         h, w = neutral_luma.shape[:2]
+        # Each frame, the region around the crop is shrunk by a whole factor with area
+        # averaging (OpenCV's fast path for integer factors; no aliasing), then the crop is
+        # resampled from it to FLOW_RES at the tracked head position (a factor below 2).
+        self._n = n = max(1, math.floor(square.side / FLOW_RES))
         margin = _REGION_MARGIN * square.side
         x0 = max(0, math.floor(square.x0 - margin))
         y0 = max(0, math.floor(square.y0 - margin))
         x1 = min(w, math.ceil(square.x0 + square.side + margin))
         y1 = min(h, math.ceil(square.y0 + square.side + margin))
-        scale = FLOW_RES / square.side
-        small_w = max(8, round((x1 - x0) * scale))
-        small_h = max(8, round((y1 - y0) * scale))
+        x1, y1 = x0 + max(n, (x1 - x0) // n * n), y0 + max(n, (y1 - y0) // n * n)
         self._region = (x0, y0, x1, y1)
-        self._small_size = (small_w, small_h)
-        # the crop centre in the downscaled region's pixels (its own x/y scale after rounding)
-        self._centre = (
-            (square.cx - x0) * small_w / (x1 - x0) - 0.5,
-            (square.cy - y0) * small_h / (y1 - y0) - 0.5,
+        self._small_size = ((x1 - x0) // n, (y1 - y0) // n)
+        # crop pixel p (+ head shift t, flow px) ↔ small pixel (offset + p + t) · step, where
+        # both have centres at edge coordinate + 0.5 (see warp.py for the same convention)
+        k = FLOW_RES / square.side
+        self._step = 1 / (k * n)
+        self._offset = (
+            ((square.x0 - x0) + 0.5 / k) / n - 0.5,
+            ((square.y0 - y0) + 0.5 / k) / n - 0.5,
         )
         self._gain = float(expression_gain)
         self._keep = float(smoothing)  # weight of the previous field: temporal smoothing
@@ -58,6 +66,10 @@ class MotionTracker:
         self._flow: np.ndarray | None = None  # last residual flow, DIS's starting point
         self._field: np.ndarray | None = None
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOpticalFlow_PRESET_MEDIUM)
+        # fewer iterations than the preset: the same accuracy on faces here (measured: jaw
+        # motion r and amplitude unchanged) for ~1 ms less per frame
+        self._dis.setGradientDescentIterations(12)
+        self._dis.setVariationalRefinementIterations(3)
         r = FLOW_RES
         self._rigid = (
             slice(round(_RIGID_Y[0] * r), round(_RIGID_Y[1] * r)),
@@ -67,9 +79,24 @@ class MotionTracker:
 
     def _crop(self, luma: np.ndarray, shift: np.ndarray) -> np.ndarray:
         x0, y0, x1, y1 = self._region
-        small = cv2.resize(luma[y0:y1, x0:x1], self._small_size, interpolation=cv2.INTER_AREA)
-        centre = (self._centre[0] + float(shift[0]), self._centre[1] + float(shift[1]))
-        return cv2.getRectSubPix(small, (FLOW_RES, FLOW_RES), centre)
+        region = luma[y0:y1, x0:x1]
+        small = region
+        if self._n > 1:
+            small = cv2.resize(region, self._small_size, interpolation=cv2.INTER_AREA)
+        a = self._step
+        m = np.float32(
+            [
+                [a, 0, self._offset[0] + float(shift[0]) * a],
+                [0, a, self._offset[1] + float(shift[1]) * a],
+            ]
+        )
+        return cv2.warpAffine(
+            small,
+            m,
+            (FLOW_RES, FLOW_RES),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
 
     def step(self, luma: np.ndarray) -> np.ndarray:
         """The backward motion field for this frame, on the neutral crop's grid, in flow pixels:
@@ -81,7 +108,9 @@ class MotionTracker:
         ry, rx = self._rigid
         residual = np.median(flow[ry, rx].reshape(-1, 2), axis=0)
         head_before = self._head.copy()
-        self._head = head_before - residual
+        # a scene cut or a lost face makes nonsense flow: keep the head within the region
+        # that is read each frame rather than chase it off-screen
+        self._head = np.clip(head_before - residual, -_MAX_HEAD, _MAX_HEAD)
         expression = flow - residual.astype(np.float32)
         # frame(q) ≈ neutral(q - head + expression(q - head_before))
         shift = np.float32([[1, 0, -head_before[0]], [0, 1, -head_before[1]]])
@@ -94,6 +123,7 @@ class MotionTracker:
         )
         field = expression * np.float32(self._gain)
         field -= self._head.astype(np.float32)
+        np.clip(field, -_MAX_FIELD, _MAX_FIELD, out=field)
         if self._field is not None:
             field = cv2.addWeighted(field, 1 - self._keep, self._field, self._keep, 0.0)
         self._field = field
