@@ -80,7 +80,7 @@ def _pager(page: int, pages: int, total: int) -> None:
     if row.button("Newer", icon=":material/chevron_left:", disabled=page <= 1, key="pg_prev"):
         st.session_state["list_page"] = page - 1
         st.rerun()
-    row.caption(f"Page {page} of {pages} · {total:,} tasks")
+    row.caption(f"Page {page} of {pages} · {total:,} task{'' if total == 1 else 's'}")
     if row.button(
         "Older", icon=":material/chevron_right:", icon_position="right",
         disabled=page >= pages, key="pg_next",

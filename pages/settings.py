@@ -1,13 +1,11 @@
 """Settings: providers and where their keys come from (never the keys), storage in use."""
 
-from urllib.parse import urlsplit, urlunsplit
-
 import streamlit as st
-from sqlalchemy.engine import make_url
 
 from components.common import get_studio, sentences
-from components.connection import test_connection
-from components.providers import accepts_sentence, provider_infos
+from components.providers import provider_infos
+from components.settings_panel import provider_row, storage_facts
+from services.config import load_settings
 
 st.title("Settings")
 st.caption(
@@ -15,74 +13,13 @@ st.caption(
     "Keys are never shown here, logged or stored."
 )
 
-_SOURCES = {"env": "environment variable", "secrets": ".streamlit/secrets.toml"}
-
-
-def _masked(url: str) -> str:
-    """An address as shown: any user:password part hidden."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unreadable address)"
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        parts = parts._replace(netloc=f"***@{host}{port}")
-    return urlunsplit(parts)
-
-
-with sentences("reading the settings"):
+with sentences("reading the provider settings"):
     studio = get_studio()
     st.subheader("Providers")
     for info in provider_infos():
-        av = info.availability
-        conf = studio.settings.provider(info.id)
-        with st.container(border=True, key=f"settings_{info.id}"):
-            name_col, status_col, action_col = st.columns([2, 3, 1], vertical_alignment="center")
-            name_col.markdown(f"**{info.name}**  \n:gray[`{info.id}`]")
-            with status_col:
-                if info.id == "local":
-                    st.markdown(":green-badge[Offline · no key needed]" if av.available
-                                else f":gray-badge[Unavailable] {av.reason or ''}")
-                elif av.available:
-                    where = _SOURCES.get(av.key_source or "", "configuration")
-                    st.markdown(
-                        f":green-badge[:material/key: Configured] key from the {where} "
-                        f"`{conf.key_variable}`"
-                    )
-                else:
-                    st.markdown(f":gray-badge[Not configured] {av.reason or ''}")
-                st.caption(accepts_sentence(info.capabilities)
-                           if info.capabilities.can_create
-                           else "Follows tasks made elsewhere by their id.")
-                address = getattr(studio.provider(info.id), "base_url", None)
-                if address and info.id != "local":
-                    st.caption(f"Address: `{_masked(address)}`")
-            clicked = action_col.button(
-                "Test connection", key=f"test_{info.id}", disabled=not av.available,
-                width="stretch",
-            )
-            if clicked:
-                with st.spinner(f"Asking {info.name}…"):
-                    result = test_connection(studio, info.id)
-                if result.ok:
-                    st.success(result.sentence, icon=":material/check_circle:")
-                else:
-                    st.error(result.sentence, icon=":material/error:")
+        provider_row(studio, info)
 
+with sentences("reading the storage settings"):
+    # Straight from the configuration: this must show even when the database is down.
     st.subheader("Storage")
-    settings = studio.settings
-    db = make_url(settings.database_url).render_as_string(hide_password=True)
-    public = (
-        f"`{settings.public_url}`"
-        if settings.public_url
-        else "not set (providers that only take links need `REENACT_PUBLIC_URL`, "
-        "or paste links instead of uploading)"
-    )
-    st.markdown(
-        f"- **Data folder:** `{settings.data_dir}`\n"
-        f"- **Uploads:** `{settings.uploads_dir}`\n"
-        f"- **Results:** `{settings.results_dir}`\n"
-        f"- **Database:** `{db}`\n"
-        f"- **Public address:** {public}"
-    )
+    storage_facts(load_settings())

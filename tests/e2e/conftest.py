@@ -104,17 +104,14 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     )
 
 
-@pytest.fixture(scope="session")
-def app_server(
-    tmp_path_factory: pytest.TempPathFactory, runway: RunwayEmulator, cometapi: CometApiEmulator
-) -> Iterator[AppServer]:
-    data_dir = tmp_path_factory.mktemp("data")
-    port = _free_port()
+def start_app(data_dir: Path, extra_env: dict[str, str], port: int | None = None) -> AppServer:
+    """`streamlit run app.py` on 127.0.0.1 with its own data dir; returns once the page
+    server answers and its monitor runs."""
+    port = port or _free_port()
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("REENACT_", "RUNWAYML_"))
     }
-    env.update(runway.env())
-    env.update(cometapi.env())
+    env.update(extra_env)
     env.update(
         {
             "REENACT_DATA_DIR": str(data_dir),
@@ -126,31 +123,48 @@ def app_server(
             "PYTHONUNBUFFERED": "1",
         }
     )
-    log_path = data_dir / "server.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", "app.py",
-            "--server.port", str(port),
-            "--server.address", "127.0.0.1",
-            "--server.headless", "true",
-            "--server.fileWatcherType", "none",
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    log_path = data_dir / f"server-{port}.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "streamlit", "run", "app.py",
+                "--server.port", str(port),
+                "--server.address", "127.0.0.1",
+                "--server.headless", "true",
+                "--server.fileWatcherType", "none",
+            ],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    server = AppServer(
+        url=f"http://127.0.0.1:{port}", data_dir=data_dir, process=proc, log_path=log_path
     )
-    url = f"http://127.0.0.1:{port}"
-    server = AppServer(url=url, data_dir=data_dir, process=proc, log_path=log_path)
     try:
         _wait_healthy(server)
+    except BaseException:
+        stop_app(server)
+        raise
+    return server
+
+
+def stop_app(server: AppServer) -> None:
+    """SIGTERM: the lifespan stops the monitor after its current tick, like a real restart."""
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def app_server(
+    tmp_path_factory: pytest.TempPathFactory, runway: RunwayEmulator, cometapi: CometApiEmulator
+) -> Iterator[AppServer]:
+    server = start_app(tmp_path_factory.mktemp("data"), {**runway.env(), **cometapi.env()})
+    try:
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop_app(server)
 
 
 def _wait_healthy(server: AppServer) -> None:

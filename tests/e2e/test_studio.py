@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import AppServer, Media, shot
+from tests.e2e.conftest import AppServer, Media, shot, start_app, stop_app
 from tests.e2e.helpers import (
     assert_no_traceback,
     card,
@@ -55,6 +55,8 @@ def test_upload_submit_watch_play_download(
         expect(box.get_by_text("checks passed")).to_be_visible()
         expect(box.locator("img").first).to_be_visible()  # the thumbnail with the face box
     expect(page.get_by_text("Local engine: free")).to_be_visible()
+    # The limit set in .streamlit/config.toml (maxUploadSize = 1024 MB) is stated.
+    expect(page.get_by_text("Uploads up to 1 GB per file.", exact=False)).to_be_visible()
     shot(page, "create-checked")
 
     submit = submit_button(page)
@@ -119,6 +121,42 @@ def test_reload_mid_task_keeps_following_it(
         wait_video_plays(page, the_card)
         assert _task_row(app_server, task_id)["status"] == "succeeded"
     finally:
+        runway.configure(seconds_to_finish=4.0)
+
+
+def test_server_restart_loses_nothing(
+    browser: Browser, tmp_path: Path, media: Media, runway: RunwayEmulator
+) -> None:
+    runway.configure(seconds_to_finish=8.0)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    servers = [start_app(data_dir, runway.env())]
+    context = browser.new_context(
+        viewport={"width": 1440, "height": 1000}, base_url=servers[0].url
+    )
+    try:
+        page = context.new_page()
+        _prepare(page, media, ["runway"])
+        submit_button(page).click()
+        run_id = run_id_after_submit(page)
+        [(task_id, _)] = _run_tasks(servers[0], run_id)
+        expect(card(page, task_id)).to_contain_text("Rendering", timeout=30_000)
+
+        stop_app(servers[0])
+        assert _task_row(servers[0], task_id)["status"] in ("queued", "running")
+        servers.append(start_app(data_dir, runway.env()))
+        page.goto(f"{servers[1].url}/?run={run_id}")
+        the_card = card(page, task_id)
+        expect(the_card).to_contain_text("Done", timeout=60_000)
+        wait_video_plays(page, the_card)
+        page.goto(f"{servers[1].url}/tasks")
+        expect(page.get_by_text("1 task", exact=False)).to_be_visible()
+        assert _task_row(servers[1], task_id)["status"] == "succeeded"
+    finally:
+        context.close()
+        for server in servers:
+            if server.process.poll() is None:
+                stop_app(server)
         runway.configure(seconds_to_finish=4.0)
 
 
