@@ -130,6 +130,8 @@ def make_video(
     gop_seconds: float = 2.0,
     codec: str = "libx264",
     preset: str = "ultrafast",
+    crf: int | None = None,
+    grain: int = 0,
     container_format: str | None = None,
 ) -> Path:
     """An H.264 MP4 (by default) of `seconds` at `fps`, `size` = display (width, height).
@@ -140,6 +142,8 @@ def make_video(
     stored rotated so that a player honouring the matrix shows `size` upright.
     cut_at: time of a hard scene cut (the background changes completely).
     audio: a mono AAC 440 Hz tone.
+    grain: amplitude of film grain added to every frame (e.g. 5 with crf=21 gives a phone-like
+    ~30 Mb/s at 1080p, for benchmarks that need big files); 0 keeps files tiny.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,6 +157,13 @@ def make_video(
         vs.pix_fmt = "yuv420p"
         if codec == "libx264":
             vs.options = {"preset": preset, "g": str(max(1, round(gop_seconds * fps)))}
+            if crf is not None:
+                vs.options = {**vs.options, "crf": str(crf)}
+        noise = []
+        if grain:
+            rng = np.random.default_rng(1)
+            shape = (stored_h, stored_w, 1)
+            noise = [rng.integers(-grain, grain + 1, shape, dtype=np.int16) for _ in range(8)]
         if k:
             vs.set_display_rotation(90 * k)
         astream = None
@@ -165,6 +176,8 @@ def make_video(
             if k:
                 # The display rotates stored pixels counter-clockwise by the matrix angle.
                 img = np.ascontiguousarray(np.rot90(img, -k))
+            if noise:
+                img = np.clip(img + noise[i % len(noise)], 0, 255).astype(np.uint8)
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts = i
             frame.time_base = Fraction(1, fps)

@@ -301,6 +301,9 @@ def _read_video(
 
     # One keyframe tells the display matrix (phone rotation) and proves the stream decodes.
     cc.skip_frame = "NONKEY"
+    # Only single keyframes are ever decoded here: decoder threads would add latency and a
+    # set of 1080p buffers per thread (tens of MB) for no speed.
+    cc.thread_count = 1
     first = None
     try:
         for frame in container.decode(vs):
