@@ -397,7 +397,7 @@ def _second_look(opened: Opened) -> tuple[list[face_mod.Box], float] | None:
         assert opened.first_frame is not None
         rgb = frame_to_rgb(opened.first_frame, opened.rotation_ccw, SECOND_LOOK_SIDE, opened.sar)
         scale = info.width / rgb.shape[1]
-    boxes = face_mod.detect(rgb, scale_step=1.1)  # the thorough search, on one frame only
+    boxes = face_mod.detect(rgb, scale_step=1.05)  # the thorough search, on one frame only
     if len(boxes) != 1:
         return None
     return boxes, scale
