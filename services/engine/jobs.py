@@ -22,11 +22,14 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from services.config import Settings
 from services.models import TaskOptions, TaskStatus
+
+if TYPE_CHECKING:  # the worker never needs the settings module on its way to the first frame
+    from services.config import Settings
 
 JOB_FILE = "job.json"
 STATE_FILE = "state.json"

@@ -32,8 +32,9 @@ from services.providers.base import CreateRequest, Provider
 
 # A worker gets this long to start and take its run lock before silence means it is gone.
 START_GRACE_S = 20.0
-# A live worker that has not written for this long is stuck (a hung decoder): it is stopped.
-STALE_S = 300.0
+# A live worker that has not written for this long is stuck (a hung decoder or download):
+# it is stopped.
+STALE_S = 900.0
 # The first run plus one automatic resume after an interruption.
 MAX_ATTEMPTS = 2
 INTERRUPTED = "The local render was interrupted; retry it."

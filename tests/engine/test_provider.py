@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,8 +18,9 @@ from services.config import Settings, load_settings
 from services.engine import jobs
 from services.errors import ErrorKind, ProviderError
 from services.models import ProviderUpdate, TaskOptions, TaskStatus
+from services.providers import local as local_module
 from services.providers.base import CreateRequest
-from services.providers.local import INTERRUPTED, LocalProvider
+from services.providers.local import INTERRUPTED, STUCK, LocalProvider
 from services.providers.registry import get_provider
 from tests.engine.conftest import Clip, wait_for
 from tests.engine.measure import facts
@@ -138,6 +140,28 @@ def test_killed_worker_is_resumed_once_then_failed_never_left_running(
     assert final.status is TaskStatus.FAILED
     assert final.error == INTERRUPTED
     assert not (folder / jobs.PARTIAL_FILE).exists()
+
+
+def test_a_frozen_worker_is_stopped_and_failed(
+    local: LocalProvider,
+    long_clip: Clip,
+    character: Character,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alive but silent (SIGSTOP stands in for a hung decoder): stopped, failed, not resumed."""
+    monkeypatch.setattr(local_module, "STALE_S", 1.0)
+    task_id = local.create(_request(long_clip, character))
+    wait_for(local, task_id, _rendering)
+    pid = _state(local, task_id).pid
+    assert pid
+    os.kill(pid, signal.SIGSTOP)
+    final = wait_for(local, task_id, lambda u: u.status.terminal, timeout=20)
+    assert final.status is TaskStatus.FAILED and final.error == STUCK
+    deadline = time.monotonic() + 10
+    while jobs.process_running(pid):  # killed, not merely abandoned
+        local.poll(task_id)  # reaps it
+        assert time.monotonic() < deadline, "the frozen worker is still there"
+        time.sleep(0.02)
 
 
 def test_a_new_process_picks_up_a_job_started_elsewhere(
