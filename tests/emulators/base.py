@@ -172,11 +172,7 @@ class Emulator:
         class Handler(_Handler):
             emu = emulator
 
-        server = ThreadingHTTPServer((HOST, self._port), Handler)
-        server.daemon_threads = True
-        # stop() must not wait for handlers parked on a keep-alive socket or a "slow" fault.
-        server.block_on_close = False
-        server.request_queue_size = 1024  # 1,000 tasks polled at once must not be refused
+        server = _Server((HOST, self._port), Handler)
         self.server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.5},
@@ -517,6 +513,14 @@ class Emulator:
         except (KeyError, TypeError, ValueError) as exc:
             return Response.json({"error": str(exc)}, 400)
         return Response.json({"ok": True, **self.stats()})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # stop() must not wait for handlers parked on a keep-alive socket or a "slow" fault.
+    block_on_close = False
+    # Read by listen() in the constructor: 1,000 tasks polled at once must not be refused.
+    request_queue_size = 1024
 
 
 class _Handler(BaseHTTPRequestHandler):
