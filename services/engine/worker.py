@@ -85,6 +85,7 @@ class Worker:
                     frames_done=done,
                     frames_total=max(total or 0, done) or None,
                     render_fps=round(done / elapsed, 2) if elapsed > 0 else None,
+                    note=None,
                 )
 
         try:

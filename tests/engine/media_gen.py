@@ -109,6 +109,7 @@ def make_driving_clip(
     amp_px: float = 9.0,
     head_px: float = 7.0,
     source: tuple = WHOLE,
+    preset: str = "ultrafast",
 ) -> list[float]:
     """Write a clip (H.264; `audio` names the sine track's codec, None for none) and return
     each frame's mouth opening. Without head drift the motion repeats every second, so those
@@ -120,7 +121,7 @@ def make_driving_clip(
         v = out.add_stream("libx264", rate=fps)
         v.width, v.height = size
         v.pix_fmt = "yuv420p"
-        v.options = {"preset": "ultrafast", "crf": "18"}
+        v.options = {"preset": preset, "crf": "18"}
         a = out.add_stream(audio, rate=24000) if audio else None
         for i in range(n):
             key = i % fps if head_px == 0 else i
