@@ -17,28 +17,19 @@ import streamlit as st
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from components.routes import (
-    PublishedUploadsMiddleware,
-    download_result,
-    health,
-    provider_hook,
-    set_monitor,
-)
+from components.lifespan import MonitorHost
+from components.routes import PublishedUploadsMiddleware, download_result, health, provider_hook
 
 log = logging.getLogger("reenact.app")
 
 
 @asynccontextmanager
 async def lifespan(_app: st.App) -> AsyncIterator[dict[str, Any]]:
-    from services.monitor import lifespan_monitor
-
-    monitor = lifespan_monitor()
-    set_monitor(monitor)
+    host = MonitorHost().start()
     try:
-        yield {"monitor": monitor}
+        yield {"monitor_host": host}
     finally:
-        set_monitor(None)
-        monitor.stop()
+        host.stop()
 
 
 def on_script_error(exc: Exception) -> bool:

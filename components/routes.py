@@ -20,11 +20,10 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.config import PROVIDER_IDS, Settings, load_settings
-from services.models import TaskStatus, utcnow
-from services.store import Store
 
 if TYPE_CHECKING:
     from services.monitor import Monitor
+    from services.store import Store
 
 log = logging.getLogger("reenact.routes")
 
@@ -48,6 +47,9 @@ def _settings() -> Settings:
 
 @cache
 def _store() -> Store:
+    # Imported on first use: the page server should not wait for SQLAlchemy to start.
+    from services.store import Store
+
     return Store.open(_settings())
 
 
@@ -102,6 +104,8 @@ async def provider_hook(request: Request) -> Response:
 
 
 def _nudge(provider: str, task_id: str) -> None:
+    from services.models import TaskStatus, utcnow
+
     store = _store()
     task = store.get_task(task_id)
     if task is None or task.provider != provider or not task.status.pollable:

@@ -13,8 +13,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
-from components.common import get_studio, result_url, sentences
+from components.common import app_base_url, get_studio, result_url, sentences
 from components.format import (
     cost,
     duration,
@@ -199,10 +200,14 @@ def _actions(task: Task, *, key: str) -> None:
     ):
         _confirm_delete(task)
     if key != "detail":
-        buttons.page_link(
-            "pages/tasks.py", label="Details", icon=":material/open_in_new:",
-            query_params={"task": task.id},
-        )
+        try:
+            buttons.page_link(
+                "pages/tasks.py", label="Details", icon=":material/open_in_new:",
+                query_params={"task": task.id},
+            )
+        except StreamlitAPIException:
+            # Rendered outside the app's navigation (a test harness): a plain link will do.
+            buttons.markdown(f"[Details]({app_base_url()}/tasks?task={task.id})")
 
 
 @st.dialog("Delete this task?")
