@@ -218,9 +218,6 @@ class HttpClient:
             write=min(o.write_timeout, r), pool=min(o.pool_timeout, r),
         )
 
-    def _host(self) -> str:
-        return urlsplit(self.base_url).netloc or self.base_url
-
     # ---- the call ----------------------------------------------------------------------------
     def call(
         self,
@@ -266,7 +263,7 @@ class HttpClient:
                 # Never reached the provider: repeating is safe even for a create.
                 log.debug("%s %s not sent: %s (attempt %d)", method, path, type(exc).__name__,
                           attempt)
-                err = self._not_sent(exc)
+                err = self._not_sent(exc, url)
                 wait = self._wait(attempt, None)
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
                 raise ConfigError(
@@ -313,12 +310,12 @@ class HttpClient:
         return base * (1 + o.jitter * o.rng.random())
 
     # ---- outcomes ----------------------------------------------------------------------------
-    def _not_sent(self, exc: Exception) -> TransportError:
+    def _not_sent(self, exc: Exception, url: str) -> TransportError:
         reason = "it did not answer the connection" if isinstance(
             exc, httpx.ConnectTimeout | httpx.PoolTimeout
         ) else "the connection was refused or the name did not resolve"
         return TransportError(
-            f"Could not reach {self.provider_name} at {self._host()} ({reason}). Check the "
+            f"Could not reach {self.provider_name} at {urlsplit(url).netloc} ({reason}). Check the "
             f"internet connection and REENACT_{self.provider_id.upper()}_BASE_URL, then try "
             "again.",
             provider=self.provider_id, sent=False,
