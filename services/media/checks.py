@@ -8,6 +8,7 @@ where a one-click fix exists (see fixes.py).
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from services.media import faces as face_mod
 from services.media.frames import Sample, frame_to_rgb, image_sample, pick_times, samples
 from services.media.metadata import MediaInfo, Opened, aspect_label, display_name, open_media
 from services.models import MediaRole, ProviderCapabilities, SizeCaps
+
+log = logging.getLogger(__name__)
 
 Status = Literal["ok", "warn", "fail"]
 Source = Literal["upload", "url", "path"]
@@ -125,10 +128,10 @@ def check_file(
             return _run(opened, role, capabilities, source)
     except InputError as err:
         return unreadable_report(str(err), role)
-    except (MemoryError, RecursionError):
-        raise
     except Exception:
-        # A library choking on a hostile file must not become a traceback for the user.
+        # A library choking on a hostile file must not become a traceback for the user;
+        # the details go to the debug log for whoever investigates.
+        log.debug("checks of %s failed", path, exc_info=True)
         return unreadable_report(
             f"{display_name(path)} could not be read as a video or image; it may be damaged.",
             role,
@@ -186,7 +189,7 @@ def _a(kind: str) -> str:
 def _format_check(info: MediaInfo, name: str) -> Check:
     if info.kind == "image":
         if info.container == "gif" or info.animated:
-            what = "an animated GIF" if info.animated else "a GIF"
+            what = f"an animated {info.container.upper()}" if info.animated else "a GIF"
             return _check(
                 "format",
                 "fail",
