@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -36,6 +37,7 @@ from services.models import (
     TaskStatus,
     utcnow,
 )
+from services.store import TaskChange
 from services.studio import Studio
 
 log = logging.getLogger("reenact.monitor")
@@ -48,7 +50,7 @@ POLL_LEASE_S = 150.0
 ARCHIVE_LEASE_S = 1000.0
 MAX_BACKOFF_S = 300.0  # the longest wait between two polls of a task that keeps failing
 ARCHIVE_MAX_ATTEMPTS = 6
-ARCHIVE_CONCURRENCY = 3
+ARCHIVE_CONCURRENCY = 4  # parallel downloads; a burst of successes queues behind them
 FAILURES_BEFORE_SHOWN = 3  # transient poll failures stay quiet until they repeat
 IDLE_TICK_S = 1.0  # the background loop looks for new work at least this often
 MIN_SLEEP_S = 0.02
@@ -76,6 +78,7 @@ class TickStats:
 @dataclass
 class _PollResult:
     task: Task
+    answered_at: datetime  # the next poll counts from here
     update: ProviderUpdate | None = None
     error: BaseException | None = None
 
@@ -85,7 +88,8 @@ class _Writes:
     """What one tick's polls want written: quiet rows in one batch, transitions one by one."""
 
     quiet: list[dict[str, Any]] = field(default_factory=list)
-    archive: list[Task] = field(default_factory=list)
+    # Status changes, written together; a task to archive once its change has applied.
+    changes: list[tuple[TaskChange, Task | None]] = field(default_factory=list)
 
 
 def env_scale() -> float:
@@ -138,8 +142,10 @@ class Monitor:
         self._pool: ThreadPoolExecutor | None = None
         self._caps: dict[str, ProviderCapabilities] = {}
         self._lock = threading.Lock()
-        self._archiving: dict[str, threading.Thread] = {}
-        self._archive_slots = threading.BoundedSemaphore(ARCHIVE_CONCURRENCY)
+        # Archives in progress or queued here (task id -> set when finished).
+        self._archiving: dict[str, threading.Event] = {}
+        self._archive_queue: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self._archivers: list[threading.Thread] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -187,57 +193,71 @@ class Monitor:
             limit=10_000,
             task_ids=task_ids,
         )
-        writes = _Writes()
         if claimed:
+            writes = _Writes()
             for result in self._poll_all(claimed):
                 stats.polled += 1
                 if result.error is not None:
                     stats.errors += 1
                 if self._apply(result, writes):
                     stats.changed += 1
+            applied = self.store.apply_changes([change for change, _ in writes.changes])
             self.store.record_polls(writes.quiet)
-        started = [t for t in (self._start_archive(t) for t in writes.archive) if t]
+            archive = [t for (_, t), ok in zip(writes.changes, applied, strict=True) if ok and t]
+        else:
+            archive = []
+        started = [e for e in (self._start_archive(t) for t in archive) if e]
         for task in self._leftover_successes(task_ids):
-            thread = self._start_archive(task)
-            if thread:
-                started.append(thread)
+            done = self._start_archive(task)
+            if done:
+                started.append(done)
         stats.archives_started = len(started)
         if block:
-            for thread in started:
-                thread.join()
+            for done in started:
+                done.wait()
         return stats
 
     def _poll_all(self, tasks: list[Task]) -> list[_PollResult]:
-        providers = {t.provider for t in tasks}
-        for pid in providers:  # build providers here, not racing inside worker threads
+        # Providers are built and asked whether they can be used once per tick, here, not
+        # racing inside worker threads for every task.
+        blocked: dict[str, str | None] = {}
+        for pid in {t.provider for t in tasks}:
             try:
-                self.studio.provider(pid)
+                av = self.studio.provider(pid).availability()
                 self.capabilities(pid)
-            except ReenactError:
-                pass
+                blocked[pid] = None if av.available else (av.reason or f"{pid} is unavailable.")
+            except ReenactError as err:
+                blocked[pid] = str(err)
+
+        def poll(task: Task) -> _PollResult:
+            from services.errors import ConfigError
+
+            reason = blocked.get(task.provider)
+            if reason is not None:
+                return _PollResult(task, utcnow(), error=ConfigError(reason))
+            return self._poll_one(task)
+
         if len(tasks) == 1:
-            return [self._poll_one(tasks[0])]
+            return [poll(tasks[0])]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="reenact-poll")
-        return list(self._pool.map(self._poll_one, tasks))
+        return list(self._pool.map(poll, tasks))
 
     def _poll_one(self, task: Task) -> _PollResult:
         try:
-            provider = self.studio.provider(task.provider)
-            av = provider.availability()
-            if not av.available:
-                from services.errors import ConfigError
-
-                raise ConfigError(av.reason or f"{provider.name} is not available.")
             assert task.provider_task_id is not None
-            return _PollResult(task, update=provider.poll(task.provider_task_id))
+            provider = self.studio.provider(task.provider)
+            update = provider.poll(task.provider_task_id)
+            return _PollResult(task, utcnow(), update=update)
         except Exception as err:  # every failure becomes state, never a dead monitor
-            return _PollResult(task, error=err)
+            return _PollResult(task, utcnow(), error=err)
 
     # ---- applying a poll -------------------------------------------------------------------
     def _apply(self, result: _PollResult, writes: _Writes) -> bool:
         task = result.task
-        now = utcnow()
+        # Counting the next poll from this task's own answer means no task is ever asked
+        # twice within one interval, however long the pass took.
+        now = result.answered_at
         try:
             if result.error is not None:
                 return self._apply_error(task, result.error, now, writes)
@@ -248,13 +268,22 @@ class Monitor:
             return False
 
     def _quiet(
-        self, task: Task, now: datetime, writes: _Writes, *, wait: float, **changes: Any
+        self,
+        task: Task,
+        writes: _Writes,
+        *,
+        now: datetime,
+        wait: float | None = None,
+        **changes: Any,
     ) -> None:
+        """A poll that leaves the status alone; the next one is an interval away, or `wait`
+        seconds (backoff). Written with the pass's other such polls in one batch."""
+        next_at = now + timedelta(seconds=self.interval(task.provider) if wait is None else wait)
         row = {
             "id": task.id,
             "status": task.status.value,
             "progress": task.progress,
-            "next_poll_at": now + timedelta(seconds=wait),
+            "next_poll_at": next_at,
             "poll_failures": task.poll_failures,
             "error": task.error,
             "error_kind": task.error_kind,
@@ -264,6 +293,21 @@ class Monitor:
         moved = any(row[k] != getattr(task, k) for k in visible)
         row["updated_at"] = now if moved else task.updated_at
         writes.quiet.append(row)
+
+    def _change(
+        self,
+        task: Task,
+        writes: _Writes,
+        message: str,
+        *,
+        archive: bool = False,
+        **fields: Any,
+    ) -> bool:
+        """Queue a status change (compare-and-set on the status this poll started from)."""
+        change = TaskChange(task.id, fields, expect_status=task.status, message=message)
+        then = task.model_copy(update=fields) if archive else None
+        writes.changes.append((change, then))
+        return True
 
     def _apply_update(
         self, task: Task, update: ProviderUpdate, now: datetime, writes: _Writes
@@ -281,38 +325,41 @@ class Monitor:
                 if status is TaskStatus.CANCELED
                 else "The provider reported that the task failed, without a reason."
             )
-            changed = self.store.update_task(
-                task.id,
-                expect_status=task.status,
+            return self._change(
+                task,
+                writes,
+                sentence,
                 status=status,
                 error=sentence,
                 error_kind=kind,
                 finished_at=now,
                 next_poll_at=None,
                 poll_failures=0,
-                message=sentence,
             )
-            return changed is not None
         # Anything else the provider says means "not finished yet".
         status = TaskStatus.RUNNING if status is TaskStatus.RUNNING else TaskStatus.QUEUED
         progress = task.progress if update.progress is None else update.progress
         if status is not task.status:
             note = f" ({update.raw_status})" if update.raw_status else ""
-            changed = self.store.update_task(
-                task.id,
-                expect_status=task.status,
+            return self._change(
+                task,
+                writes,
+                f"{task.status.value} → {status.value}{note}",
                 status=status,
                 progress=progress,
                 next_poll_at=now + timedelta(seconds=interval),
                 poll_failures=0,
                 error=None,
                 error_kind=None,
-                message=f"{task.status.value} → {status.value}{note}",
             )
-            return changed is not None
         self._quiet(
-            task, now, writes, wait=interval, progress=progress, poll_failures=0,
-            error=None, error_kind=None,
+            task,
+            writes,
+            now=now,
+            progress=progress,
+            poll_failures=0,
+            error=None,
+            error_kind=None,
         )
         return progress != task.progress or task.error is not None
 
@@ -324,17 +371,25 @@ class Monitor:
                 "The provider reported success but sent no link to the result, so there is "
                 "nothing to archive. Check the provider's dashboard for the video."
             )
-            changed = self.store.update_task(
-                task.id, expect_status=task.status, status=TaskStatus.SUCCEEDED, progress=1.0,
-                finished_at=now, next_poll_at=None, poll_failures=0, error=sentence,
+            return self._change(
+                task,
+                writes,
+                sentence,
+                status=TaskStatus.SUCCEEDED,
+                progress=1.0,
+                finished_at=now,
+                next_poll_at=None,
+                poll_failures=0,
+                error=sentence,
                 error_kind=ErrorKind.UNEXPECTED.value,
-                meta={**task.meta, _ARCHIVE_GAVE_UP: True}, message=sentence,
+                meta={**task.meta, _ARCHIVE_GAVE_UP: True},
             )
-            return changed is not None
         # The transition and the archive claim are one write: nobody else can start it.
-        changed = self.store.update_task(
-            task.id,
-            expect_status=task.status,
+        return self._change(
+            task,
+            writes,
+            "Succeeded; archiving the result.",
+            archive=True,
             status=TaskStatus.SUCCEEDED,
             progress=1.0,
             result_url=update.result_url,
@@ -344,34 +399,25 @@ class Monitor:
             error_kind=None,
             next_poll_at=now + timedelta(seconds=ARCHIVE_LEASE_S),
             meta={**task.meta, _ARCHIVE_OWNER: self.owner},
-            message="Succeeded; archiving the result.",
         )
-        if changed is None:
-            return False
-        writes.archive.append(changed)
-        return True
 
-    def _apply_error(
-        self, task: Task, err: BaseException, now: datetime, writes: _Writes
-    ) -> bool:
-        interval = self.interval(task.provider)
+    def _apply_error(self, task: Task, err: BaseException, now: datetime, writes: _Writes) -> bool:
         if isinstance(err, ProviderError) and err.kind is ErrorKind.NOT_FOUND:
             since = task.started_at or task.created_at
             if (now - since).total_seconds() < self.grace(task.provider):
                 # CometAPI does not know a fresh id for a while: still queued, not an error.
-                self._quiet(task, now, writes, wait=interval)
+                self._quiet(task, writes, now=now)
                 return False
-            changed = self.store.update_task(
-                task.id,
-                expect_status=task.status,
+            return self._change(
+                task,
+                writes,
+                str(err),
                 status=TaskStatus.FAILED,
                 error=str(err),
                 error_kind=ErrorKind.NOT_FOUND.value,
                 finished_at=now,
                 next_poll_at=None,
-                message=str(err),
             )
-            return changed is not None
         failures = task.poll_failures + 1
         retry_after = err.retry_after if isinstance(err, ProviderError) else None
         wait = self.backoff(task.provider, failures, retry_after)
@@ -392,7 +438,11 @@ class Monitor:
             with contextlib.suppress(Exception):
                 self.store.add_event(task.id, f"Poll failed, retrying in {wait:.0f} s: {sentence}")
         self._quiet(
-            task, now, writes, wait=wait, poll_failures=failures,
+            task,
+            writes,
+            now=now,
+            wait=wait,
+            poll_failures=failures,
             error=sentence if show else task.error,
             error_kind=kind_value if show else task.error_kind,
         )
@@ -445,29 +495,38 @@ class Monitor:
             meta=meta,
         )
 
-    def _start_archive(self, task: Task) -> threading.Thread | None:
+    def _start_archive(self, task: Task) -> threading.Event | None:
+        """Queue a claimed archive; the returned event is set when it is done."""
         with self._lock:
             if task.id in self._archiving:
                 return None
-            # Daemon threads: a CLI giving up waiting must not hang on a download; the claim
-            # left behind names a dead process and is taken over by the next monitor.
-            thread = threading.Thread(
-                target=self._archive_guarded, args=(task,), name=f"reenact-archive-{task.id}",
-                daemon=True,
-            )
-            self._archiving[task.id] = thread
-        thread.start()
-        return thread
+            done = threading.Event()
+            self._archiving[task.id] = done
+            if len(self._archivers) < ARCHIVE_CONCURRENCY:
+                # Daemon threads: a CLI giving up waiting must not hang on a download; the
+                # claim left behind names a dead process and is taken over by the next one.
+                worker = threading.Thread(
+                    target=self._archiver, name="reenact-archive", daemon=True
+                )
+                self._archivers.append(worker)
+                worker.start()
+        self._archive_queue.put(task)
+        return done
 
-    def _archive_guarded(self, task: Task) -> None:
-        try:
-            with self._archive_slots:
+    def _archiver(self) -> None:
+        while True:
+            task = self._archive_queue.get()
+            if task is None:
+                return
+            try:
                 self._archive(task)
-        except Exception:
-            log.exception("Archiving task %s failed unexpectedly", task.id)
-        finally:
-            with self._lock:
-                self._archiving.pop(task.id, None)
+            except Exception:
+                log.exception("Archiving task %s failed unexpectedly", task.id)
+            finally:
+                with self._lock:
+                    done = self._archiving.pop(task.id, None)
+                if done is not None:
+                    done.set()
 
     def _archive(self, task: Task) -> str | None:
         """Download (or copy) the claimed task's result; record the path, or the reason and
@@ -484,8 +543,11 @@ class Monitor:
             if getattr(err, "retryable", False) and failures < ARCHIVE_MAX_ATTEMPTS:
                 wait = self.backoff(task.provider, failures, getattr(err, "retry_after", None))
                 self.store.update_task(
-                    task.id, expect_status=TaskStatus.SUCCEEDED, expect=claim,
-                    poll_failures=failures, next_poll_at=utcnow() + timedelta(seconds=wait),
+                    task.id,
+                    expect_status=TaskStatus.SUCCEEDED,
+                    expect=claim,
+                    poll_failures=failures,
+                    next_poll_at=utcnow() + timedelta(seconds=wait),
                     # still ours: the backoff is respected by every live monitor
                     message=f"Archiving failed, retrying in {wait:.0f} s: {err}",
                 )
@@ -493,18 +555,29 @@ class Monitor:
             # An expired link (or a page instead of a video): nothing else can be done.
             meta = {k: v for k, v in task.meta.items() if k != _ARCHIVE_OWNER}
             self.store.update_task(
-                task.id, expect_status=TaskStatus.SUCCEEDED, expect=claim,
+                task.id,
+                expect_status=TaskStatus.SUCCEEDED,
+                expect=claim,
                 error=str(err),
                 error_kind=kind.value if isinstance(kind, ErrorKind) else "invalid_result",
-                poll_failures=failures, next_poll_at=None,
-                meta={**meta, _ARCHIVE_GAVE_UP: True}, message=str(err),
+                poll_failures=failures,
+                next_poll_at=None,
+                meta={**meta, _ARCHIVE_GAVE_UP: True},
+                message=str(err),
             )
             return str(err)
         meta = {k: v for k, v in task.meta.items() if k != _ARCHIVE_OWNER}
         self.store.update_task(
-            task.id, expect_status=TaskStatus.SUCCEEDED, expect=claim,
-            result_path=str(path), next_poll_at=None, poll_failures=0, error=None,
-            error_kind=None, meta=meta, message=f"Result archived to {path}.",
+            task.id,
+            expect_status=TaskStatus.SUCCEEDED,
+            expect=claim,
+            result_path=str(path),
+            next_poll_at=None,
+            poll_failures=0,
+            error=None,
+            error_kind=None,
+            meta=meta,
+            message=f"Result archived to {path}.",
         )
         return None
 
@@ -519,12 +592,12 @@ class Monitor:
             claimed = self._claim_archive(task, force=True)
             if claimed is not None:
                 with self._lock:
-                    self._archiving[task.id] = threading.current_thread()
+                    self._archiving[task.id] = threading.Event()
                 try:
                     failure = self._archive(claimed)
                 finally:
                     with self._lock:
-                        self._archiving.pop(task.id, None)
+                        self._archiving.pop(task.id, threading.Event()).set()
                 if failure:
                     raise ReenactError(failure)
             elif time.monotonic() > deadline:
@@ -641,6 +714,10 @@ class Monitor:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+        with self._lock:
+            for _ in self._archivers:
+                self._archive_queue.put(None)  # each worker ends after its current download
+            self._archivers = []
         if self._owns_studio:
             with contextlib.suppress(Exception):
                 self.studio.close()

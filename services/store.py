@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    insert,
     or_,
     select,
     update,
@@ -132,6 +134,16 @@ class EventRow(Base):
     message: Mapped[str] = mapped_column(Text)
 
 
+@dataclass
+class TaskChange:
+    """One compare-and-set update for `Store.apply_changes`."""
+
+    task_id: str
+    fields: dict[str, Any]
+    expect_status: TaskStatus | Iterable[TaskStatus] | None = None
+    message: str | None = None  # recorded as an event when the change applies
+
+
 _TASK_FIELDS = frozenset(Task.model_fields) - {"inputs", "options", "tracked"}
 
 
@@ -160,6 +172,17 @@ def _to_task(row: TaskRow) -> Task:
         cost_estimate=row.cost_estimate,
         meta=row.meta or {},
     )
+
+
+def _light_task(row: Mapping[str, Any]) -> Task:
+    """A task from a core row that carries no inputs/options (see Store.claim_due)."""
+    return Task(
+        **{k: v for k, v in row.items() if k in _LIGHT_FIELDS and v is not None},
+        tracked=bool(row["tracked"]),
+    )
+
+
+_LIGHT_FIELDS = frozenset(Task.model_fields) - {"inputs", "options", "tracked"}
 
 
 def _to_run(row: RunRow) -> Run:
@@ -294,7 +317,10 @@ class Store:
                 s.flush()
                 s.add(
                     EventRow(
-                        task_id=row.id, at=now, status=status.value, progress=0.0,
+                        task_id=row.id,
+                        at=now,
+                        status=status.value,
+                        progress=0.0,
                         message=message or f"Task created ({status.value}).",
                     )
                 )
@@ -388,6 +414,39 @@ class Store:
             row = s.get(TaskRow, task_id, populate_existing=True)
             return _to_task(row) if row else None
 
+    def apply_changes(self, changes: Sequence[TaskChange]) -> list[bool]:
+        """Many compare-and-set updates (each with its event) in one transaction: the
+        monitor's state changes of one pass. Returns, per change, whether it applied."""
+        if not changes:
+            return []
+        t, e = TaskRow.__table__, EventRow.__table__
+        now = utcnow()
+        applied: list[bool] = []
+        with self._session() as s:
+            conn = s.connection()
+            for ch in changes:
+                values: dict[str, Any] = {"updated_at": now}
+                for k, v in ch.fields.items():
+                    values[k] = v.value if isinstance(v, TaskStatus) else v
+                stmt = update(t).where(t.c.id == ch.task_id)
+                allowed = _status_values(ch.expect_status)
+                if allowed is not None:
+                    stmt = stmt.where(t.c.status.in_(allowed))
+                ok = conn.execute(stmt.values(**values)).rowcount == 1
+                applied.append(ok)
+                if ok and ch.message:
+                    conn.execute(
+                        insert(e).values(
+                            task_id=ch.task_id,
+                            at=now,
+                            status=values.get("status"),
+                            progress=values.get("progress"),
+                            message=ch.message,
+                        )
+                    )
+            s.commit()
+        return applied
+
     def add_event(self, task_id: str, message: str) -> None:
         with self._session() as s:
             s.add(EventRow(task_id=task_id, at=utcnow(), message=message))
@@ -474,37 +533,40 @@ class Store:
     ) -> list[Task]:
         """Atomically take the due pollable tasks: their next poll moves to `lease_until`, so
         another monitor on the same database (the app's and a CLI's) skips them meanwhile.
-        The returned tasks are this caller's alone to poll."""
+        The returned tasks are this caller's alone to poll. They are loaded without
+        `inputs`/`options`: polling never needs them, and this runs for every task every
+        interval."""
+        t = TaskRow.__table__
         due = (
-            TaskRow.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
-            TaskRow.provider_task_id.is_not(None),
-            or_(TaskRow.next_poll_at.is_(None), TaskRow.next_poll_at <= now),
+            t.c.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
+            t.c.provider_task_id.is_not(None),
+            or_(t.c.next_poll_at.is_(None), t.c.next_poll_at <= now),
         )
-        pick = select(TaskRow.id).where(*due)
+        pick = select(t.c.id).where(*due)
         if task_ids is not None:
             if not task_ids:
                 return []
-            pick = pick.where(TaskRow.id.in_(list(task_ids)))
+            pick = pick.where(t.c.id.in_(list(task_ids)))
+        columns = [c for c in t.c if c.name not in ("inputs", "options", "idempotency_key")]
         with self._session() as s:
+            conn = s.connection()
             # A read first keeps the common idle tick free of write transactions.
-            ids = list(s.scalars(pick.order_by(TaskRow.next_poll_at).limit(limit)))
+            ids = list(conn.scalars(pick.order_by(t.c.next_poll_at).limit(limit)))
             if not ids:
                 return []
             # The due conditions are repeated in the UPDATE: whoever writes first wins a row.
-            claimed = list(
-                s.scalars(
-                    update(TaskRow)
-                    .where(TaskRow.id.in_(ids), *due)
+            rows = (
+                conn.execute(
+                    update(t)
+                    .where(t.c.id.in_(ids), *due)
                     .values(next_poll_at=lease_until)
-                    .returning(TaskRow.id),
-                    execution_options={"synchronize_session": False},
+                    .returning(*columns)
                 )
+                .mappings()
+                .all()
             )
             s.commit()
-            if not claimed:
-                return []
-            rows = s.scalars(select(TaskRow).where(TaskRow.id.in_(claimed)))
-            return [_to_task(r) for r in rows]
+        return [_light_task(r) for r in rows]
 
     def record_polls(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Write many polls that did not change a status, in one transaction (the monitor's
