@@ -17,6 +17,7 @@ its background thread, exactly as the app's lifespan starts it.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -41,9 +42,19 @@ from services.studio import Studio  # noqa: E402
 
 def start_emulator(finish_s: float) -> tuple[subprocess.Popen[str], dict]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.emulators", "runway", "--seconds-to-finish",
-         str(finish_s), "--queued-seconds", "1"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.emulators",
+            "runway",
+            "--seconds-to-finish",
+            str(finish_s),
+            "--queued-seconds",
+            "1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     return proc, json.loads(proc.stdout.readline())
@@ -125,10 +136,12 @@ def main() -> int:
         for ptid, tid in ids.items():
             state = client.get(f"{control}/tasks/{ptid}").json()
             times = [t for t in state["request_times"] if wall0 <= t <= wall1]
-            gaps += [b - a for a, b in zip(times, times[1:], strict=False)]
+            gaps += [b - a for a, b in itertools.pairwise(times)]
             success_at = state["created"] + finish_s + wall_minus_mono
-            events = {e.message.split(";")[0].split(" to ")[0]: e.at.timestamp()
-                      for e in studio.store.events(tid)}
+            events = {
+                e.message.split(";")[0].split(" to ")[0]: e.at.timestamp()
+                for e in studio.store.events(tid)
+            }
             ok_at, done_at = events["Succeeded"], events["Result archived"]
             noticed.append(ok_at - success_at)
             archived.append(done_at - ok_at)
@@ -149,27 +162,47 @@ def main() -> int:
         ok &= good
         print(f"  {label:<52} {value:>22}  {'ok' if good else 'OVER BUDGET'}")
 
-    print(f"\nmonitor, {n} in-flight tasks, interval {interval:g} s, runway emulator "
-          f"({datetime.now(UTC):%Y-%m-%d})")
+    print(
+        f"\nmonitor, {n} in-flight tasks, interval {interval:g} s, runway emulator "
+        f"({datetime.now(UTC):%Y-%m-%d})"
+    )
     print(f"  {'tasks in flight during the window':<52} {in_flight:>22}")
     print(f"  {'tasks created (and tracked) over':<52} {created_in:>20.1f} s")
     line("requests per task per interval (<= 1)", f"{per_task:.3f}", per_task <= 1.0)
-    line("shortest gap between two polls of a task (>= interval)",
-         f"{min(gaps):.2f} s", min(gaps) >= interval * 0.99)
-    line(f"monitor CPU over {args.windows} intervals (<= 10 % of a core)", f"{cpu:.1f} %",
-         cpu <= 10.0)
-    print(f"  {'success -> noticed (median / p95 / max)':<52} "
-          f"{statistics.median(noticed):>6.2f} / {pct(noticed, .95):.2f} / {max(noticed):.2f} s")
-    print(f"  {'noticed -> archived = the download (median / max)':<52} "
-          f"{statistics.median(archived):>10.3f} / {max(archived):.3f} s")
+    line(
+        "shortest gap between two polls of a task (>= interval)",
+        f"{min(gaps):.2f} s",
+        min(gaps) >= interval * 0.99,
+    )
+    line(
+        f"monitor CPU over {args.windows} intervals (<= 10 % of a core)",
+        f"{cpu:.1f} %",
+        cpu <= 10.0,
+    )
+    print(
+        f"  {'success -> noticed (median / p95 / max)':<52} "
+        f"{statistics.median(noticed):>6.2f} / {pct(noticed, 0.95):.2f} / {max(noticed):.2f} s"
+    )
+    print(
+        f"  {'noticed -> archived = the download (median / max)':<52} "
+        f"{statistics.median(archived):>10.3f} / {max(archived):.3f} s"
+    )
     worst = max(t - a for t, a in zip(total, archived, strict=True))
-    line("success -> archived, minus its download (<= interval)", f"{worst:.2f} s max",
-         worst <= interval * 1.05)
-    print(f"  {'success -> archived (median / p95 / max)':<52} "
-          f"{statistics.median(total):>6.2f} / {pct(total, .95):.2f} / {max(total):.2f} s")
+    line(
+        "success -> archived, minus its download (<= interval)",
+        f"{worst:.2f} s max",
+        worst <= interval * 1.05,
+    )
+    print(
+        f"  {'success -> archived (median / p95 / max)':<52} "
+        f"{statistics.median(total):>6.2f} / {pct(total, 0.95):.2f} / {max(total):.2f} s"
+    )
     med = statistics.median(startup) * 1000
-    line("`reenact providers` start-up, median of 10 (<= 300 ms)",
-         f"{med:.0f} ms (min {min(startup) * 1000:.0f})", med <= 300)
+    line(
+        "`reenact providers` start-up, median of 10 (<= 300 ms)",
+        f"{med:.0f} ms (min {min(startup) * 1000:.0f})",
+        med <= 300,
+    )
     return 0 if ok else 1
 
 

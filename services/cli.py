@@ -197,8 +197,11 @@ def _wait(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
         bar.update(task)
         # A rejected key will not fix itself while we wait: stop with the provider's words.
         if task.status.pollable and task.error_kind == ErrorKind.AUTHENTICATION.value:
-            raise CliExit(EXIT_FAILED, task.error or "The provider rejected the API key.",
-                          payload=_task_json(task))
+            raise CliExit(
+                EXIT_FAILED,
+                task.error or "The provider rejected the API key.",
+                payload=_task_json(task),
+            )
 
     try:
         final = monitor.wait_many(
@@ -372,8 +375,11 @@ def cmd_track(ctx: Ctx) -> int:
         monitor.stop()
     task = ctx.studio.get(task.id)
     if task.status.pollable and task.error_kind == ErrorKind.AUTHENTICATION.value:
-        raise CliExit(EXIT_FAILED, task.error or "The provider rejected the API key.",
-                      payload=_task_json(task))
+        raise CliExit(
+            EXIT_FAILED,
+            task.error or "The provider rejected the API key.",
+            payload=_task_json(task),
+        )
     return _after_submit(ctx, [task], many=False)
 
 
@@ -466,15 +472,22 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     def json_flag(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--json", action="store_true",
-                       help="print one JSON document on stdout (messages go to stderr)")
+        p.add_argument(
+            "--json",
+            action="store_true",
+            help="print one JSON document on stdout (messages go to stderr)",
+        )
 
     def wait_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--wait", action="store_true",
-                       help="wait until done, with a progress bar on stderr")
-        p.add_argument("--timeout", type=_timeout, metavar="S",
-                       help="with --wait: give up after S seconds (exit 3; the task stays "
-                       "tracked)")
+        p.add_argument(
+            "--wait", action="store_true", help="wait until done, with a progress bar on stderr"
+        )
+        p.add_argument(
+            "--timeout",
+            type=_timeout,
+            metavar="S",
+            help="with --wait: give up after S seconds (exit 3; the task stays tracked)",
+        )
         p.add_argument("--out", metavar="DIR", help="with --wait: copy the result file here")
 
     p = add("providers", cmd_providers, "list providers, whether each is ready, and why not")
@@ -482,8 +495,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("check", cmd_check, "check videos and images (paths or URLs) before submitting")
     p.add_argument("items", nargs="+", metavar="PATH_OR_URL")
-    p.add_argument("--provider", metavar="ID", help="also check against this provider's "
-                   "limits (comma-separate several)")
+    p.add_argument(
+        "--provider",
+        metavar="ID",
+        help="also check against this provider's limits (comma-separate several)",
+    )
     json_flag(p)
 
     p = add("submit", cmd_submit, "start a task at one provider")
@@ -511,8 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("list", cmd_list, "list every task, newest first")
     json_flag(p)
 
-    p = add("download", cmd_download, "copy a task's result file (archiving it first if "
-            "needed)")
+    p = add("download", cmd_download, "copy a task's result file (archiving it first if needed)")
     p.add_argument("task_id", metavar="TASK_ID")
     p.add_argument("--out", metavar="DIR", help="folder to write to (default: here)")
 

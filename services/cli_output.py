@@ -50,6 +50,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     for row in rows:
         for i, cell in enumerate(row[:-1]):
             widths[i] = max(widths[i], len(cell))
+
     def fmt(row: Sequence[str]) -> str:
         cells = [c.ljust(widths[i]) for i, c in enumerate(row[:-1])]
         return "  ".join([*cells, row[-1]]).rstrip()
@@ -151,7 +152,8 @@ def check_text(reports: Sequence[Any]) -> str:
         report = item.report
         role = item.role.value.replace("_", " ") if item.role else "unrecognised file"
         verdict = (
-            f"{len(report.failing())} check(s) failed" if report.failed
+            f"{len(report.failing())} check(s) failed"
+            if report.failed
             else "ready" + (" (with warnings)" if report.warned else "")
         )
         lines = [f"{item.input}  [{role}]  {verdict}"]

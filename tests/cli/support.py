@@ -61,19 +61,27 @@ class Result:
         return self.stdout + self.stderr
 
 
-def run(args: list[str], env: Mapping[str, str], *, timeout: float = 60.0,
-        cwd: Path | None = None) -> Result:
+def run(
+    args: list[str], env: Mapping[str, str], *, timeout: float = 60.0, cwd: Path | None = None
+) -> Result:
     proc = subprocess.run(
-        [reenact_script(), *args], env=dict(env), capture_output=True, text=True,
-        timeout=timeout, cwd=cwd,
+        [reenact_script(), *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
 def start(args: list[str], env: Mapping[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [reenact_script(), *args], env=dict(env), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [reenact_script(), *args],
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -102,8 +110,9 @@ class FileServer:
         handler = partial(_QuietFiles, directory=str(root))
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
@@ -149,8 +158,9 @@ class SlowServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"

@@ -19,8 +19,16 @@ from tests.emulators import (
 )
 
 CONTRACT_FIELDS = {
-    "id", "provider", "provider_task_id", "status", "progress", "error", "result_url",
-    "result_path", "created_at", "updated_at",
+    "id",
+    "provider",
+    "provider_task_id",
+    "status",
+    "progress",
+    "error",
+    "result_url",
+    "result_path",
+    "created_at",
+    "updated_at",
 }
 
 
@@ -36,12 +44,31 @@ def _assert_delivered(doc: dict, out: Path, data_dir: Path) -> None:
     assert copy.read_bytes()[4:8] == b"ftyp"
 
 
-def test_submit_wait_out_runway_with_local_files(env, data_dir, tmp_path, video, image,
-                                                 runway_emulator: RunwayEmulator):
+def test_submit_wait_out_runway_with_local_files(
+    env, data_dir, tmp_path, video, image, runway_emulator: RunwayEmulator
+):
     env.update(runway_emulator.env())
     out = tmp_path / "out"
-    r = run(["submit", "--provider", "runway", "--video", video, "--image", image,
-             "--intensity", "4", "--seed", "7", "--wait", "--out", str(out), "--json"], env)
+    r = run(
+        [
+            "submit",
+            "--provider",
+            "runway",
+            "--video",
+            video,
+            "--image",
+            image,
+            "--intensity",
+            "4",
+            "--seed",
+            "7",
+            "--wait",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        env,
+    )
     assert r.code == 0, r.output
     doc = r.json()
     _assert_delivered(doc, out, data_dir)
@@ -53,25 +80,57 @@ def test_submit_wait_out_runway_with_local_files(env, data_dir, tmp_path, video,
     assert "Traceback" not in r.output
 
 
-def test_submit_wait_out_cometapi_with_urls(env, data_dir, tmp_path, video_url, image_url,
-                                            cometapi_emulator: CometApiEmulator):
+def test_submit_wait_out_cometapi_with_urls(
+    env, data_dir, tmp_path, video_url, image_url, cometapi_emulator: CometApiEmulator
+):
     env.update(cometapi_emulator.env())
     out = tmp_path / "out"
-    r = run(["submit", "--provider", "cometapi", "--video", video_url, "--image", image_url,
-             "--wait", "--out", str(out), "--json"], env)
+    r = run(
+        [
+            "submit",
+            "--provider",
+            "cometapi",
+            "--video",
+            video_url,
+            "--image",
+            image_url,
+            "--wait",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        env,
+    )
     assert r.code == 0, r.output
     _assert_delivered(r.json(), out, data_dir)
     sent = next(iter(cometapi_emulator.tasks.values())).body
     assert sent["video"] == video_url and sent["image"] == image_url
 
 
-def test_submit_wait_out_liangxin_with_urls(env, data_dir, tmp_path, video_url, image_url,
-                                            liangxin_emulator: LiangXinEmulator):
+def test_submit_wait_out_liangxin_with_urls(
+    env, data_dir, tmp_path, video_url, image_url, liangxin_emulator: LiangXinEmulator
+):
     env.update(liangxin_emulator.env())
     out = tmp_path / "out"
-    r = run(["submit", "--provider", "liangxin", "--video", video_url, "--image", image_url,
-             "--body-control", "--ratio", "1280:720", "--wait", "--out", str(out), "--json"],
-            env)
+    r = run(
+        [
+            "submit",
+            "--provider",
+            "liangxin",
+            "--video",
+            video_url,
+            "--image",
+            image_url,
+            "--body-control",
+            "--ratio",
+            "1280:720",
+            "--wait",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        env,
+    )
     assert r.code == 0, r.output
     _assert_delivered(r.json(), out, data_dir)
     sent = next(iter(liangxin_emulator.tasks.values())).body
@@ -101,13 +160,15 @@ def test_track_unknown_makevid_id_fails_with_a_sentence(env, makevid_emulator):
     assert "does not know this task" in r.stderr
 
 
-def test_provider_failure_exits_1_with_the_providers_reason(env, video, image,
-                                                            runway_emulator: RunwayEmulator):
+def test_provider_failure_exits_1_with_the_providers_reason(
+    env, video, image, runway_emulator: RunwayEmulator
+):
     env.update(runway_emulator.env())
-    runway_emulator.configure(fail_reason="Character image has no visible face",
-                              polls_to_finish=2)
-    r = run(["submit", "--provider", "runway", "--video", video, "--image", image, "--wait",
-             "--json"], env)
+    runway_emulator.configure(fail_reason="Character image has no visible face", polls_to_finish=2)
+    r = run(
+        ["submit", "--provider", "runway", "--video", video, "--image", image, "--wait", "--json"],
+        env,
+    )
     assert r.code == 1, r.output
     doc = r.json()
     assert doc["status"] == "failed"
@@ -125,8 +186,10 @@ def test_unknown_provider_exits_2(env, video, image):
 
 
 def test_missing_key_exits_2_naming_the_variable(env, data_dir, video_url, image_url):
-    r = run(["submit", "--provider", "cometapi", "--video", video_url, "--image", image_url,
-             "--json"], env)
+    r = run(
+        ["submit", "--provider", "cometapi", "--video", video_url, "--image", image_url, "--json"],
+        env,
+    )
     assert r.code == 2
     assert "REENACT_COMETAPI_API_KEY" in r.stderr
     assert "REENACT_COMETAPI_API_KEY" in r.json()["error"]
@@ -137,19 +200,21 @@ def test_missing_key_exits_2_naming_the_variable(env, data_dir, video_url, image
 
 def test_liangxin_without_base_url_names_the_variable(env, video_url, image_url):
     env["REENACT_LIANGXIN_API_KEY"] = "lx-some-key"
-    r = run(["submit", "--provider", "liangxin", "--video", video_url, "--image", image_url],
-            env)
+    r = run(["submit", "--provider", "liangxin", "--video", video_url, "--image", image_url], env)
     assert r.code == 2
     assert "REENACT_LIANGXIN_BASE_URL" in r.stderr
 
 
-def test_wrong_key_exits_1_and_never_prints_the_key(env, data_dir, video, image,
-                                                    runway_emulator: RunwayEmulator):
+def test_wrong_key_exits_1_and_never_prints_the_key(
+    env, data_dir, video, image, runway_emulator: RunwayEmulator
+):
     env.update(runway_emulator.env())
     wrong = "key-WRONG-0123456789abcdef"
     env["REENACT_RUNWAY_API_KEY"] = wrong
-    r = run(["submit", "--provider", "runway", "--video", video, "--image", image, "--wait",
-             "--json"], env)
+    r = run(
+        ["submit", "--provider", "runway", "--video", video, "--image", image, "--wait", "--json"],
+        env,
+    )
     assert r.code == 1, r.output
     assert "rejected the api key" in r.output.lower()
     assert wrong not in r.output
@@ -195,8 +260,7 @@ def test_provider_answering_html_is_a_sentence(env, video, image, runway_emulato
 
 def test_missing_input_file_is_rejected_with_exit_1(env, image, runway_emulator):
     env.update(runway_emulator.env())
-    r = run(["submit", "--provider", "runway", "--video", "/nope/drive.mp4", "--image", image],
-            env)
+    r = run(["submit", "--provider", "runway", "--video", "/nope/drive.mp4", "--image", image], env)
     assert r.code == 1
     assert "was not found" in r.stderr
     assert runway_emulator.stats()["creates"] == 0
@@ -204,8 +268,10 @@ def test_missing_input_file_is_rejected_with_exit_1(env, image, runway_emulator)
 
 def test_bad_option_is_a_usage_error(env, video, image, runway_emulator):
     env.update(runway_emulator.env())
-    r = run(["submit", "--provider", "runway", "--video", video, "--image", image,
-             "--ratio", "wide"], env)
+    r = run(
+        ["submit", "--provider", "runway", "--video", video, "--image", image, "--ratio", "wide"],
+        env,
+    )
     assert r.code == 2
     assert "--ratio" in r.stderr
     r = run(["submit", "--provider", "runway"], env)
@@ -217,8 +283,10 @@ def test_json_output_is_exactly_one_document_and_progress_is_on_stderr(
     env, video, image, runway_emulator
 ):
     env.update(runway_emulator.env())
-    r = run(["submit", "--provider", "runway", "--video", video, "--image", image, "--wait",
-             "--json"], env)
+    r = run(
+        ["submit", "--provider", "runway", "--video", video, "--image", image, "--wait", "--json"],
+        env,
+    )
     assert r.code == 0, r.output
     decoder = json.JSONDecoder()
     doc, end = decoder.raw_decode(r.stdout)
@@ -237,8 +305,22 @@ def test_json_output_is_exactly_one_document_and_progress_is_on_stderr(
 def test_timeout_exits_3_and_the_task_stays_tracked(env, video, image, runway_emulator):
     env.update(runway_emulator.env())
     runway_emulator.configure(seconds_to_finish=3600.0)
-    r = run(["submit", "--provider", "runway", "--video", video, "--image", image, "--wait",
-             "--timeout", "0.5", "--json"], env)
+    r = run(
+        [
+            "submit",
+            "--provider",
+            "runway",
+            "--video",
+            video,
+            "--image",
+            image,
+            "--wait",
+            "--timeout",
+            "0.5",
+            "--json",
+        ],
+        env,
+    )
     assert r.code == 3, r.output
     doc = r.json()
     assert doc["status"] in ("queued", "running")
@@ -256,11 +338,11 @@ def test_timeout_exits_3_and_the_task_stays_tracked(env, video, image, runway_em
 def test_ctrl_c_while_waiting_exits_3_and_keeps_the_task(env, video, image, runway_emulator):
     env.update(runway_emulator.env())
     runway_emulator.configure(seconds_to_finish=3600.0)
-    proc = start(["submit", "--provider", "runway", "--video", video, "--image", image,
-                  "--wait"], env)
+    proc = start(
+        ["submit", "--provider", "runway", "--video", video, "--image", image, "--wait"], env
+    )
     try:
-        wait_for(lambda: runway_emulator.stats()["polls"] >= 1, timeout=30,
-                 what="the first poll")
+        wait_for(lambda: runway_emulator.stats()["polls"] >= 1, timeout=30, what="the first poll")
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
     finally:
@@ -273,11 +355,14 @@ def test_ctrl_c_while_waiting_exits_3_and_keeps_the_task(env, video, image, runw
     assert len(listed) == 1 and listed[0]["status"] in ("queued", "running")
 
 
-def test_download_copies_and_rearchives_when_the_file_is_gone(env, tmp_path, video, image,
-                                                              runway_emulator):
+def test_download_copies_and_rearchives_when_the_file_is_gone(
+    env, tmp_path, video, image, runway_emulator
+):
     env.update(runway_emulator.env())
-    r = run(["submit", "--provider", "runway", "--video", video, "--image", image, "--wait",
-             "--json"], env)
+    r = run(
+        ["submit", "--provider", "runway", "--video", video, "--image", image, "--wait", "--json"],
+        env,
+    )
     assert r.code == 0, r.output
     doc = r.json()
     out = tmp_path / "dl"
@@ -296,8 +381,9 @@ def test_download_copies_and_rearchives_when_the_file_is_gone(env, tmp_path, vid
 def test_download_of_an_unfinished_task_is_refused(env, video, image, runway_emulator):
     env.update(runway_emulator.env())
     runway_emulator.configure(seconds_to_finish=3600.0)
-    doc = run(["submit", "--provider", "runway", "--video", video, "--image", image, "--json"],
-              env).json()
+    doc = run(
+        ["submit", "--provider", "runway", "--video", video, "--image", image, "--json"], env
+    ).json()
     d = run(["download", doc["id"]], env)
     assert d.code == 1
     assert "no result to download yet" in d.stderr
@@ -305,14 +391,28 @@ def test_download_of_an_unfinished_task_is_refused(env, video, image, runway_emu
     assert missing.code == 1 and "No task with id" in missing.stderr
 
 
-def test_compare_runs_two_providers_and_waits_for_both(env, data_dir, tmp_path, video_url,
-                                                       image_url, cometapi_emulator,
-                                                       liangxin_emulator):
+def test_compare_runs_two_providers_and_waits_for_both(
+    env, data_dir, tmp_path, video_url, image_url, cometapi_emulator, liangxin_emulator
+):
     env.update(cometapi_emulator.env())
     env.update(liangxin_emulator.env())
     out = tmp_path / "out"
-    r = run(["compare", "--providers", "cometapi,liangxin", "--video", video_url, "--image",
-             image_url, "--wait", "--out", str(out), "--json"], env)
+    r = run(
+        [
+            "compare",
+            "--providers",
+            "cometapi,liangxin",
+            "--video",
+            video_url,
+            "--image",
+            image_url,
+            "--wait",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        env,
+    )
     assert r.code == 0, r.output
     docs = r.json()
     assert isinstance(docs, list) and {d["provider"] for d in docs} == {"cometapi", "liangxin"}
@@ -322,11 +422,14 @@ def test_compare_runs_two_providers_and_waits_for_both(env, data_dir, tmp_path, 
     assert liangxin_emulator.stats()["creates"] == 1
 
 
-def test_compare_with_one_unconfigured_provider_starts_nothing(env, video_url, image_url,
-                                                               cometapi_emulator):
+def test_compare_with_one_unconfigured_provider_starts_nothing(
+    env, video_url, image_url, cometapi_emulator
+):
     env.update(cometapi_emulator.env())
-    r = run(["compare", "--providers", "cometapi,liangxin", "--video", video_url, "--image",
-             image_url], env)
+    r = run(
+        ["compare", "--providers", "cometapi,liangxin", "--video", video_url, "--image", image_url],
+        env,
+    )
     assert r.code == 2
     assert "REENACT_LIANGXIN_API_KEY" in r.stderr
     assert cometapi_emulator.stats()["creates"] == 0
@@ -356,8 +459,21 @@ def test_progress_bar_redraws_in_place_on_a_terminal(env, video, image, runway_e
     master, slave = os.openpty()
     try:
         proc = subprocess.run(
-            [reenact_script(), "submit", "--provider", "runway", "--video", video, "--image",
-             image, "--wait"], env=env, stdout=subprocess.PIPE, stderr=slave, timeout=60,
+            [
+                reenact_script(),
+                "submit",
+                "--provider",
+                "runway",
+                "--video",
+                video,
+                "--image",
+                image,
+                "--wait",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            timeout=60,
         )
         os.close(slave)
         slave = -1
@@ -380,8 +496,7 @@ def test_progress_bar_redraws_in_place_on_a_terminal(env, video, image, runway_e
     assert "Task " in proc.stdout.decode()
 
 
-def test_check_reports_every_check_and_exits_1_on_a_failure(env, tmp_path, video, image,
-                                                           image_url):
+def test_check_reports_every_check_and_exits_1_on_a_failure(env, tmp_path, video, image, image_url):
     from tests import mediagen
 
     good = run(["check", video, image_url, "--provider", "runway"], env)
@@ -405,14 +520,26 @@ def test_check_reports_every_check_and_exits_1_on_a_failure(env, tmp_path, video
     assert unknown.code == 2 and "Unknown provider" in unknown.stderr
 
 
-def test_submit_refuses_inputs_that_fail_the_providers_checks(env, tmp_path, image_url,
-                                                             file_server, cometapi_emulator):
+def test_submit_refuses_inputs_that_fail_the_providers_checks(
+    env, tmp_path, image_url, file_server, cometapi_emulator
+):
     from tests import mediagen
 
     env.update(cometapi_emulator.env())
     mediagen.make_video(file_server.root / "square.mp4", size=(180, 180), seconds=4.0)
-    r = run(["submit", "--provider", "cometapi", "--video", file_server.url("square.mp4"),
-             "--image", image_url, "--json"], env)
+    r = run(
+        [
+            "submit",
+            "--provider",
+            "cometapi",
+            "--video",
+            file_server.url("square.mp4"),
+            "--image",
+            image_url,
+            "--json",
+        ],
+        env,
+    )
     assert r.code == 1, r.output
     assert "Nothing was submitted" in r.stderr and "16:9" in r.stderr
     assert "error" in r.json()

@@ -26,8 +26,7 @@ def make_studio(tmp_path: Path) -> Iterator[StudioFactory]:
     made: list[Studio] = []
 
     def factory(*emulators: Emulator) -> Studio:
-        variables = {"REENACT_DATA_DIR": str(tmp_path / "data"),
-                     "REENACT_ALLOW_PRIVATE_URLS": "1"}
+        variables = {"REENACT_DATA_DIR": str(tmp_path / "data"), "REENACT_ALLOW_PRIVATE_URLS": "1"}
         for emu in emulators:
             variables.update(emu.env())
         studio = Studio(load_settings(env=variables, secrets={}))
@@ -52,4 +51,3 @@ def make_monitor() -> Iterator[Callable[..., Monitor]]:
     yield factory
     for monitor in made:
         monitor.stop()
-

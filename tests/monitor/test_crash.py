@@ -21,8 +21,7 @@ def test_kill_between_create_and_persist_leaves_unknown_never_resubmitted(
 ):
     env.update(runway_emulator.env())
     crash = {**env, "REENACT_TEST_CRASH_AFTER_CREATE": "1"}
-    r = run(["submit", "--provider", "runway", "--video", video, "--image", image, "--wait"],
-            crash)
+    r = run(["submit", "--provider", "runway", "--video", video, "--image", image, "--wait"], crash)
     assert r.code == -signal.SIGKILL, r.output
     assert runway_emulator.stats()["creates"] == 1  # the provider accepted it (and charged)
 
@@ -74,12 +73,14 @@ def test_kill_during_result_download_then_restart_archives_it(
 ):
     env.update(slow_runway.env())
     slow = slow_runway.slow_server
-    proc = start(["submit", "--provider", "runway", "--video", video, "--image", image,
-                  "--wait"], env)
+    proc = start(
+        ["submit", "--provider", "runway", "--video", video, "--image", image, "--wait"], env
+    )
     try:
         part = wait_for(
             lambda: next(iter((data_dir / "results").glob("*/result.part")), None),
-            timeout=60, what="the download to start",
+            timeout=60,
+            what="the download to start",
         )
         wait_for(lambda: part.stat().st_size > 0, what="some bytes on disk")
         proc.kill()

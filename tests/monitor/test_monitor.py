@@ -24,16 +24,18 @@ def _archived_ok(path: str | None) -> bool:
     return True
 
 
-def test_tracked_task_is_followed_to_success_and_archived(make_studio, make_monitor,
-                                                          runway_emulator: RunwayEmulator):
+def test_tracked_task_is_followed_to_success_and_archived(
+    make_studio, make_monitor, runway_emulator: RunwayEmulator
+):
     runway_emulator.configure(queued_polls=1, polls_to_finish=3)
     studio = make_studio(runway_emulator)
     monitor = make_monitor(studio)
     ptid = runway_emulator.add_task()
     task = studio.track("runway", ptid)
     seen: list[tuple[TaskStatus, float]] = []
-    done = monitor.wait(task.id, timeout=20, on_update=lambda t: seen.append((t.status,
-                                                                               t.progress)))
+    done = monitor.wait(
+        task.id, timeout=20, on_update=lambda t: seen.append((t.status, t.progress))
+    )
     assert done.status is TaskStatus.SUCCEEDED
     assert done.progress == 1.0
     assert _archived_ok(done.result_path)
@@ -44,8 +46,9 @@ def test_tracked_task_is_followed_to_success_and_archived(make_studio, make_moni
     assert runway_emulator.poll_counts()[ptid] == 3
 
 
-def test_cometapi_task_not_exist_within_grace_stays_queued(make_studio, make_monitor,
-                                                          cometapi_emulator: CometApiEmulator):
+def test_cometapi_task_not_exist_within_grace_stays_queued(
+    make_studio, make_monitor, cometapi_emulator: CometApiEmulator
+):
     cometapi_emulator.configure(not_exist_polls=3, queued_polls=1, polls_to_finish=3)
     studio = make_studio(cometapi_emulator)
     monitor = make_monitor(studio, not_found_grace_s=30.0)
@@ -77,8 +80,9 @@ def test_cometapi_task_not_exist_after_grace_fails_with_a_sentence(
     assert cometapi_emulator.task(ptid).hidden_polls >= 2
 
 
-def test_default_grace_comes_from_the_provider_and_the_time_scale(make_studio, make_monitor,
-                                                                  cometapi_emulator):
+def test_default_grace_comes_from_the_provider_and_the_time_scale(
+    make_studio, make_monitor, cometapi_emulator
+):
     studio = make_studio(cometapi_emulator)
     monitor = make_monitor(studio, interval_scale=0.5)
     caps = studio.provider("cometapi").capabilities()
@@ -128,8 +132,9 @@ def test_rate_limit_and_server_errors_back_off_without_failing(
     assert _archived_ok(done.result_path)
 
 
-def test_wrong_key_is_shown_but_the_task_stays_pollable(make_studio, make_monitor,
-                                                       runway_emulator: RunwayEmulator):
+def test_wrong_key_is_shown_but_the_task_stays_pollable(
+    make_studio, make_monitor, runway_emulator: RunwayEmulator
+):
     studio = make_studio(runway_emulator)
     monitor = make_monitor(studio)
     ptid = runway_emulator.add_task()
@@ -145,8 +150,9 @@ def test_wrong_key_is_shown_but_the_task_stays_pollable(make_studio, make_monito
     assert done.status is TaskStatus.SUCCEEDED and done.error is None
 
 
-def test_provider_failure_is_recorded_with_the_reason(make_studio, make_monitor,
-                                                      runway_emulator: RunwayEmulator):
+def test_provider_failure_is_recorded_with_the_reason(
+    make_studio, make_monitor, runway_emulator: RunwayEmulator
+):
     runway_emulator.configure(polls_to_finish=2)
     studio = make_studio(runway_emulator)
     monitor = make_monitor(studio)
@@ -159,8 +165,9 @@ def test_provider_failure_is_recorded_with_the_reason(make_studio, make_monitor,
     assert done.result_path is None
 
 
-def test_expired_result_link_keeps_success_and_says_why(make_studio, make_monitor,
-                                                        runway_emulator: RunwayEmulator):
+def test_expired_result_link_keeps_success_and_says_why(
+    make_studio, make_monitor, runway_emulator: RunwayEmulator
+):
     runway_emulator.configure(polls_to_finish=1, expire_results=403)
     studio = make_studio(runway_emulator)
     monitor = make_monitor(studio)
@@ -176,8 +183,9 @@ def test_expired_result_link_keeps_success_and_says_why(make_studio, make_monito
     assert monitor.tick().archives_started == 0
 
 
-def test_a_new_monitor_resumes_unfinished_tasks_and_archives(make_studio, make_monitor,
-                                                             runway_emulator: RunwayEmulator):
+def test_a_new_monitor_resumes_unfinished_tasks_and_archives(
+    make_studio, make_monitor, runway_emulator: RunwayEmulator
+):
     runway_emulator.configure(polls_to_finish=2)
     first = make_studio(runway_emulator)
     tasks = [first.track("runway", runway_emulator.add_task()) for _ in range(3)]
@@ -186,7 +194,8 @@ def test_a_new_monitor_resumes_unfinished_tasks_and_archives(make_studio, make_m
     monitor = make_monitor(second).start()
     try:
         wait_for(
-            lambda: all(second.get(t.id).result_path for t in tasks), timeout=20,
+            lambda: all(second.get(t.id).result_path for t in tasks),
+            timeout=20,
             what="every task archived by the background thread",
         )
     finally:
@@ -197,8 +206,9 @@ def test_a_new_monitor_resumes_unfinished_tasks_and_archives(make_studio, make_m
         assert second.get(t.id).status is TaskStatus.SUCCEEDED
 
 
-def test_two_monitors_on_one_database_never_double_apply(make_studio, make_monitor,
-                                                         runway_emulator: RunwayEmulator):
+def test_two_monitors_on_one_database_never_double_apply(
+    make_studio, make_monitor, runway_emulator: RunwayEmulator
+):
     runway_emulator.configure(queued_polls=1, polls_to_finish=3)
     app_studio = make_studio(runway_emulator)
     cli_studio = make_studio(runway_emulator)  # its own engine and connections
@@ -216,7 +226,8 @@ def test_two_monitors_on_one_database_never_double_apply(make_studio, make_monit
         t.start()
     try:
         wait_for(
-            lambda: all(app_studio.get(t.id).result_path for t in tasks), timeout=30,
+            lambda: all(app_studio.get(t.id).result_path for t in tasks),
+            timeout=30,
             what="every task archived",
         )
     finally:
@@ -229,8 +240,15 @@ def test_two_monitors_on_one_database_never_double_apply(make_studio, make_monit
         events = app_studio.store.events(task.id)
         messages = [e.message for e in events]
         assert sum(m.startswith("Result archived") for m in messages) == 1, messages
-        assert sum(e.status is TaskStatus.SUCCEEDED and "→" not in e.message
-                   and e.message.startswith("Succeeded") for e in events) == 1
+        assert (
+            sum(
+                e.status is TaskStatus.SUCCEEDED
+                and "→" not in e.message
+                and e.message.startswith("Succeeded")
+                for e in events
+            )
+            == 1
+        )
         assert sum(m.startswith("queued → running") for m in messages) == 1
         # Never polled twice for one step of the lifecycle.
         assert counts[ptid] == 3, (ptid, counts[ptid])
@@ -238,8 +256,9 @@ def test_two_monitors_on_one_database_never_double_apply(make_studio, make_monit
         assert final.poll_failures == 0
 
 
-def test_archive_copies_local_engine_files_only_from_the_data_dir(make_studio, tmp_path,
-                                                                  runway_emulator):
+def test_archive_copies_local_engine_files_only_from_the_data_dir(
+    make_studio, tmp_path, runway_emulator
+):
     from tests.emulators.media import tiny_mp4
 
     settings = make_studio(runway_emulator).settings
