@@ -453,7 +453,7 @@ class Monitor:
         """Succeeded tasks whose archive never finished (a crash, a failed download)."""
         wanted = set(task_ids) if task_ids is not None else None
         out = []
-        for task in self.store.unarchived_successes():
+        for task in self.store.unarchived_successes(pending_only=True):
             if wanted is not None and task.id not in wanted:
                 continue
             if not archive_pending(task) or not task.result_url:

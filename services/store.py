@@ -602,12 +602,17 @@ class Store:
                 )
             )
 
-    def unarchived_successes(self) -> list[Task]:
-        """Succeeded tasks whose result is not yet on disk (archive was interrupted)."""
+    def unarchived_successes(self, *, pending_only: bool = False) -> list[Task]:
+        """Succeeded tasks whose result is not yet on disk (archive was interrupted).
+
+        `pending_only` leaves out those whose archive gave up (an expired link: they carry
+        the reason in `error_kind`), so the monitor's every pass does not reload them."""
         with self._session() as s:
             stmt = select(TaskRow).where(
                 TaskRow.status == TaskStatus.SUCCEEDED.value, TaskRow.result_path.is_(None)
             )
+            if pending_only:
+                stmt = stmt.where(TaskRow.error_kind.is_(None))
             return [_to_task(r) for r in s.scalars(stmt)]
 
     def delete_task(self, task_id: str) -> bool:
