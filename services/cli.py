@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -113,7 +114,6 @@ def _out_dir(value: str | None) -> Path | None:
 
 
 def _copy_result(task: Task, out: Path) -> Path:
-    import os
     import shutil
 
     from services.errors import InputError
@@ -586,6 +586,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx.emit({"error": "interrupted", "task_ids": ctx.task_ids})
         return EXIT_GAVE_UP
     except BrokenPipeError:
+        # The reader went away (`reenact list | head`): stop quietly, no "Exception ignored".
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except Exception as exc:
         return _report(ctx, exc)
@@ -601,16 +604,35 @@ def _report(ctx: Ctx, exc: Exception) -> int:
         code, sentence = EXIT_USAGE, str(exc)
     elif isinstance(exc, ReenactError):
         code, sentence = EXIT_FAILED, str(exc)
-    else:
-        logging.getLogger("reenact.cli").debug("unexpected error", exc_info=exc)
+    elif isinstance(exc, OSError) and exc.filename:
         code = EXIT_FAILED
+        sentence = f"Could not read or write {exc.filename}: {exc.strerror or exc}."
+    else:
+        code = EXIT_FAILED
+        where = _log_trace(ctx, exc)
         sentence = (
             f"Something went wrong ({type(exc).__name__}); nothing was lost — `reenact list` "
-            "shows every task. If it happens again, please report it."
+            "shows every task. If it happens again, please report it"
+            + (f" with the details in {where}." if where else ".")
         )
     ctx.note(sentence)
     ctx.emit({"error": sentence})
     return code
+
+
+def _log_trace(ctx: Ctx, exc: Exception) -> Path | None:
+    """Keep the details of an unexpected failure for a bug report, out of the terminal."""
+    import traceback
+
+    try:
+        path = ctx.settings.data_dir / "logs" / "cli-errors.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- reenact {' '.join(sys.argv[1:2])}\n")
+            fh.write("".join(traceback.format_exception(exc)))
+        return path
+    except Exception:
+        return None
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ class _PollResult:
 
 @dataclass
 class _Writes:
-    """What one tick's polls want written: quiet rows in one batch, transitions one by one."""
+    """What one pass wants written: quiet polls in one batch, status changes in one transaction."""
 
     quiet: list[dict[str, Any]] = field(default_factory=list)
     # Status changes, written together; a task to archive once its change has applied.
