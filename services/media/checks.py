@@ -625,9 +625,13 @@ def _size_check(info: MediaInfo, name: str, cap: ProviderCapabilities, source: S
             f"Use a shorter or smaller {'clip' if video else 'image'}.",
             provider=cap.id,
         )
+    if limit is None:
+        return _check(
+            "size", "ok", f"{_mb(size)}; {cap.name} states no size limit.", provider=cap.id
+        )
     return _check(
         "size",
         "ok",
-        f"{_mb(size)}, within {cap.name}'s limit{' ' + how if limit else ''}.",
+        f"{_mb(size)}, within the {_mb(limit)} {cap.name} accepts {how}.",
         provider=cap.id,
     )

@@ -185,7 +185,12 @@ def test_size_caps_depend_on_how_the_file_travels(media: dict[str, Path]) -> Non
     by_url = by_id(run_checks(media["v16x9"], V, [cap], source="url"), "size", "tiny")
     assert by_url.status == "fail" and "by link" in by_url.sentence
     local = by_id(run_checks(media["v16x9"], V, [cap], source="upload"), "size", "tiny")
-    assert local.status == "ok"
+    assert (
+        local.status == "ok" and "within the" in local.sentence and "as an upload" in local.sentence
+    )
+    nolimit = ProviderCapabilities(id="free", name="Free")
+    free = by_id(run_checks(media["v16x9"], V, [nolimit]), "size", "free")
+    assert free.status == "ok" and "states no size limit" in free.sentence
     cap2 = cap.model_copy(update={"size_caps": SizeCaps(upload_max=size // 2)})
     big = by_id(run_checks(media["v16x9"], V, [cap2], source="path"), "size", "tiny")
     assert big.status == "fail" and "as an upload" in big.sentence
