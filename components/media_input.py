@@ -32,6 +32,12 @@ FIX_LABELS = {
     "trim_30s": ("Trim to 30 s", ":material/content_cut:"),
     "transcode_h264": ("Convert to H.264", ":material/movie:"),
 }
+FIX_SUFFIX = {
+    "crop_16_9": "cropped",
+    "pad_16_9": "padded",
+    "trim_30s": "trimmed",
+    "transcode_h264": "h264",
+}
 _BADGE = {
     "ok": ":green-badge[:material/check: OK]",
     "warn": ":orange-badge[:material/warning: Check]",
@@ -267,9 +273,15 @@ def _apply(role: MediaRole, choice: MediaChoice, fix: str) -> None:
 
     label = FIX_LABELS.get(fix, (fix, ""))[0]
     with st.spinner(f"{label}…"), sentences("fixing the file"):
-        out_dir = get_studio().settings.uploads_dir / "fixed"
+        uploads = get_studio().settings.uploads_dir
+        out_dir = uploads / "fixed"
         out_dir.mkdir(parents=True, exist_ok=True)
-        fixed = apply_fix(Path(choice.path), fix, out_dir)
+        made = apply_fix(Path(choice.path), fix, out_dir)
+        # Named after the creator's file, so check sentences read "phone-clip-cropped.mp4".
+        original = Path(choice.name)
+        fixed = named_link(
+            made, f"{original.stem}-{FIX_SUFFIX.get(fix, 'fixed')}{made.suffix}", uploads
+        )
         _set(
             role,
             MediaChoice(

@@ -8,7 +8,6 @@ the emulators' faults and lifecycle they changed.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -239,10 +238,36 @@ def shot(page: object, name: str) -> Path:
     return path
 
 
-def publish_screenshot(name: str, target: str) -> None:
-    """Copy an artifact into docs/screenshots (committed, shown in the README)."""
-    src = ARTIFACTS / f"{name}.png"
-    if src.is_file():
-        out = ROOT / "docs" / "screenshots"
-        out.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, out / f"{target}.png")
+# Artifact → docs/screenshots name (README). Refreshed only on request, so an ordinary test
+# run leaves the committed pictures alone: REENACT_UPDATE_SCREENSHOTS=1 make test.
+PUBLISHED = {
+    "create-done": "create",
+    "create-fixed": "create-fix",
+    "tasks": "tasks",
+    "task-detail": "task",
+    "compare": "compare",
+    "settings": "settings",
+}
+PUBLISHED_WIDTH = 1200
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _publish_screenshots() -> Iterator[None]:
+    yield
+    if os.environ.get("REENACT_UPDATE_SCREENSHOTS") != "1":
+        return
+    from PIL import Image
+
+    out = ROOT / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    for artifact, name in PUBLISHED.items():
+        src = ARTIFACTS / f"{artifact}.png"
+        if not src.is_file():
+            continue
+        with Image.open(src) as img:
+            rgb = img.convert("RGB")
+            height = round(rgb.height * PUBLISHED_WIDTH / rgb.width)
+            small = rgb.resize((PUBLISHED_WIDTH, height), Image.Resampling.LANCZOS)
+            small.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
+                out / f"{name}.png", optimize=True
+            )

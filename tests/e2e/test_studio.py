@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -70,12 +71,21 @@ def test_upload_submit_watch_play_download(
     expect(the_card).to_be_visible()
     # The bar moves: a value strictly between 0 and 100 shows before it reaches 100.
     bar = f"[class*='st-key-card_'][class*='_{task_id}'] [role=progressbar]"
-    page.wait_for_function(
-        """sel => { const b = document.querySelector(sel);
-                    const v = b ? Number(b.getAttribute('aria-valuenow')) : 0;
-                    return v > 0 && v < 100; }""",
-        arg=bar, polling=50, timeout=60_000,
-    )
+    try:
+        page.wait_for_function(
+            """sel => { const b = document.querySelector(sel);
+                        const v = b ? Number(b.getAttribute('aria-valuenow')) : 0;
+                        return v > 0 && v < 100; }""",
+            arg=bar, polling=50, timeout=90_000,
+        )
+    except Exception as exc:
+        events = app_server.query(
+            "SELECT at, status, progress, message FROM task_events WHERE task_id = ?", (task_id,)
+        )
+        raise AssertionError(
+            f"no partial progress shown; task {_task_row(app_server, task_id)}; "
+            f"events {events}; bar now {progress_value(the_card)}"
+        ) from exc
     expect(the_card.get_by_role("progressbar")).to_have_attribute(
         "aria-valuenow", "100", timeout=60_000
     )
@@ -191,10 +201,72 @@ def test_provider_failure_shows_its_sentence(
     the_card = card(page, task_id)
     expect(the_card).to_contain_text("Failed", timeout=60_000)
     expect(the_card).to_contain_text(reason)
-    expect(the_card.get_by_role("button", name="Retry")).to_be_visible()
     assert _task_row(app_server, task_id)["status"] == "failed"
     assert_no_traceback(page)
     shot(page, "create-failed")
+
+    # Retry makes a NEW task (clearly labelled), the failed one stays as it was.
+    runway.configure(fail_reason=None)
+    the_card.get_by_role("button", name="Retry").click()
+    expect(page.get_by_text(f"retry of {task_id}")).to_be_visible(timeout=30_000)
+    rows = app_server.query(
+        "SELECT id, retry_of, status FROM tasks WHERE run_id = ? ORDER BY created_at", (run_id,)
+    )
+    assert len(rows) == 2 and rows[0][0] == task_id and rows[1][1] == task_id
+    expect(card(page, str(rows[1][0]))).to_contain_text("Done", timeout=60_000)
+    assert _task_row(app_server, task_id)["status"] == "failed"
+
+
+def test_cancel_then_delete_after_confirming(
+    page: Page, app_server: AppServer, media: Media, runway: RunwayEmulator
+) -> None:
+    runway.configure(seconds_to_finish=60.0)
+    try:
+        _prepare(page, media, ["runway"])
+        submit_button(page).click()
+        run_id = run_id_after_submit(page)
+        [(task_id, _)] = _run_tasks(app_server, run_id)
+        the_card = card(page, task_id)
+        expect(the_card).to_contain_text("Rendering", timeout=30_000)
+        the_card.get_by_role("button", name="Cancel").click()
+        expect(the_card).to_contain_text("Canceled", timeout=30_000)
+        assert _task_row(app_server, task_id)["status"] == "canceled"
+        ptid = app_server.query("SELECT provider_task_id FROM tasks WHERE id = ?", (task_id,))
+        assert runway.task(str(ptid[0][0])).canceled
+
+        the_card.get_by_role("button", name="Delete").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("This cannot be undone")
+        dialog.get_by_role("button", name="Keep it").click()
+        expect(dialog).to_have_count(0)
+        assert app_server.query("SELECT COUNT(*) FROM tasks WHERE id = ?", (task_id,))[0][0] == 1
+
+        card(page, task_id).get_by_role("button", name="Delete").click()
+        page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+        expect(card(page, task_id)).to_have_count(0, timeout=30_000)
+        assert app_server.query("SELECT COUNT(*) FROM tasks WHERE id = ?", (task_id,))[0][0] == 0
+        assert_no_traceback(page)
+    finally:
+        runway.configure(seconds_to_finish=4.0)
+
+
+def test_track_a_task_made_elsewhere(
+    page: Page, app_server: AppServer, runway: RunwayEmulator
+) -> None:
+    ptid = runway.add_task()
+    page.goto("/tasks")
+    page.get_by_role("button", name="Track a task made elsewhere").click()
+    page.get_by_role("textbox", name="The provider's task id").fill(ptid)
+    page.get_by_role("button", name="Track this task").click()
+    expect(page).to_have_url(re.compile(r"[?&]task=[0-9a-f]+"), timeout=30_000)
+    task_id = page.url.rsplit("task=", 1)[1]
+    the_card = card(page, task_id)
+    expect(the_card).to_contain_text("tracked from Runway")
+    expect(the_card).to_contain_text("Done", timeout=60_000)
+    wait_video_plays(page, the_card)
+    row = app_server.query("SELECT provider, provider_task_id, tracked FROM tasks WHERE id = ?",
+                           (task_id,))
+    assert row == [("runway", ptid, 1)]
 
 
 def test_double_click_submit_creates_one_task(
@@ -246,6 +318,14 @@ def test_two_providers_one_click_then_tasks_compare_and_settings(
     page.goto("/tasks")
     expect(page.get_by_text("Page 1 of")).to_be_visible()
     shot(page, "tasks")
+    # Selecting the newest row (this run's, by provider name order) opens it.
+    grid = page.get_by_test_id("stDataFrame").bounding_box()
+    assert grid is not None
+    page.mouse.click(grid["x"] + 15, grid["y"] + 35 + 18)  # the grid is a canvas
+    expect(page).to_have_url(re.compile(r"[?&]task=(" + "|".join(tasks.values()) + ")"))
+    page.get_by_role("button", name="All tasks").click()
+    expect(page.get_by_text("Page 1 of")).to_be_visible()
+
     page.goto(f"/tasks?task={tasks['runway']}")
     expect(page.get_by_text("Provider's task id")).to_be_visible()
     wait_video_plays(page, card(page, tasks["runway"]))
