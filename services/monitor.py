@@ -53,7 +53,11 @@ ARCHIVE_MAX_ATTEMPTS = 6
 ARCHIVE_CONCURRENCY = 4  # parallel downloads; a burst of successes queues behind them
 FAILURES_BEFORE_SHOWN = 3  # transient poll failures stay quiet until they repeat
 IDLE_TICK_S = 1.0  # the background loop looks for new work at least this often
-MIN_SLEEP_S = 0.02
+# Due polls are gathered into passes at most this far apart (10 % of the shortest interval,
+# within these bounds): each pass has a fixed cost, so 1,000 tasks spread over an interval
+# must not mean 1,000 passes.
+PASS_GRANULARITY_S = (0.005, 0.1)
+SWEEP_EVERY_S = 1.0  # interrupted submissions and leftover archives are looked for this often
 
 _ARCHIVE_GAVE_UP = "archive_gave_up"
 _ARCHIVE_OWNER = "archiver"
@@ -141,6 +145,9 @@ class Monitor:
         self.owner = {"pid": os.getpid(), "host": socket.gethostname(), "id": uuid.uuid4().hex}
         self._pool: ThreadPoolExecutor | None = None
         self._caps: dict[str, ProviderCapabilities] = {}
+        self._granularity: float | None = None
+        self._latency: float | None = None  # seconds per poll, smoothed over passes
+        self._last_sweep = 0.0
         self._lock = threading.Lock()
         # Archives in progress or queued here (task id -> set when finished).
         self._archiving: dict[str, threading.Event] = {}
@@ -162,6 +169,19 @@ class Monitor:
     def interval(self, provider_id: str) -> float:
         return max(0.01, self.capabilities(provider_id).poll_interval_s * self.scale)
 
+    def granularity(self) -> float:
+        """The shortest pause between two passes."""
+        if self._granularity is None:
+            from services.providers.registry import provider_ids
+
+            shortest = IDLE_TICK_S / 0.1
+            for pid in provider_ids():
+                with contextlib.suppress(Exception):  # a provider that cannot load
+                    shortest = min(shortest, self.interval(pid))
+            low, high = PASS_GRANULARITY_S
+            self._granularity = min(high, max(low, shortest * 0.1))
+        return self._granularity
+
     def grace(self, provider_id: str) -> float:
         if self._grace_override is not None:
             return self._grace_override
@@ -182,10 +202,13 @@ class Monitor:
         With `block`, returns only after the archives it started have finished.
         """
         stats = TickStats()
-        try:
-            self.studio.recover_interrupted()
-        except Exception:
-            log.exception("Could not recover interrupted submissions")
+        sweep = task_ids is not None or time.monotonic() - self._last_sweep >= SWEEP_EVERY_S
+        if sweep:
+            self._last_sweep = time.monotonic()
+            try:
+                self.studio.recover_interrupted()
+            except Exception:
+                log.exception("Could not recover interrupted submissions")
         now = utcnow()
         claimed = self.store.claim_due(
             now=now,
@@ -207,7 +230,7 @@ class Monitor:
         else:
             archive = []
         started = [e for e in (self._start_archive(t) for t in archive) if e]
-        for task in self._leftover_successes(task_ids):
+        for task in self._leftover_successes(task_ids) if sweep else ():
             done = self._start_archive(task)
             if done:
                 started.append(done)
@@ -237,11 +260,30 @@ class Monitor:
                 return _PollResult(task, utcnow(), error=ConfigError(reason))
             return self._poll_one(task)
 
-        if len(tasks) == 1:
-            return [poll(tasks[0])]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="reenact-poll")
-        return list(self._pool.map(poll, tasks))
+        def poll_chunk(chunk: list[Task]) -> list[_PollResult]:
+            return [poll(t) for t in chunk]
+
+        started = time.monotonic()
+        workers = self._workers_for(len(tasks))
+        if workers == 1:
+            results = poll_chunk(tasks)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="reenact-poll")
+            chunks = [tasks[i::workers] for i in range(workers)]
+            results = [r for part in self._pool.map(poll_chunk, chunks) for r in part]
+        per_poll = (time.monotonic() - started) * workers / len(tasks)
+        self._latency = per_poll if self._latency is None else 0.8 * self._latency + 0.2 * per_poll
+        return results
+
+    def _workers_for(self, n: int) -> int:
+        """Just enough threads to finish a pass within one pass granularity: a slow provider
+        gets them all, a fast (loopback) one polls from this thread, without paying for
+        threads that would only take turns holding the GIL."""
+        if n <= 1 or self._latency is None:
+            return min(n, self.max_workers) if self._latency is None else 1
+        wanted = int(n * self._latency / self.granularity()) + 1
+        return max(1, min(self.max_workers, wanted, n))
 
     def _poll_one(self, task: Task) -> _PollResult:
         try:
@@ -664,7 +706,7 @@ class Monitor:
                 pause = min(pause, (task.next_poll_at - now).total_seconds())
             elif archive_pending(task) or task.status is TaskStatus.SUBMITTING:
                 pause = min(pause, 0.1)
-        return max(MIN_SLEEP_S, pause)
+        return max(self.granularity(), pause)
 
     # ---- background thread -----------------------------------------------------------------
     def start(self) -> Monitor:
@@ -692,7 +734,7 @@ class Monitor:
         due = self.store.next_due_at()
         if due is None:
             return IDLE_TICK_S
-        return max(MIN_SLEEP_S, min(IDLE_TICK_S, (due - utcnow()).total_seconds()))
+        return max(self.granularity(), min(IDLE_TICK_S, (due - utcnow()).total_seconds()))
 
     def wake(self) -> None:
         """Look for due work now (a provider callback moved a task up the queue)."""
