@@ -68,12 +68,8 @@ class Worker:
             time.sleep(_SLOT_POLL_S)
 
     def render(self, spec: JobSpec) -> Path:
-        import cv2
-
         from services.engine.render import Canceled, render
 
-        # x264's threads and this one already fill two cores; OpenCV's pool would only contend
-        cv2.setNumThreads(1)
         video, image = self.resolve(spec.video), self.resolve(spec.image)
         partial = self.folder / jobs.PARTIAL_FILE
         started = time.monotonic()
