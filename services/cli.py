@@ -563,7 +563,24 @@ def _setup_logging() -> None:
     root.setLevel(logging.WARNING)
 
 
+def _skip_httpx_cli() -> None:
+    """`import httpx` also imports its own command line (click and friends, ~20 ms) whenever
+    click is installed — and Streamlit installs it. Nothing here uses `httpx.main`, so a
+    stand-in module keeps that cost out of every `reenact` start (`providers` has 300 ms)."""
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        return
+    import types
+
+    def _unavailable() -> None:
+        raise SystemExit("httpx's own command line is not available inside reenact.")
+
+    stub = types.ModuleType("httpx._main")
+    stub.main = _unavailable  # type: ignore[attr-defined]
+    sys.modules["httpx._main"] = stub
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _skip_httpx_cli()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -53,7 +53,7 @@ ARCHIVE_MAX_ATTEMPTS = 6
 ARCHIVE_CONCURRENCY = 4  # parallel downloads; a burst of successes queues behind them
 FAILURES_BEFORE_SHOWN = 3  # transient poll failures stay quiet until they repeat
 IDLE_TICK_S = 1.0  # the background loop looks for new work at least this often
-# Due polls are gathered into passes at most this far apart (10 % of the shortest interval,
+# Due polls are gathered into passes at most this far apart (2 % of the shortest interval,
 # within these bounds): each pass has a fixed cost, so 1,000 tasks spread over an interval
 # must not mean 1,000 passes.
 PASS_GRANULARITY_S = (0.005, 0.1)
@@ -146,6 +146,8 @@ class Monitor:
         self._pool: ThreadPoolExecutor | None = None
         self._caps: dict[str, ProviderCapabilities] = {}
         self._granularity: float | None = None
+        self._polled_providers: set[str] = set()  # since the last sweep
+        self._recent_providers: set[str] = set()  # in the sweep period before
         self._latency: float | None = None  # seconds per poll, smoothed over passes
         self._last_sweep = 0.0
         self._lock = threading.Lock()
@@ -170,16 +172,17 @@ class Monitor:
         return max(0.01, self.capabilities(provider_id).poll_interval_s * self.scale)
 
     def granularity(self) -> float:
-        """The shortest pause between two passes."""
+        """The shortest pause between two passes: 2 % of the shortest interval among
+        the providers being polled (every provider until the first pass)."""
         if self._granularity is None:
             from services.providers.registry import provider_ids
 
-            shortest = IDLE_TICK_S / 0.1
-            for pid in provider_ids():
+            shortest = IDLE_TICK_S / 0.02
+            for pid in (self._recent_providers | self._polled_providers) or provider_ids():
                 with contextlib.suppress(Exception):  # a provider that cannot load
                     shortest = min(shortest, self.interval(pid))
             low, high = PASS_GRANULARITY_S
-            self._granularity = min(high, max(low, shortest * 0.1))
+            self._granularity = min(high, max(low, shortest * 0.02))
         return self._granularity
 
     def grace(self, provider_id: str) -> float:
@@ -205,6 +208,9 @@ class Monitor:
         sweep = task_ids is not None or time.monotonic() - self._last_sweep >= SWEEP_EVERY_S
         if sweep:
             self._last_sweep = time.monotonic()
+            # The pause between passes follows the providers polled in the last second.
+            self._recent_providers, self._polled_providers = self._polled_providers, set()
+            self._granularity = None
             try:
                 self.studio.recover_interrupted()
             except Exception:
@@ -217,6 +223,7 @@ class Monitor:
             task_ids=task_ids,
         )
         if claimed:
+            self._polled_providers.update(t.provider for t in claimed)
             writes = _Writes()
             for result in self._poll_all(claimed):
                 stats.polled += 1
@@ -577,6 +584,14 @@ class Monitor:
 
         assert task.result_url is not None
         claim = {"result_path": None, "next_poll_at": task.next_poll_at}
+
+        def record(message: str, **fields: Any) -> None:
+            # Only while the claim is still ours (same lease, nothing archived meanwhile).
+            change = TaskChange(
+                task.id, fields, expect_status=TaskStatus.SUCCEEDED, message=message, expect=claim
+            )
+            self.store.apply_changes([change])
+
         try:
             path = fetch_result(task.result_url, task.id, self.settings)
         except ReenactError as err:
@@ -584,42 +599,33 @@ class Monitor:
             kind = getattr(err, "kind", None)
             if getattr(err, "retryable", False) and failures < ARCHIVE_MAX_ATTEMPTS:
                 wait = self.backoff(task.provider, failures, getattr(err, "retry_after", None))
-                self.store.update_task(
-                    task.id,
-                    expect_status=TaskStatus.SUCCEEDED,
-                    expect=claim,
+                # The claim stays ours (owner in meta): every live monitor respects the backoff.
+                record(
+                    f"Archiving failed, retrying in {wait:.0f} s: {err}",
                     poll_failures=failures,
                     next_poll_at=utcnow() + timedelta(seconds=wait),
-                    # still ours: the backoff is respected by every live monitor
-                    message=f"Archiving failed, retrying in {wait:.0f} s: {err}",
                 )
                 return str(err)
             # An expired link (or a page instead of a video): nothing else can be done.
             meta = {k: v for k, v in task.meta.items() if k != _ARCHIVE_OWNER}
-            self.store.update_task(
-                task.id,
-                expect_status=TaskStatus.SUCCEEDED,
-                expect=claim,
+            record(
+                str(err),
                 error=str(err),
                 error_kind=kind.value if isinstance(kind, ErrorKind) else "invalid_result",
                 poll_failures=failures,
                 next_poll_at=None,
                 meta={**meta, _ARCHIVE_GAVE_UP: True},
-                message=str(err),
             )
             return str(err)
         meta = {k: v for k, v in task.meta.items() if k != _ARCHIVE_OWNER}
-        self.store.update_task(
-            task.id,
-            expect_status=TaskStatus.SUCCEEDED,
-            expect=claim,
+        record(
+            f"Result archived to {path}.",
             result_path=str(path),
             next_poll_at=None,
             poll_failures=0,
             error=None,
             error_kind=None,
             meta=meta,
-            message=f"Result archived to {path}.",
         )
         return None
 

@@ -142,6 +142,7 @@ class TaskChange:
     fields: dict[str, Any]
     expect_status: TaskStatus | Iterable[TaskStatus] | None = None
     message: str | None = None  # recorded as an event when the change applies
+    expect: Mapping[str, Any] | None = None  # more compare-and-set columns (None = IS NULL)
 
 
 _TASK_FIELDS = frozenset(Task.model_fields) - {"inputs", "options", "tracked"}
@@ -432,6 +433,9 @@ class Store:
                 allowed = _status_values(ch.expect_status)
                 if allowed is not None:
                     stmt = stmt.where(t.c.status.in_(allowed))
+                for name, value in (ch.expect or {}).items():
+                    col = t.c[name]
+                    stmt = stmt.where(col.is_(None) if value is None else col == value)
                 ok = conn.execute(stmt.values(**values)).rowcount == 1
                 applied.append(ok)
                 if ok and ch.message:
@@ -439,7 +443,12 @@ class Store:
                         insert(e).values(
                             task_id=ch.task_id,
                             at=now,
-                            status=values.get("status"),
+                            status=values.get("status")
+                            or (
+                                ch.expect_status.value
+                                if isinstance(ch.expect_status, TaskStatus)
+                                else None
+                            ),
                             progress=values.get("progress"),
                             message=ch.message,
                         )
