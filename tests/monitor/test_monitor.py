@@ -119,12 +119,16 @@ def test_rate_limit_and_server_errors_back_off_without_failing(
         assert runway_emulator.poll_counts()[ptid] == count
 
     runway_emulator.fault("status", route="poll", times=3, status=500)
+    before = utcnow()
     wait_for(lambda: monitor.tick([task.id]).polled == 1, what="the next poll", timeout=10)
     after_500 = studio.get(task.id)
     assert after_500.status is TaskStatus.QUEUED
     assert after_500.poll_failures == 2
     assert after_500.next_poll_at is not None
-    assert (after_500.next_poll_at - after_500.updated_at).total_seconds() >= 4 * interval * 0.9
+    # The backoff doubled: two failures in a row wait four intervals.
+    assert (after_500.next_poll_at - before).total_seconds() >= 4 * interval
+    times = runway_emulator.poll_times(ptid)  # 3 answered 429, then 3 answered 500
+    assert times[-3] - times[-4] >= 2 * interval  # the 500s came no sooner than the backoff
 
     done = monitor.wait(task.id, timeout=30)
     assert done.status is TaskStatus.SUCCEEDED
@@ -282,3 +286,22 @@ def test_archive_copies_local_engine_files_only_from_the_data_dir(
         assert err.kind.value == "not_found" and not err.retryable
     else:
         raise AssertionError("a missing engine file was not reported")
+
+
+def test_lifespan_monitor_runs_in_the_background_and_stops_once(
+    make_studio, runway_emulator: RunwayEmulator
+):
+    from services.monitor import lifespan_monitor
+
+    runway_emulator.configure(polls_to_finish=1)
+    studio = make_studio(runway_emulator)
+    monitor = lifespan_monitor(studio.settings)
+    try:
+        assert monitor.is_alive()
+        task = studio.track("runway", runway_emulator.add_task())
+        monitor.wake()
+        wait_for(lambda: studio.get(task.id).result_path, timeout=20, what="the archive")
+    finally:
+        monitor.stop()
+    monitor.stop()  # a second stop (the server shutting down twice) is harmless
+    assert not monitor.is_alive()
