@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -82,10 +83,29 @@ def _character():
     )
 
 
+def _busy_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU jiffies of the whole machine so far, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def _own_cpu() -> float:
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def whole_job(video: Path, image: Path, data: Path) -> dict[str, float]:
-    """One job through the provider, timed from create() to the succeeded poll."""
+    """One job through the provider, timed from create() to the succeeded poll. Also how much
+    CPU the worker spent, and how busy the rest of the machine was meanwhile (other programs
+    on these two cores slow the job down)."""
     settings = load_settings(env={"REENACT_DATA_DIR": str(data)}, secrets={})
     provider = LocalProvider(settings)
+    busy0, total0 = _busy_jiffies()
+    own0 = _own_cpu()
     t0 = time.perf_counter()
     task_id = provider.create(CreateRequest(video=str(video), image=str(image)))
     first_progress = None
@@ -99,6 +119,12 @@ def whole_job(video: Path, image: Path, data: Path) -> dict[str, float]:
         time.sleep(0.01)
     if update.status is not TaskStatus.SUCCEEDED:
         raise SystemExit(f"the job failed: {update.error}")
+    for proc in list(LocalProvider._children.values()):
+        proc.wait()  # so its CPU time is counted in RUSAGE_CHILDREN
+    busy1, total1 = _busy_jiffies()
+    cores = os.cpu_count() or 2
+    machine_busy = (busy1 - busy0) / max(1, total1 - total0) * cores * now  # core-seconds
+    own = _own_cpu() - own0
     state = jobs.read_state(jobs.job_dir(settings, task_id))
     assert state is not None
     return {
@@ -106,6 +132,8 @@ def whole_job(video: Path, image: Path, data: Path) -> dict[str, float]:
         "frames": float(state.frames_done),
         "fps": state.frames_done / now,
         "first_progress_s": first_progress if first_progress is not None else now,
+        "cpu_ms_per_frame": 1000 * own / state.frames_done,
+        "others_cores": max(0.0, (machine_busy - own) / now),
         "result": str(jobs.job_dir(settings, task_id) / jobs.RESULT_FILE),
     }
 
@@ -244,7 +272,15 @@ def main() -> None:
         f"{info.frames} frames; character: {char.size[0]}x{char.size[1]}"
     )
 
-    runs = [whole_job(video, char.path, data) for _ in range(args.runs)]
+    runs = []
+    for _ in range(args.runs):
+        r = whole_job(video, char.path, data)
+        runs.append(r)
+        print(
+            f"  run: {r['fps']:.1f} fps, first progress {r['first_progress_s'] * 1000:.0f} ms, "
+            f"worker+bench {r['cpu_ms_per_frame']:.1f} CPU-ms/frame; other programs used "
+            f"{r['others_cores']:.2f} of {os.cpu_count()} cores meanwhile"
+        )
     fps = [r["fps"] for r in runs]
     first = [r["first_progress_s"] for r in runs]
     print(
