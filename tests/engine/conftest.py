@@ -47,9 +47,10 @@ def clip(media_dir: Path) -> Clip:
 
 @pytest.fixture(scope="session")
 def long_clip(media_dir: Path) -> Clip:
-    """30 s: long enough to still be rendering when a test cancels or kills it."""
+    """90 s (seconds of rendering even on an idle machine): still rendering when a test
+    cancels, kills or queues behind it. Tests stop it early, so its length costs nothing."""
     path = media_dir / "long.mp4"
-    return Clip(path, make_driving_clip(path, seconds=30.0, fps=FPS, head_px=0), FPS)
+    return Clip(path, make_driving_clip(path, seconds=90.0, fps=FPS, head_px=0), FPS)
 
 
 @pytest.fixture(scope="session")

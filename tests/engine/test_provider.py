@@ -111,14 +111,30 @@ def test_one_render_at_a_time_others_wait_queued_and_can_be_canceled(
     second = local.create(_request(clip, character))
     third = local.create(_request(clip, character))
     # while the first renders, the others wait (their workers are up, polling for the slot)
-    wait_for(local, second, lambda u: "waiting" in (u.raw_status or ""))
-    assert local.poll(second).status is TaskStatus.QUEUED
+    waiting = wait_for(local, second, lambda u: "waiting" in (u.raw_status or ""))
+    assert waiting.status is TaskStatus.QUEUED
+    assert local.poll(first).status is TaskStatus.RUNNING
     local.cancel(third)
     assert wait_for(local, third, lambda u: u.status.terminal).status is TaskStatus.CANCELED
-    assert local.poll(first).status is TaskStatus.RUNNING
     local.cancel(first)
-    wait_for(local, first, lambda u: u.status is TaskStatus.CANCELED)
-    wait_for(local, second, _done)  # the freed slot goes to the waiting job
+    # the freed slot goes to the waiting job; never are two rendering at once
+    seen_first: list[ProviderUpdate] = []
+    seen_second: list[ProviderUpdate] = []
+
+    def second_done(u: ProviderUpdate) -> bool:
+        seen_first.append(local.poll(first))
+        seen_second.append(u)
+        return u.status is TaskStatus.SUCCEEDED
+
+    wait_for(local, second, second_done)
+    assert local.poll(first).status is TaskStatus.CANCELED
+    both = [
+        (a.status, b.status)
+        for a, b in zip(seen_first, seen_second, strict=True)
+        if a.status is TaskStatus.RUNNING and b.status is TaskStatus.RUNNING
+    ]
+    assert not both
+    assert any(u.status is TaskStatus.RUNNING for u in seen_second)
 
 
 def test_killed_worker_is_resumed_once_then_failed_never_left_running(
