@@ -75,7 +75,7 @@ class AppServer:
 @dataclass
 class Media:
     wide: Path  # 16:9, 3.5 s, a face
-    long: Path  # 16:9, 8 s: the local engine takes a few seconds, so the bar visibly moves
+    long: Path  # 16:9, 20 s at 24 fps: the local engine needs seconds, so the bar visibly moves
     tall: Path  # 9:16, 3.5 s, a face
     face: Path  # 16:9 still with a face
 
@@ -97,7 +97,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     d = tmp_path_factory.mktemp("media")
     return Media(
         wide=make_video(d / "performance.mp4", size=(320, 180), seconds=3.5, fps=10),
-        long=make_video(d / "long-take.mp4", size=(320, 180), seconds=8.0, fps=12),
+        long=make_video(d / "long-take.mp4", size=(320, 180), seconds=20.0, fps=24),
         tall=make_video(d / "phone-clip.mp4", size=(180, 320), seconds=3.5, fps=10),
         face=make_image(d / "character.png", size=(640, 360)),
     )

@@ -317,6 +317,8 @@ def test_two_providers_one_click_then_tasks_compare_and_settings(
 
     page.goto("/tasks")
     expect(page.get_by_text("Page 1 of")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame").locator("canvas").first).to_be_visible()
+    expect(page.get_by_role("button", name="Older")).to_be_visible()
     shot(page, "tasks")
     # Selecting the newest row (this run's, by provider name order) opens it.
     grid = page.get_by_test_id("stDataFrame").bounding_box()
