@@ -342,3 +342,27 @@ def test_two_providers_one_click_then_tasks_compare_and_settings(
         assert emu.key not in body, "a key reached the page"
     shot(page, "settings")
     assert_no_traceback(page)
+
+
+def test_paste_a_link_and_a_bad_link(
+    page: Page, app_server: AppServer, media: Media, runway: RunwayEmulator
+) -> None:
+    good = runway.add_file("take-from-the-web.mp4", media.wide.read_bytes(), "video/mp4")
+    bad = runway.add_file(
+        "not-a-video.mp4", b"<!DOCTYPE html><html><body>Sign in</body></html>", "text/html"
+    )
+    open_create(page)
+    box = panel(page, "driving_video")
+    box.get_by_role("tab", name="Paste a link").click()
+    box.get_by_role("textbox").fill(bad)
+    box.get_by_role("button", name="Fetch").click()
+    expect(box.get_by_text("The link leads to a web page, not to a video")).to_be_visible(
+        timeout=30_000
+    )
+    assert_no_traceback(page)
+
+    box.get_by_role("textbox").fill(good)
+    box.get_by_role("button", name="Fetch").click()
+    expect(box.get_by_text("checks passed")).to_be_visible(timeout=60_000)
+    expect(box).to_contain_text("take-from-the-web.mp4")
+    expect(box).to_contain_text("from a link")
