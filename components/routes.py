@@ -19,9 +19,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.config import PROVIDER_IDS, Settings, load_settings
-
 if TYPE_CHECKING:
+    from services.config import Settings
     from services.monitor import Monitor
     from services.store import Store
 
@@ -40,14 +39,17 @@ def set_monitor(monitor: Monitor | None) -> None:
     _monitor = monitor
 
 
+# Services are imported on first use: the page server should not wait for pydantic models
+# and SQLAlchemy to load before it can answer its first request.
 @cache
 def _settings() -> Settings:
+    from services.config import load_settings
+
     return load_settings()
 
 
 @cache
 def _store() -> Store:
-    # Imported on first use: the page server should not wait for SQLAlchemy to start.
     from services.store import Store
 
     return Store.open(_settings())
@@ -96,6 +98,8 @@ async def provider_hook(request: Request) -> Response:
     The payload is never trusted (anyone can POST here): the task is only moved up the
     monitor's queue, and the monitor asks the provider itself.
     """
+    from services.config import PROVIDER_IDS
+
     provider = request.path_params["provider"]
     token = request.path_params["token"]
     if provider in PROVIDER_IDS and _TASK_ID.match(token):
