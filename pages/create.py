@@ -67,6 +67,13 @@ with sentences("preparing the page"):
     if image.choice is None and (needs_image or not has_character_video):
         names = ", ".join(provider_name(p) for p in needs_image)
         blockers.append(f"Add a character image{f' ({names} needs one)' if names else ''}.")
+    if has_character_video:
+        # One run sends the same inputs everywhere; a provider that cannot take a character
+        # video would refuse the whole task after the others were already paid for.
+        refuse = [p for p in chosen if (c := capabilities(p)) and not c.accepts_character_video]
+        if refuse:
+            names = ", ".join(provider_name(p) for p in refuse)
+            blockers.append(f"{names} cannot take a character video: remove it or untick {names}.")
     if any(r is not None and r.blocked for r in (video, image, character_video)):
         blockers.append("Fix the inputs marked “Blocks” first.")
 
