@@ -44,15 +44,21 @@ def _seed(store: Store, n: int) -> None:
         created = now - timedelta(seconds=n - i)
         rows.append(
             {
-                "id": new_id(), "provider": ("local", "runway", "cometapi")[i % 3],
-                "provider_task_id": f"p-{i}", "status": status.value,
+                "id": new_id(),
+                "provider": ("local", "runway", "cometapi")[i % 3],
+                "provider_task_id": f"p-{i}",
+                "status": status.value,
                 "progress": 0.4 if status is TaskStatus.RUNNING else 1.0,
-                "error": "The provider refused the input." if status is TaskStatus.FAILED
-                else None,
-                "created_at": created, "updated_at": created, "started_at": created,
+                "error": "The provider refused the input." if status is TaskStatus.FAILED else None,
+                "created_at": created,
+                "updated_at": created,
+                "started_at": created,
                 "finished_at": None if status is TaskStatus.RUNNING else created,
-                "inputs": {"video": "/v.mp4", "image": "/i.png"}, "options": {}, "meta": {},
-                "tracked": 0, "poll_failures": 0,
+                "inputs": {"video": "/v.mp4", "image": "/i.png"},
+                "options": {},
+                "meta": {},
+                "tracked": 0,
+                "poll_failures": 0,
             }
         )
     with store.engine.begin() as conn:
@@ -162,9 +168,23 @@ def _first_render(browser: Any, cwd: Path, env: dict[str, str], ready: Any) -> t
     page = browser.new_page()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         while True:
@@ -210,8 +230,10 @@ def bench_first_render(data_dir: Path) -> None:
             executable_path="/usr/bin/chromium",
             args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
         )
-        for name, cwd, ready in (("Reenact Studio", ROOT, ours_ready),
-                                 ("bare st.App (floor)", bare, bare_ready)):
+        for name, cwd, ready in (
+            ("Reenact Studio", ROOT, ours_ready),
+            ("bare st.App (floor)", bare, bare_ready),
+        ):
             runs = [_first_render(browser, cwd, env, ready) for _ in range(3)]
             print(
                 f"first render after start, {name}: "

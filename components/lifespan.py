@@ -41,8 +41,7 @@ class MonitorHost:
         self._lock = threading.Lock()
         self._stopping = False
         self._monitor: Monitor | None = None
-        self._thread = threading.Thread(target=self._run, name="reenact-monitor-start",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="reenact-monitor-start", daemon=True)
 
     def start(self) -> MonitorHost:
         self._thread.start()

@@ -99,8 +99,9 @@ def media_input(
             st.caption(hint)
             _picker(role)
             return InputResult()
-        if extra.button("Replace", key=f"replace_{role.value}", icon=":material/swap_horiz:",
-                        type="tertiary"):
+        if extra.button(
+            "Replace", key=f"replace_{role.value}", icon=":material/swap_horiz:", type="tertiary"
+        ):
             _set(role, None)
             st.rerun()
         return InputResult(choice=choice, blocked=_panel(role, choice, provider_ids))
@@ -132,7 +133,8 @@ def _picker(role: MediaRole) -> None:
     with tab_link:
         with st.form(f"link_form_{role.value}", border=False):
             url = st.text_input(
-                "Link", placeholder="https://…/performance.mp4" if video else "https://…/face.png",
+                "Link",
+                placeholder="https://…/performance.mp4" if video else "https://…/face.png",
                 label_visibility="collapsed",
             )
             fetch = st.form_submit_button("Fetch", icon=":material/download:")
@@ -214,8 +216,9 @@ def _panel(role: MediaRole, choice: MediaChoice, provider_ids: Sequence[str]) ->
             if thumb is not None:
                 label = FIX_LABELS.get(choice.fix, (choice.fix, ""))[0]
                 now.image(thumb, caption=f"After · {label}", width="stretch")
-            if st.button("Undo fix", key=f"undo_{role.value}", icon=":material/undo:",
-                         type="tertiary"):
+            if st.button(
+                "Undo fix", key=f"undo_{role.value}", icon=":material/undo:", type="tertiary"
+            ):
                 _set(role, MediaChoice(path=choice.before, name=choice.name, url=choice.url))
                 st.rerun()
         elif thumb is not None:
@@ -285,8 +288,11 @@ def _apply(role: MediaRole, choice: MediaChoice, fix: str) -> None:
         _set(
             role,
             MediaChoice(
-                path=str(fixed), name=choice.name, url=choice.url,
-                before=choice.before or choice.path, fix=fix,
+                path=str(fixed),
+                name=choice.name,
+                url=choice.url,
+                before=choice.before or choice.path,
+                fix=fix,
             ),
         )
         st.rerun()

@@ -92,31 +92,43 @@ def options_panel(chosen: list[str]) -> TaskOptions:
     values: dict[str, object] = {}
     if "expression_intensity" in supported:
         values["expression_intensity"] = st.slider(
-            OPTION_LABELS["expression_intensity"], 1, 5, 3, key="opt_intensity",
+            OPTION_LABELS["expression_intensity"],
+            1,
+            5,
+            3,
+            key="opt_intensity",
             help="How strongly the performer's expressions are carried over. "
             + used_by("expression_intensity"),
             persist_state="session",
         )
     if "body_control" in supported:
         values["body_control"] = st.toggle(
-            OPTION_LABELS["body_control"], value=True, key="opt_body",
+            OPTION_LABELS["body_control"],
+            value=True,
+            key="opt_body",
             help="Also carry over body and hand motion, not only the face. "
             + used_by("body_control"),
             persist_state="session",
         )
     if "ratio" in supported and ratios:
         picked = st.selectbox(
-            OPTION_LABELS["ratio"], ["Provider default", *ratios], key="opt_ratio",
+            OPTION_LABELS["ratio"],
+            ["Provider default", *ratios],
+            key="opt_ratio",
             help="Width:height of the output in pixels. " + used_by("ratio"),
             persist_state="session",
         )
         values["ratio"] = None if picked == "Provider default" else picked
     if "seed" in supported:
         seed = st.number_input(
-            OPTION_LABELS["seed"], min_value=0, max_value=4294967295, value=None, step=1,
-            placeholder="Random", key="opt_seed",
-            help="Fix the seed to get the same result for the same inputs. "
-            + used_by("seed"),
+            OPTION_LABELS["seed"],
+            min_value=0,
+            max_value=4294967295,
+            value=None,
+            step=1,
+            placeholder="Random",
+            key="opt_seed",
+            help="Fix the seed to get the same result for the same inputs. " + used_by("seed"),
             persist_state="session",
         )
         values["seed"] = int(seed) if seed is not None else None

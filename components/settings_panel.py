@@ -36,8 +36,11 @@ def provider_row(studio: Studio, info: ProviderInfo) -> None:
         name_col.markdown(f"**{info.name}**  \n:gray[`{info.id}`]")
         with status_col:
             if info.id == "local":
-                st.markdown(":green-badge[Offline · no key needed]" if av.available
-                            else f":gray-badge[Unavailable] {av.reason or ''}")
+                st.markdown(
+                    ":green-badge[Offline · no key needed]"
+                    if av.available
+                    else f":gray-badge[Unavailable] {av.reason or ''}"
+                )
             elif av.available:
                 where = _SOURCES.get(av.key_source or "", "configuration")
                 st.markdown(
@@ -46,14 +49,18 @@ def provider_row(studio: Studio, info: ProviderInfo) -> None:
                 )
             else:
                 st.markdown(f":gray-badge[Not configured] {av.reason or ''}")
-            st.caption(accepts_sentence(info.capabilities)
-                       if info.capabilities.can_create
-                       else "Follows tasks made elsewhere by their id.")
+            st.caption(
+                accepts_sentence(info.capabilities)
+                if info.capabilities.can_create
+                else "Follows tasks made elsewhere by their id."
+            )
             address = getattr(studio.provider(info.id), "base_url", None)
             if address and info.id != "local":
                 st.caption(f"Address: `{_masked(address)}`")
         clicked = action_col.button(
-            "Test connection", key=f"test_{info.id}", disabled=not av.available,
+            "Test connection",
+            key=f"test_{info.id}",
+            disabled=not av.available,
             width="stretch",
         )
         if clicked:

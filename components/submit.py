@@ -43,7 +43,10 @@ def _request(key: str, providers: list[str], inputs: dict[str, Any], opts: dict[
     if st.session_state.get(_PENDING) or key in st.session_state.get(_DONE, {}):
         return
     st.session_state[_PENDING] = {
-        "key": key, "providers": providers, "inputs": inputs, "options": opts,
+        "key": key,
+        "providers": providers,
+        "inputs": inputs,
+        "options": opts,
     }
 
 
@@ -60,19 +63,34 @@ def submit_button(
     """Render Submit; return the id of the run it made (on the run that made it)."""
     pending = st.session_state.get(_PENDING)
     if pending:
-        st.button("Submitting…", disabled=True, type="primary", width="stretch",
-                  icon=":material/hourglass_top:", key="submit_busy")
+        st.button(
+            "Submitting…",
+            disabled=True,
+            type="primary",
+            width="stretch",
+            icon=":material/hourglass_top:",
+            key="submit_busy",
+        )
         return _perform(pending)
 
     key = idempotency_key(providers, inputs, options) if inputs is not None else None
     done = st.session_state.get(_DONE, {})
     if key is not None and key in done:
-        st.button("Submitted", disabled=True, type="primary", width="stretch",
-                  icon=":material/check:", key="submit_done")
         st.button(
-            "Run these inputs again", icon=":material/add:", on_click=_new_nonce,
+            "Submitted",
+            disabled=True,
+            type="primary",
+            width="stretch",
+            icon=":material/check:",
+            key="submit_done",
+        )
+        st.button(
+            "Run these inputs again",
+            icon=":material/add:",
+            on_click=_new_nonce,
             help="Starts new tasks (new charges) with the same inputs and options.",
-            width="stretch", key="submit_again",
+            width="stretch",
+            key="submit_again",
         )
         return None
 

@@ -160,8 +160,10 @@ def _result(task: Task) -> None:
         )
         return
     st.video(result_url(task))
-    st.caption(f"{path.suffix.lstrip('.').upper()} · {size(path.stat().st_size)} · saved in "
-               "the data folder")
+    st.caption(
+        f"{path.suffix.lstrip('.').upper()} · {size(path.stat().st_size)} · saved in "
+        "the data folder"
+    )
 
 
 def _actions(task: Task, *, key: str) -> None:
@@ -169,7 +171,9 @@ def _actions(task: Task, *, key: str) -> None:
     buttons = st.container(horizontal=True, gap="small", vertical_alignment="center")
     if task.status is TaskStatus.SUCCEEDED and _archived(task) is not None:
         buttons.link_button(
-            "Download", result_url(task, download=True), icon=":material/download:",
+            "Download",
+            result_url(task, download=True),
+            icon=":material/download:",
             type="primary",
         )
     cancellable = needs_refresh(task) and task.status is not TaskStatus.SUCCEEDED
@@ -202,7 +206,9 @@ def _actions(task: Task, *, key: str) -> None:
     if key != "detail":
         try:
             buttons.page_link(
-                "pages/tasks.py", label="Details", icon=":material/open_in_new:",
+                "pages/tasks.py",
+                label="Details",
+                icon=":material/open_in_new:",
                 query_params={"task": task.id},
             )
         except StreamlitAPIException:

@@ -84,7 +84,8 @@ def track_form() -> None:
         names = {i.id: i.name for i in usable}
         pid = st.selectbox("Provider", list(names), format_func=names.__getitem__)
         ptid = st.text_input(
-            "The provider's task id", placeholder="e.g. 4f1c…",
+            "The provider's task id",
+            placeholder="e.g. 4f1c…",
             help="Copy it from the provider's dashboard or API answer.",
         )
         go = st.form_submit_button("Track this task", icon=":material/travel_explore:")

@@ -36,13 +36,21 @@ def filters() -> tuple[list[str], list[TaskStatus]]:
     left, right = st.columns(2)
     with left:
         providers = st.multiselect(
-            "Provider", list(PROVIDER_IDS), key="f_provider", bind="query-params",
-            format_func=lambda p: names.get(p, p), placeholder="All providers",
+            "Provider",
+            list(PROVIDER_IDS),
+            key="f_provider",
+            bind="query-params",
+            format_func=lambda p: names.get(p, p),
+            placeholder="All providers",
         )
     with right:
         statuses = st.multiselect(
-            "State", [s.value for s in TaskStatus], key="f_state", bind="query-params",
-            format_func=lambda s: status_label(TaskStatus(s)), placeholder="All states",
+            "State",
+            [s.value for s in TaskStatus],
+            key="f_state",
+            bind="query-params",
+            format_func=lambda s: status_label(TaskStatus(s)),
+            placeholder="All states",
         )
     return list(providers), [TaskStatus(s) for s in statuses]
 
@@ -82,8 +90,11 @@ def _pager(page: int, pages: int, total: int) -> None:
         st.rerun()
     row.caption(f"Page {page} of {pages} · {total:,} task{'' if total == 1 else 's'}")
     if row.button(
-        "Older", icon=":material/chevron_right:", icon_position="right",
-        disabled=page >= pages, key="pg_next",
+        "Older",
+        icon=":material/chevron_right:",
+        icon_position="right",
+        disabled=page >= pages,
+        key="pg_next",
     ):
         st.session_state["list_page"] = page + 1
         st.rerun()

@@ -45,7 +45,8 @@ with sentences("preparing the page"):
             has_one = st.session_state.get(f"input_{MediaRole.CHARACTER_VIDEO.value}")
             with st.expander(
                 "Character video (optional) — a clip of the character instead of an image",
-                expanded=bool(has_one), icon=":material/person_play:",
+                expanded=bool(has_one),
+                icon=":material/person_play:",
             ):
                 character_video = media_input(
                     MediaRole.CHARACTER_VIDEO,

@@ -14,8 +14,9 @@ with sentences("loading the task"):
     else:
         head, action = st.columns([3, 1], vertical_alignment="bottom")
         head.title("Tasks")
-        with action.popover("Track a task made elsewhere", icon=":material/add_link:",
-                            width="stretch"):
+        with action.popover(
+            "Track a task made elsewhere", icon=":material/add_link:", width="stretch"
+        ):
             track_form()
         st.caption(
             "Everything submitted from this app or the `reenact` CLI. Tasks keep running "

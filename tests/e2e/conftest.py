@@ -107,9 +107,7 @@ def start_app(data_dir: Path, extra_env: dict[str, str], port: int | None = None
     """`streamlit run app.py` on 127.0.0.1 with its own data dir; returns once the page
     server answers and its monitor runs."""
     port = port or _free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("REENACT_", "RUNWAYML_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REENACT_", "RUNWAYML_"))}
     env.update(extra_env)
     env.update(
         {
@@ -126,13 +124,24 @@ def start_app(data_dir: Path, extra_env: dict[str, str], port: int | None = None
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [
-                sys.executable, "-m", "streamlit", "run", "app.py",
-                "--server.port", str(port),
-                "--server.address", "127.0.0.1",
-                "--server.headless", "true",
-                "--server.fileWatcherType", "none",
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--server.fileWatcherType",
+                "none",
             ],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     server = AppServer(
         url=f"http://127.0.0.1:{port}", data_dir=data_dir, process=proc, log_path=log_path

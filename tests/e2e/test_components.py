@@ -125,7 +125,9 @@ def test_tasks_page_empty_missing_and_listed(env: Path) -> None:
     env.mkdir(parents=True, exist_ok=True)
     store = Store(f"sqlite:///{env / 'reenact.db'}")
     task, _ = store.create_task(
-        "local", status=TaskStatus.QUEUED, inputs=TaskInputs(video="/v.mp4", image="/i.png"),
+        "local",
+        status=TaskStatus.QUEUED,
+        inputs=TaskInputs(video="/v.mp4", image="/i.png"),
         options=TaskOptions(),
     )
     store.update_task(task.id, status=TaskStatus.FAILED, error="The engine found no face.")

@@ -59,9 +59,7 @@ def test_result_route_supports_ranges(app_server: AppServer, store: Store) -> No
     data = bytes(range(256)) * 40
     (results / "out.mp4").write_bytes(data)
     task, _ = store.create_task("runway", status=TaskStatus.DRAFT)
-    store.update_task(
-        task.id, status=TaskStatus.SUCCEEDED, result_path=str(results / "out.mp4")
-    )
+    store.update_task(task.id, status=TaskStatus.SUCCEEDED, result_path=str(results / "out.mp4"))
     url = f"{app_server.url}/files/{task.id}/result.mp4"
     whole = httpx.get(url, timeout=10)
     assert whole.status_code == 200 and whole.content == data

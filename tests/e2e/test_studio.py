@@ -46,9 +46,7 @@ def _prepare(page: Page, media: Media, providers: list[str], video: Path | None 
     upload(page, "character_image", media.face)
 
 
-def test_upload_submit_watch_play_download(
-    page: Page, app_server: AppServer, media: Media
-) -> None:
+def test_upload_submit_watch_play_download(page: Page, app_server: AppServer, media: Media) -> None:
     """The happy path on the offline local engine: a real render, no keys, no network."""
     _prepare(page, media, ["local"], video=media.long)
     for role in ("driving_video", "character_image"):
@@ -76,7 +74,9 @@ def test_upload_submit_watch_play_download(
             """sel => { const b = document.querySelector(sel);
                         const v = b ? Number(b.getAttribute('aria-valuenow')) : 0;
                         return v > 0 && v < 100; }""",
-            arg=bar, polling=50, timeout=90_000,
+            arg=bar,
+            polling=50,
+            timeout=90_000,
         )
     except Exception as exc:
         events = app_server.query(
@@ -141,9 +141,7 @@ def test_server_restart_loses_nothing(
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     servers = [start_app(data_dir, runway.env())]
-    context = browser.new_context(
-        viewport={"width": 1440, "height": 1000}, base_url=servers[0].url
-    )
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, base_url=servers[0].url)
     try:
         page = context.new_page()
         _prepare(page, media, ["runway"])
@@ -264,8 +262,9 @@ def test_track_a_task_made_elsewhere(
     expect(the_card).to_contain_text("tracked from Runway")
     expect(the_card).to_contain_text("Done", timeout=60_000)
     wait_video_plays(page, the_card)
-    row = app_server.query("SELECT provider, provider_task_id, tracked FROM tasks WHERE id = ?",
-                           (task_id,))
+    row = app_server.query(
+        "SELECT provider, provider_task_id, tracked FROM tasks WHERE id = ?", (task_id,)
+    )
     assert row == [("runway", ptid, 1)]
 
 
@@ -290,8 +289,11 @@ def test_double_click_submit_creates_one_task(
 
 
 def test_two_providers_one_click_then_tasks_compare_and_settings(
-    page: Page, app_server: AppServer, media: Media,
-    runway: RunwayEmulator, cometapi: CometApiEmulator,
+    page: Page,
+    app_server: AppServer,
+    media: Media,
+    runway: RunwayEmulator,
+    cometapi: CometApiEmulator,
 ) -> None:
     _prepare(page, media, ["runway", "cometapi"])
     submit = page.get_by_role("button", name="Submit to 2 providers")
