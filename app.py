@@ -17,8 +17,8 @@ import streamlit as st
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from components.lifespan import MonitorHost
-from components.routes import PublishedUploadsMiddleware, download_result, health, provider_hook
+from server.lifespan import MonitorHost
+from server.routes import PublishedUploadsMiddleware, download_result, health, provider_hook
 
 log = logging.getLogger("reenact.app")
 

@@ -1,7 +1,7 @@
 """Links for providers that only take URLs: local files served by this app, and callbacks.
 
 A published file lives at `uploads/<sha256>/<safe name>` and is served by the app at
-`{REENACT_PUBLIC_URL}/media/<sha256>/<safe name>` (components/routes.py). Content addressing
+`{REENACT_PUBLIC_URL}/media/<sha256>/<safe name>` (server/routes.py). Content addressing
 makes the link stable and safe to hand out: the same bytes always get the same URL.
 """
 

@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from components.routes import set_monitor
+from server.routes import set_monitor
 
 if TYPE_CHECKING:
     from services.monitor import Monitor
