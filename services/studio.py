@@ -27,6 +27,7 @@ from services.models import (
     TaskStatus,
     utcnow,
 )
+from services.procs import process_running
 from services.providers.base import CreateRequest, Provider
 from services.providers.registry import get_provider, provider_ids
 from services.store import Store
@@ -240,7 +241,7 @@ class Studio:
         stale_before = utcnow() - SUBMIT_STALE_AFTER
         for task in self.store.list_tasks(status=TaskStatus.SUBMITTING, limit=10_000):
             pid = task.meta.get("submitter_pid")
-            alive = isinstance(pid, int) and _pid_alive(pid)
+            alive = process_running(pid)
             if alive and task.updated_at > stale_before:
                 continue
             name = self.provider(task.provider).name
@@ -351,13 +352,3 @@ def _duration_of(value: str) -> float | None:
         return probe(Path(value)).duration_s
     except Exception:
         return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

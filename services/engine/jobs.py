@@ -173,22 +173,5 @@ def admin_lock(folder: Path) -> Iterator[None]:
         release(fd)
 
 
-def process_running(pid: int | None) -> bool:
-    """Alive and not a zombie (a finished child nobody has reaped still answers kill 0)."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs: trust kill 0
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-
-
 def now() -> float:
     return time.time()

@@ -28,6 +28,7 @@ from services.models import (
     ProviderUpdate,
     TaskStatus,
 )
+from services.procs import process_running
 from services.providers.base import CreateRequest, Provider
 
 # A worker gets this long to start and take its run lock before silence means it is gone.
@@ -164,7 +165,7 @@ class LocalProvider(Provider):
     def _check_stuck(self, folder: Path, state: JobState) -> JobState:
         if state.heartbeat is None or jobs.now() - state.heartbeat < STALE_S:
             return state
-        if state.pid and jobs.process_running(state.pid):
+        if state.pid and process_running(state.pid):
             try:
                 os.kill(state.pid, signal.SIGKILL)
             except OSError:
@@ -240,7 +241,7 @@ def _starting(folder: Path, state: JobState) -> bool:
     if state.spawned_at is None or jobs.now() - state.spawned_at > START_GRACE_S:
         return False
     pid = jobs.read_spawned_pid(folder)
-    return pid is None or jobs.process_running(pid)
+    return pid is None or process_running(pid)
 
 
 def _finish_canceled(folder: Path, state: JobState) -> None:

@@ -18,6 +18,7 @@ from services.config import Settings, load_settings
 from services.engine import jobs
 from services.errors import ErrorKind, ProviderError
 from services.models import ProviderUpdate, TaskOptions, TaskStatus
+from services.procs import process_running
 from services.providers import local as local_module
 from services.providers.base import CreateRequest
 from services.providers.local import INTERRUPTED, STUCK, LocalProvider
@@ -174,7 +175,7 @@ def test_a_frozen_worker_is_stopped_and_failed(
     final = wait_for(local, task_id, lambda u: u.status.terminal, timeout=20)
     assert final.status is TaskStatus.FAILED and final.error == STUCK
     deadline = time.monotonic() + 10
-    while jobs.process_running(pid):  # killed, not merely abandoned
+    while process_running(pid):  # killed, not merely abandoned
         local.poll(task_id)  # reaps it
         assert time.monotonic() < deadline, "the frozen worker is still there"
         time.sleep(0.02)
