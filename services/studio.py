@@ -9,6 +9,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from services.config import Settings, load_settings
-from services.errors import ErrorKind, InputError, ReenactError, TransportError
+from services.errors import ConfigError, ErrorKind, InputError, ReenactError, TransportError
 from services.models import (
     Availability,
     ProviderCapabilities,
@@ -40,6 +41,12 @@ UNKNOWN_SENTENCE = (
     "The app could not learn whether {name} accepted this task (the connection dropped or the "
     "app stopped mid-request). It was not re-sent, so you are not charged twice: check the "
     "provider's dashboard, then use Retry if it is not there."
+)
+
+
+_BEING_SUBMITTED = (
+    "This task is being submitted right now; wait until the provider has answered, then "
+    "cancel or delete it."
 )
 
 
@@ -123,14 +130,8 @@ class Studio:
     ) -> Task:
         """One call = at most one create call at the provider, whatever reruns or double
         clicks happen: a repeated idempotency key returns the first task untouched."""
-        provider = self.provider(provider_id)
-        provider.require_available()
+        provider = self._ready_to_create(provider_id, inputs)
         caps = provider.capabilities()
-        if not caps.can_create:
-            raise InputError(
-                f"{provider.name} cannot start new tasks here; it can only follow a task "
-                "made elsewhere (reenact track)."
-            )
         options = options or TaskOptions()
         task, created = self.store.create_task(
             provider_id,
@@ -141,7 +142,7 @@ class Studio:
             retry_of=retry_of,
             idempotency_key=idempotency_key,
             cost_estimate=self.estimate_cost(caps, inputs),
-            meta={"submitter_pid": os.getpid()},
+            meta={"submitter_pid": os.getpid(), "submitter_host": socket.gethostname()},
             message=f"Submitting to {provider.name}.",
         )
         if not created:
@@ -168,16 +169,46 @@ class Studio:
             # Crash-safety tests die here: accepted by the provider, not yet persisted.
             os.kill(os.getpid(), signal.SIGKILL)
         now = utcnow()
+        # `unknown` too: a sweep may have given up on a slow create that did come back.
         updated = self.store.update_task(
             task.id,
+            expect_status=(TaskStatus.SUBMITTING, TaskStatus.UNKNOWN),
             provider_task_id=provider_task_id,
             status=TaskStatus.QUEUED,
             started_at=now,
             next_poll_at=now,
+            error=None,
+            error_kind=None,
             message=f"Accepted by {provider.name} as {provider_task_id}.",
         )
-        assert updated is not None
+        if updated is None:
+            # Cancel and delete refuse `submitting` rows, so this is a last resort: never drop
+            # the id of something the provider accepted (and may charge for).
+            raise ReenactError(
+                f"{provider.name} accepted the task as {provider_task_id}, but its row here was "
+                f"removed meanwhile. Follow it with: reenact track --provider {provider_id} "
+                f"{provider_task_id}"
+            )
         return updated
+
+    def _ready_to_create(self, provider_id: str, inputs: TaskInputs) -> Provider:
+        """Everything that would make a create fail for sure, checked before anything is
+        written or sent — so a comparison never charges some providers and then stops."""
+        provider = self.provider(provider_id)
+        provider.require_available()
+        caps = provider.capabilities()
+        if not caps.can_create:
+            raise ConfigError(
+                f"{provider.name} cannot start new tasks here; it can only follow a task "
+                f"made elsewhere: reenact track --provider {provider_id} TASK_ID."
+            )
+        local = [v for _, v in inputs.items() if not is_url(v)]
+        if caps.needs_urls and local and not self.settings.public_url:
+            raise InputError(
+                f"{provider.name} only accepts links: paste a URL for the video and image, or "
+                "set REENACT_PUBLIC_URL so this app can serve your uploads."
+            )
+        return provider
 
     def submit_many(
         self,
@@ -192,7 +223,7 @@ class Studio:
         options = options or TaskOptions()
         unique = list(dict.fromkeys(provider_ids_))
         for pid in unique:
-            self.provider(pid).require_available()
+            self._ready_to_create(pid, inputs)
         run, _ = self.store.create_run(inputs, options, unique, idempotency_key=idempotency_key)
         tasks = [
             self.submit(
@@ -240,10 +271,11 @@ class Studio:
         out = []
         stale_before = utcnow() - SUBMIT_STALE_AFTER
         for task in self.store.list_tasks(status=TaskStatus.SUBMITTING, limit=10_000):
-            pid = task.meta.get("submitter_pid")
-            alive = process_running(pid)
-            if alive and task.updated_at > stale_before:
-                continue
+            same_host = task.meta.get("submitter_host") == socket.gethostname()
+            if same_host and process_running(task.meta.get("submitter_pid")):
+                continue  # still inside its create call, however long uploads take
+            if not same_host and task.updated_at > stale_before:
+                continue  # another machine's submitter: only time can tell
             name = self.provider(task.provider).name
             changed = self.store.update_task(
                 task.id,
@@ -302,6 +334,8 @@ class Studio:
         task = self.get(task_id)
         if task.status.terminal:
             return task
+        if task.status is TaskStatus.SUBMITTING:
+            raise InputError(_BEING_SUBMITTED)
         provider = self.provider(task.provider)
         if task.provider_task_id and task.status.pollable:
             if not provider.capabilities().can_cancel:
@@ -309,14 +343,14 @@ class Studio:
             provider.cancel(task.provider_task_id)
         updated = self.store.update_task(
             task.id,
+            expect_status=task.status,  # a result that landed meanwhile is kept
             status=TaskStatus.CANCELED,
             finished_at=utcnow(),
             error="The task was canceled.",
             error_kind=ErrorKind.CANCELED.value,
             message="Canceled by the user.",
         )
-        assert updated is not None
-        return updated
+        return updated or self.get(task_id)
 
     def retry(self, task_id: str, *, idempotency_key: str | None = None) -> Task:
         """A new task with the same inputs (clearly a new charge); the old one stays."""
@@ -330,6 +364,8 @@ class Studio:
 
     def delete(self, task_id: str) -> None:
         task = self.get(task_id)
+        if task.status is TaskStatus.SUBMITTING:
+            raise InputError(_BEING_SUBMITTED)
         if not task.status.terminal and task.status is not TaskStatus.UNKNOWN:
             # Deleting must work even where the provider cannot cancel: the row goes anyway.
             with contextlib.suppress(ReenactError):
