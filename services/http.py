@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -146,6 +146,22 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+@lru_cache(maxsize=4096)
+def _parsed_url(url: str) -> httpx.URL:
+    """httpx re-parses and re-validates a str URL on every request (a tenth of a loopback
+    poll's CPU); a poll asks the same few thousand task URLs again every interval."""
+    return httpx.URL(url)
+
+
+class _Cookies(httpx.Cookies):
+    """The client's cookie jar, minus the cost of adapting every response to urllib's cookie
+    API (another tenth of a poll) when the response sets no cookie: nothing to store then."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
+            super().extract_cookies(response)
+
+
 class HttpClient:
     """One provider's connection: base URL, key, retries, error mapping."""
 
@@ -173,6 +189,17 @@ class HttpClient:
         self.refused_codes = refused_codes
         self.known_fields = known_fields
         self._headers = dict(headers or {})
+        # Built once, not per call: the header set with and without the key, and the usual
+        # timeouts (a call's own deadline shortens them only near its end).
+        self._request_headers: dict[bool, httpx.Headers] = {}
+        o = self.options
+        self._full_timeout = httpx.Timeout(
+            connect=o.connect_timeout, read=o.read_timeout,
+            write=o.write_timeout, pool=o.pool_timeout,
+        )
+        self._longest_timeout = max(
+            o.connect_timeout, o.read_timeout, o.write_timeout, o.pool_timeout
+        )
         self._client: httpx.Client | None = None
 
     # ---- plumbing ----------------------------------------------------------------------------
@@ -180,17 +207,17 @@ class HttpClient:
     def client(self) -> httpx.Client:
         if self._client is None:
             o = self.options
-            self._client = httpx.Client(
-                timeout=httpx.Timeout(
-                    connect=o.connect_timeout, read=o.read_timeout,
-                    write=o.write_timeout, pool=o.pool_timeout,
-                ),
+            client = httpx.Client(
+                timeout=self._full_timeout,
                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
                 follow_redirects=False,  # a redirect means a wrong path; Runway forbids them too
                 transport=o.transport,
                 verify=_tls_context(),
                 headers={"User-Agent": "reenact-studio/0.1", "Accept": "application/json"},
             )
+            # httpx offers no hook for its jar; the attribute is the one its own code reads.
+            client._cookies = _Cookies(client.cookies)
+            self._client = client
         return self._client
 
     def close(self) -> None:
@@ -210,7 +237,20 @@ class HttpClient:
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
+    def _headers_for(self, authenticated: bool) -> httpx.Headers:
+        with_key = authenticated and self._api_key is not None
+        headers = self._request_headers.get(with_key)
+        if headers is None:
+            values = dict(self._headers)
+            if with_key:
+                assert self._api_key is not None
+                values["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
+            headers = self._request_headers[with_key] = httpx.Headers(values)
+        return headers
+
     def _timeout(self, remaining: float) -> httpx.Timeout:
+        if remaining >= self._longest_timeout:
+            return self._full_timeout
         o = self.options
         r = max(0.001, remaining)
         return httpx.Timeout(
@@ -241,15 +281,13 @@ class HttpClient:
         budget = o.deadline if deadline is None else deadline
         started = time.monotonic()
         url = self._url(path)
-        headers = dict(self._headers)
-        if authenticated and self._api_key is not None:
-            headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
+        headers = self._headers_for(authenticated)
         attempt = 0
         while True:
             remaining = budget - (time.monotonic() - started)
             try:
                 response = self.client.request(
-                    method, url, json=json_body, params=params, data=data, files=files,
+                    method, _parsed_url(url), json=json_body, params=params, data=data, files=files,
                     headers=headers, timeout=self._timeout(remaining),
                 )
                 log.debug("%s %s -> %s (attempt %d)", method, path, response.status_code, attempt)
