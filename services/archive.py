@@ -48,7 +48,9 @@ def _copy_local(url: str, dest: Path, settings: Settings) -> Path:
     if parts.netloc not in ("", "localhost"):
         raise InputError("The result is a file on another machine; it cannot be archived.")
     source = Path(url2pathname(unquote(parts.path)))
-    root = settings.data_dir.resolve()
+    # Only the local engine's work area: a remote provider answering with file:// must not be
+    # able to make this app "archive" someone's upload or the database.
+    root = settings.work_dir.resolve()
     try:
         real = source.resolve(strict=True)
     except (OSError, RuntimeError) as exc:
@@ -59,7 +61,8 @@ def _copy_local(url: str, dest: Path, settings: Settings) -> Path:
         ) from exc
     if not real.is_relative_to(root) or not real.is_file():
         raise InputError(
-            "The result file is outside this app's data folder, so it was not archived."
+            "The result file is outside the local engine's work folder (outside the data "
+            "folder's work area), so it was not archived."
         )
     from services.media.sniff import SNIFF_BYTES, sniff
 

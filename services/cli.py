@@ -42,7 +42,11 @@ class CliExit(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
+        # Kept so `--json` can still print its one document on a usage error.
+        _Parser.last_error = f"{self.prog}: {message}"
         self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+    last_error: str | None = None
 
 
 class Ctx:
@@ -197,10 +201,11 @@ def _wait(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
         bar.update(task)
         # A rejected key will not fix itself while we wait: stop with the provider's words.
         if task.status.pollable and task.error_kind == ErrorKind.AUTHENTICATION.value:
+            latest = ctx.studio.store.get_tasks([t.id for t in tasks]) if many else [task]
             raise CliExit(
                 EXIT_FAILED,
                 task.error or "The provider rejected the API key.",
-                payload=_task_json(task),
+                payload=[_task_json(t) for t in latest] if many else _task_json(task),
             )
 
     try:
@@ -585,7 +590,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        raw = list(sys.argv[1:] if argv is None else argv)
+        if code == EXIT_USAGE and "--json" in raw:
+            print(json.dumps({"error": _Parser.last_error or "usage error"}, indent=2))
+        return code
     _setup_logging()
     ctx = Ctx(args)
     try:

@@ -118,7 +118,8 @@ class LocalProvider(Provider):
         state.pid = None
         jobs.clear_spawned_pid(folder)
         jobs.write_state(folder, state)
-        env = dict(os.environ)
+        # The worker needs no provider key: keep them out of its environment.
+        env = {k: v for k, v in os.environ.items() if not _is_secret_var(k)}
         env["REENACT_DATA_DIR"] = str(self.settings.data_dir)
         env["REENACT_ALLOW_PRIVATE_URLS"] = "1" if self.settings.allow_private_urls else "0"
         env["PYTHONPATH"] = os.pathsep.join(
@@ -283,3 +284,9 @@ def _update(state: JobState | None) -> ProviderUpdate:
         if state.render_fps:
             eta = round((state.frames_total - done) / state.render_fps, 1)
     return ProviderUpdate(status=state.status, progress=progress, eta_seconds=eta, raw_status=raw)
+
+
+def _is_secret_var(name: str) -> bool:
+    return name == "RUNWAYML_API_SECRET" or (
+        name.startswith("REENACT_") and name.endswith("_API_KEY")
+    )

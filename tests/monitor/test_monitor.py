@@ -260,7 +260,7 @@ def test_two_monitors_on_one_database_never_double_apply(
         assert final.poll_failures == 0
 
 
-def test_archive_copies_local_engine_files_only_from_the_data_dir(
+def test_archive_copies_local_engine_files_only_from_the_work_area(
     make_studio, tmp_path, runway_emulator
 ):
     from tests.emulators.media import tiny_mp4
@@ -272,14 +272,14 @@ def test_archive_copies_local_engine_files_only_from_the_data_dir(
     assert path.read_bytes() == tiny_mp4()
     assert not list(path.parent.glob("*.part"))
 
-    outside = tmp_path / "elsewhere.mp4"
-    outside.write_bytes(tiny_mp4())
-    try:
-        fetch_result(outside.as_uri(), "t-outside", settings)
-    except InputError as err:
-        assert "outside" in str(err)
-    else:
-        raise AssertionError("a file outside the data dir was archived")
+    for outside in (tmp_path / "elsewhere.mp4", settings.uploads_dir / "someone.mp4"):
+        outside.write_bytes(tiny_mp4())
+        try:
+            fetch_result(outside.as_uri(), "t-outside", settings)
+        except InputError as err:
+            assert "outside" in str(err)
+        else:
+            raise AssertionError(f"{outside} outside the engine's work area was archived")
     try:
         fetch_result((settings.work_dir / "gone.mp4").as_uri(), "t-gone", settings)
     except ProviderError as err:
