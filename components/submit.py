@@ -92,7 +92,9 @@ def submit_button(
             width="stretch",
             key="submit_again",
         )
-        return None
+        # A rerun can interrupt the click's own run before it hands the run id back: hand it
+        # back now, once, so the page still shows this run's cards.
+        return done[key] if st.query_params.get("run") != done[key] else None
 
     n = len(providers)
     label = "Submit" if n <= 1 else f"Submit to {n} providers"
