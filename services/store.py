@@ -545,36 +545,24 @@ class Store:
         The returned tasks are this caller's alone to poll. They are loaded without
         `inputs`/`options`: polling never needs them, and this runs for every task every
         interval."""
-        t = TaskRow.__table__
-        due = (
-            t.c.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
-            t.c.provider_task_id.is_not(None),
-            or_(t.c.next_poll_at.is_(None), t.c.next_poll_at <= now),
-        )
-        pick = select(t.c.id).where(*due)
+        if task_ids is not None and not task_ids:
+            return []
+        params: dict[str, Any] = {"now": now, "limit": limit}
+        pick = _PICK_DUE
         if task_ids is not None:
-            if not task_ids:
-                return []
-            pick = pick.where(t.c.id.in_(list(task_ids)))
-        columns = [c for c in t.c if c.name not in ("inputs", "options", "idempotency_key")]
-        with self._session() as s:
-            conn = s.connection()
+            pick, params["among"] = _PICK_DUE_AMONG, list(task_ids)
+        with self.engine.connect() as conn:
             # A read first keeps the common idle tick free of write transactions.
-            ids = list(conn.scalars(pick.order_by(t.c.next_poll_at).limit(limit)))
+            ids = list(conn.scalars(pick, params))
             if not ids:
                 return []
             # The due conditions are repeated in the UPDATE: whoever writes first wins a row.
             rows = (
-                conn.execute(
-                    update(t)
-                    .where(t.c.id.in_(ids), *due)
-                    .values(next_poll_at=lease_until)
-                    .returning(*columns)
-                )
+                conn.execute(_CLAIM, {"ids": ids, "now": now, "lease_until": lease_until})
                 .mappings()
                 .all()
             )
-            s.commit()
+            conn.commit()
         return [_light_task(r) for r in rows]
 
     def record_polls(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -583,33 +571,15 @@ class Store:
         progress, next_poll_at, poll_failures, error, error_kind, updated_at."""
         if not rows:
             return
-        t = TaskRow.__table__
-        stmt = (
-            update(t)
-            .where(t.c.id == bindparam("b_id"), t.c.status == bindparam("b_status"))
-            .values(
-                progress=bindparam("b_progress"),
-                next_poll_at=bindparam("b_next_poll_at"),
-                poll_failures=bindparam("b_poll_failures"),
-                error=bindparam("b_error"),
-                error_kind=bindparam("b_error_kind"),
-                updated_at=bindparam("b_updated_at"),
-            )
-        )
         params = [{f"b_{k}": v for k, v in row.items()} for row in rows]
-        with self._session() as s:
-            s.connection().execute(stmt, params)
-            s.commit()
+        with self.engine.connect() as conn:
+            conn.execute(_RECORD_POLL, params)
+            conn.commit()
 
     def next_due_at(self) -> datetime | None:
         """When the earliest pollable task is next due (the monitor sleeps until then)."""
-        with self._session() as s:
-            return s.scalar(
-                select(func.min(TaskRow.next_poll_at)).where(
-                    TaskRow.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
-                    TaskRow.provider_task_id.is_not(None),
-                )
-            )
+        with self.engine.connect() as conn:
+            return conn.scalar(_NEXT_DUE)
 
     def unarchived_successes(self, *, pending_only: bool = False) -> list[Task]:
         """Succeeded tasks whose result is not yet on disk (archive was interrupted).
@@ -631,6 +601,47 @@ class Store:
             s.commit()
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
+
+
+# The monitor's per-pass statements, built once: each pass then only binds values (building
+# and coercing the statements, with an IN of literal ids, cost more than running them).
+_T = TaskRow.__table__
+_POLLABLE = (
+    _T.c.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
+    _T.c.provider_task_id.is_not(None),
+)
+_DUE = (
+    *_POLLABLE,
+    or_(_T.c.next_poll_at.is_(None), _T.c.next_poll_at <= bindparam("now", type_=UTCDateTime())),
+)
+_PICK_DUE = (
+    select(_T.c.id).where(*_DUE).order_by(_T.c.next_poll_at).limit(bindparam("limit"))
+)
+_PICK_DUE_AMONG = (
+    select(_T.c.id)
+    .where(*_DUE, _T.c.id.in_(bindparam("among", expanding=True)))
+    .order_by(_T.c.next_poll_at)
+    .limit(bindparam("limit"))
+)
+_CLAIM = (
+    update(_T)
+    .where(_T.c.id.in_(bindparam("ids", expanding=True)), *_DUE)
+    .values(next_poll_at=bindparam("lease_until", type_=UTCDateTime()))
+    .returning(*[c for c in _T.c if c.name not in ("inputs", "options", "idempotency_key")])
+)
+_RECORD_POLL = (
+    update(_T)
+    .where(_T.c.id == bindparam("b_id"), _T.c.status == bindparam("b_status"))
+    .values(
+        progress=bindparam("b_progress"),
+        next_poll_at=bindparam("b_next_poll_at"),
+        poll_failures=bindparam("b_poll_failures"),
+        error=bindparam("b_error"),
+        error_kind=bindparam("b_error_kind"),
+        updated_at=bindparam("b_updated_at"),
+    )
+)
+_NEXT_DUE = select(func.min(_T.c.next_poll_at)).where(*_POLLABLE)
 
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
