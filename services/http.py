@@ -338,6 +338,17 @@ class HttpClient:
                 f"{err.status_code} from its gateway); it may or may not have been accepted.",
                 provider=self.provider_id, sent=True,
             )
+        if (
+            not idempotent
+            and err.kind is ErrorKind.UNEXPECTED
+            and err.status_code is not None
+            and 200 <= err.status_code < 300
+        ):
+            # "OK" with an unreadable body: the provider may well have accepted the create.
+            return TransportError(
+                f"{err.sentence} It may or may not have accepted the task.",
+                provider=self.provider_id, sent=True,
+            )
         return err
 
     def _wait(self, attempt: int, retry_after: float | None) -> float | None:

@@ -107,15 +107,31 @@ def test_a_gateway_timeout_on_create_is_an_unknown_outcome(
 
 
 @pytest.mark.parametrize("pid", CREATORS)
-def test_html_answer_to_create_is_unexpected_and_not_retried(
+@pytest.mark.parametrize("kind", ["html", "garbage"])
+def test_ok_with_an_unreadable_body_to_create_is_an_unknown_outcome(
+    harness: MakeHarness, pid: str, kind: str
+) -> None:
+    # HTTP 200 says the provider may have accepted it: never a plain failure that invites a
+    # second (paid) submit, and never retried.
+    h = harness(pid)
+    h.emu.fault(kind, route="create")
+    with pytest.raises(TransportError) as info:
+        h.provider.create(h.request())
+    assert info.value.sent is True
+    assert "instead of data" in str(info.value)
+    assert h.emu.route_counts["create"] == 1
+
+
+@pytest.mark.parametrize("pid", CREATORS)
+def test_html_error_page_to_create_is_unexpected_and_not_retried(
     harness: MakeHarness, pid: str
 ) -> None:
     h = harness(pid)
-    h.emu.fault("html", route="create")
+    h.emu.fault("html", route="create", status=404)
     with pytest.raises(ProviderError) as info:
         h.provider.create(h.request())
-    assert info.value.kind is ErrorKind.UNEXPECTED
-    assert "web page instead of data" in str(info.value)
+    assert not isinstance(info.value, TransportError)
+    assert info.value.kind in (ErrorKind.UNEXPECTED, ErrorKind.NOT_FOUND)
     assert h.emu.route_counts["create"] == 1
 
 
