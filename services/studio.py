@@ -254,13 +254,15 @@ class Studio:
         return updated
 
     def _mark_unknown(self, task_id: str, provider_name: str, detail: str) -> Task:
-        sentence = UNKNOWN_SENTENCE.format(name=provider_name)
+        # What happened first (it may point at a wrong base URL), then what to do.
+        sentence = f"{detail.rstrip('.')}. " if " " in detail else ""
+        sentence += UNKNOWN_SENTENCE.format(name=provider_name)
         updated = self.store.update_task(
             task_id,
             status=TaskStatus.UNKNOWN,
             error=sentence,
             error_kind="unknown_outcome",
-            message=f"{sentence} ({detail})",
+            message=sentence,
         )
         assert updated is not None
         return updated

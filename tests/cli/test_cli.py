@@ -249,12 +249,17 @@ def test_unreachable_base_url_is_a_sentence(env, video, image, tmp_path):
     assert "Traceback" not in r.output
 
 
-def test_provider_answering_html_is_a_sentence(env, video, image, runway_emulator):
+def test_provider_answering_html_to_create_is_unknown_with_a_sentence(
+    env, video, image, runway_emulator
+):
     env.update(runway_emulator.env())
     runway_emulator.fault("html", route="create", times=None)
     r = run(["submit", "--provider", "runway", "--video", video, "--image", image], env)
     assert r.code == 1, r.output
     assert "web page" in r.stderr
+    # HTTP 200 may mean accepted: the task is `unknown`, never re-sent on its own.
+    assert "could not learn whether Runway accepted" in r.stderr
+    assert runway_emulator.route_counts["create"] == 1
     assert "Traceback" not in r.output and "<html" not in r.output.lower()
 
 
