@@ -37,6 +37,7 @@ from services.models import (
     TaskStatus,
     utcnow,
 )
+from services.procs import process_running
 from services.store import TaskChange
 from services.studio import Studio
 
@@ -518,7 +519,7 @@ class Monitor:
         if owner.get("host") != self.owner["host"]:
             return True  # cannot tell; wait for the lease to run out
         pid = owner.get("pid")
-        return isinstance(pid, int) and _pid_alive(pid)
+        return process_running(pid)
 
     def _claim_archive(self, task: Task, *, force: bool = False) -> Task | None:
         """Take the archive of `task` unless someone alive holds it (downloading, or waiting
@@ -773,16 +774,6 @@ class Monitor:
 
 def _snapshot(task: Task) -> tuple[Any, ...]:
     return (task.status, round(task.progress, 3), task.error, task.result_path)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def lifespan_monitor(settings: Settings | None = None) -> Monitor:
