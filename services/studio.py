@@ -31,6 +31,7 @@ from services.models import (
 from services.procs import process_running
 from services.providers.base import CreateRequest, Provider
 from services.providers.registry import get_provider, provider_ids
+from services.publish import callback_url_for
 from services.store import Store
 
 # A create call never takes longer than this (the HTTP base's total deadline is shorter), so
@@ -152,7 +153,7 @@ class Studio:
             image=inputs.image,
             character_video=inputs.character_video,
             options=options,
-            callback_url=self._callback_url(provider_id, task.id),
+            callback_url=callback_url_for(provider_id, task.id, self.settings),
             idempotency_key=task.id,
         )
         try:
@@ -232,13 +233,6 @@ class Studio:
             for pid in unique
         ]
         return run, tasks
-
-    def _callback_url(self, provider_id: str, token: str) -> str | None:
-        try:
-            from services.publish import callback_url_for
-        except ImportError:
-            return None
-        return callback_url_for(provider_id, token, self.settings)
 
     def _fail(self, task_id: str, err: ReenactError) -> Task:
         kind = getattr(err, "kind", None)
