@@ -102,12 +102,10 @@ class _QuietFiles(SimpleHTTPRequestHandler):
         pass
 
 
-class FileServer:
-    """Serves a folder over HTTP on 127.0.0.1 (inputs for URL-only providers)."""
+class _LoopbackServer:
+    """A ThreadingHTTPServer on 127.0.0.1 in a daemon thread."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        handler = partial(_QuietFiles, directory=str(root))
+    def __init__(self, handler: Any) -> None:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         threading.Thread(
@@ -122,7 +120,15 @@ class FileServer:
         self.httpd.server_close()
 
 
-class SlowServer:
+class FileServer(_LoopbackServer):
+    """Serves a folder over HTTP on 127.0.0.1 (inputs for URL-only providers)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        super().__init__(partial(_QuietFiles, directory=str(root)))
+
+
+class SlowServer(_LoopbackServer):
     """Serves one body per path, dripping it in chunks while `slow` is set: a download that
     is reliably in progress when a test kills its process."""
 
@@ -156,16 +162,8 @@ class SlowServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+        super().__init__(Handler)
 
     def close(self) -> None:
         self.slow.clear()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().close()
