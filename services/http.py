@@ -146,6 +146,19 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+def _default_transport() -> httpx.BaseTransport:
+    """Polls over libcurl, the rest over httpx's own pool (see services/curl_transport.py)."""
+    import certifi
+
+    from services.curl_transport import CurlGetTransport
+
+    fallback = httpx.HTTPTransport(
+        verify=_tls_context(),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+    )
+    return CurlGetTransport(fallback, ca_file=certifi.where())
+
+
 @lru_cache(maxsize=4096)
 def _parsed_url(url: str) -> httpx.URL:
     """httpx re-parses and re-validates a str URL on every request (a tenth of a loopback
@@ -209,10 +222,8 @@ class HttpClient:
             o = self.options
             client = httpx.Client(
                 timeout=self._full_timeout,
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
                 follow_redirects=False,  # a redirect means a wrong path; Runway forbids them too
-                transport=o.transport,
-                verify=_tls_context(),
+                transport=o.transport or _default_transport(),
                 headers={"User-Agent": "reenact-studio/0.1", "Accept": "application/json"},
             )
             # httpx offers no hook for its jar; the attribute is the one its own code reads.

@@ -1,0 +1,173 @@
+"""The transport under every provider client: plain GETs (the monitor's polls) go through
+libcurl via pycurl, everything else through httpx's own transport.
+
+Why: the monitor asks every in-flight task for news once per interval — 1,000 tasks at 5 s
+are 200 polls a second. httpx's default transport (httpcore + h11, pure Python) spends
+~0.3 ms of CPU on each small loopback GET; libcurl ~0.1 ms (bench/RESULTS.md). Only
+idempotent, bodiless requests come here, so a connection lost mid-request is just an error
+the caller may retry: the "was a create sent?" rules in services/http.py never depend on
+this module (creates, uploads and cancels keep httpx's transport).
+
+libcurl keeps its connections alive inside each easy handle; handles are not thread-safe,
+so each polling thread gets its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import httpx
+
+# A poll answer is a few hundred bytes; anything this large is not one.
+MAX_BODY = 16 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class CurlGetTransport(httpx.BaseTransport):
+    def __init__(self, fallback: httpx.BaseTransport, *, ca_file: str | None = None) -> None:
+        import pycurl  # ~30 ms: paid when a client is first used, not by `reenact providers`
+
+        self._pycurl = pycurl
+        self._fallback = fallback
+        self._ca_file = ca_file
+        self._local = threading.local()
+        self._handles: list[Any] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if (
+            request.method != "GET"
+            or "content-length" in request.headers
+            or "transfer-encoding" in request.headers
+            or self._closed
+        ):
+            return self._fallback.handle_request(request)
+        return self._get(request)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            handles, self._handles = self._handles, []
+        for handle in handles:
+            handle.close()
+        self._fallback.close()
+
+    # ---- one GET --------------------------------------------------------------------------
+    def _handle(self) -> Any:
+        handle = getattr(self._local, "handle", None)
+        if handle is None:
+            pycurl = self._pycurl
+            handle = pycurl.Curl()
+            handle.setopt(pycurl.NOSIGNAL, 1)  # timeouts without SIGALRM: threads are in use
+            handle.setopt(pycurl.FOLLOWLOCATION, 0)
+            handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+            # httpx decided about proxies already (its mounts); libcurl must not read the
+            # environment a second time.
+            handle.setopt(pycurl.PROXY, "")
+            handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+            if self._ca_file:
+                handle.setopt(pycurl.CAINFO, self._ca_file)
+            with self._lock:
+                self._handles.append(handle)
+            self._local.handle = handle
+        return handle
+
+    def _get(self, request: httpx.Request) -> httpx.Response:
+        pycurl = self._pycurl
+        curl = self._handle()
+        chunks: list[bytes] = []
+        size = 0
+        headers: list[tuple[bytes, bytes]] = []
+        status = [0]
+
+        def on_body(data: bytes) -> int | None:
+            nonlocal size
+            size += len(data)
+            if size > MAX_BODY:
+                return 0  # libcurl aborts the transfer with E_WRITE_ERROR
+            chunks.append(data)
+            return None
+
+        def on_header(line: bytes) -> None:
+            if line.startswith(b"HTTP/"):
+                # A new status line (after a 1xx): only the final response's headers count.
+                headers.clear()
+                parts = line.split(None, 2)
+                status[0] = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+                return
+            name, sep, value = line.partition(b":")
+            if sep:
+                headers.append((name.strip(), value.strip()))
+
+        timeout = request.extensions.get("timeout", {})
+        connect = timeout.get("connect")
+        read = timeout.get("read")
+        curl.setopt(pycurl.URL, str(request.url))
+        curl.setopt(
+            pycurl.HTTPHEADER,
+            [f"{k.decode('latin-1')}: {v.decode('latin-1')}" for k, v in request.headers.raw],
+        )
+        curl.setopt(pycurl.WRITEFUNCTION, on_body)
+        curl.setopt(pycurl.HEADERFUNCTION, on_header)
+        curl.setopt(pycurl.CONNECTTIMEOUT_MS, _ms(connect))
+        # httpx's read timeout bounds each wait for data; a poll's answer is one small read,
+        # so it bounds the whole exchange here (a trickling server cannot hold a poll forever).
+        curl.setopt(pycurl.TIMEOUT_MS, _ms(read))
+        try:
+            curl.perform()
+        except pycurl.error as exc:
+            raise self._error(exc, curl, request, too_large=size > MAX_BODY) from exc
+        finally:
+            # Drop the closures (they hold this response) until the next request.
+            curl.setopt(pycurl.WRITEFUNCTION, _discard)
+            curl.setopt(pycurl.HEADERFUNCTION, _discard)
+        return httpx.Response(
+            status[0] or curl.getinfo(pycurl.RESPONSE_CODE),
+            headers=headers,
+            stream=httpx.ByteStream(b"".join(chunks)),
+            extensions={"http_version": b"HTTP/1.1"},
+            request=request,
+        )
+
+    def _error(
+        self, exc: Any, curl: Any, request: httpx.Request, *, too_large: bool
+    ) -> httpx.TransportError:
+        pycurl = self._pycurl
+        code = exc.args[0] if exc.args else 0
+        message = str(exc.args[1]) if len(exc.args) > 1 else "transfer failed"
+        if too_large:
+            return httpx.ReadError(f"answer larger than {MAX_BODY} bytes", request=request)
+        if code in (pycurl.E_UNSUPPORTED_PROTOCOL, pycurl.E_URL_MALFORMAT):
+            return httpx.UnsupportedProtocol(message, request=request)
+        if code == pycurl.E_OPERATION_TIMEDOUT:
+            # libcurl words a timeout before the connection stood as "Connection/Resolving
+            # timed out", one after it as "Operation timed out".
+            if message.startswith(("Connection timed out", "Resolving timed out")):
+                return httpx.ConnectTimeout(message, request=request)
+            return httpx.ReadTimeout(message, request=request)
+        connect_failures = {
+            pycurl.E_COULDNT_RESOLVE_HOST,
+            pycurl.E_COULDNT_RESOLVE_PROXY,
+            pycurl.E_COULDNT_CONNECT,
+            pycurl.E_SSL_CONNECT_ERROR,
+            pycurl.E_PEER_FAILED_VERIFICATION,
+        }
+        if code in connect_failures:
+            return httpx.ConnectError(message, request=request)
+        if code in (pycurl.E_GOT_NOTHING, pycurl.E_PARTIAL_FILE):
+            return httpx.RemoteProtocolError(message, request=request)
+        return httpx.ReadError(message, request=request)
+
+
+def _discard(_data: bytes) -> None:
+    return None
+
+
+def _ms(seconds: float | None) -> int:
+    """libcurl's milliseconds; 0 means no limit there, as None does in httpx."""
+    return 0 if seconds is None else max(1, int(seconds * 1000))
