@@ -149,7 +149,8 @@ class Monitor:
         self._granularity: float | None = None
         self._polled_providers: set[str] = set()  # since the last sweep
         self._recent_providers: set[str] = set()  # in the sweep period before
-        self._latency: float | None = None  # seconds per poll, smoothed over passes
+        # Poll threads for the next pass: all of them until polling shows it needs fewer.
+        self._workers = self.max_workers
         self._last_sweep = 0.0
         self._lock = threading.Lock()
         # Archives in progress or queued here (task id -> set when finished).
@@ -268,30 +269,36 @@ class Monitor:
                 return _PollResult(task, utcnow(), error=ConfigError(reason))
             return self._poll_one(task)
 
-        def poll_chunk(chunk: list[Task]) -> list[_PollResult]:
-            return [poll(t) for t in chunk]
+        def poll_chunk(chunk: list[Task]) -> tuple[list[_PollResult], float]:
+            cpu = time.thread_time()
+            return [poll(t) for t in chunk], time.thread_time() - cpu
 
         started = time.monotonic()
-        workers = self._workers_for(len(tasks))
+        workers = min(self._workers, len(tasks))
         if workers == 1:
-            results = poll_chunk(tasks)
+            results, cpu = poll_chunk(tasks)
         else:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="reenact-poll")
-            chunks = [tasks[i::workers] for i in range(workers)]
-            results = [r for part in self._pool.map(poll_chunk, chunks) for r in part]
-        per_poll = (time.monotonic() - started) * workers / len(tasks)
-        self._latency = per_poll if self._latency is None else 0.8 * self._latency + 0.2 * per_poll
+            parts = list(self._pool.map(poll_chunk, [tasks[i::workers] for i in range(workers)]))
+            results = [r for part, _ in parts for r in part]
+            cpu = sum(c for _, c in parts)
+        self._adapt_workers(workers, time.monotonic() - started, cpu)
         return results
 
-    def _workers_for(self, n: int) -> int:
-        """Just enough threads to finish a pass within one pass granularity: a slow provider
-        gets them all, a fast (loopback) one polls from this thread, without paying for
-        threads that would only take turns holding the GIL."""
-        if n <= 1 or self._latency is None:
-            return min(n, self.max_workers) if self._latency is None else 1
-        wanted = int(n * self._latency / self.granularity()) + 1
-        return max(1, min(self.max_workers, wanted, n))
+    def _adapt_workers(self, used: int, wall: float, cpu: float) -> None:
+        """Threads for the next pass. They pay only while polls wait on the network: a slow
+        provider gets more (doubling while a pass overruns the pass granularity and the
+        pollers mostly wait); CPU-bound polling (a loopback provider) falls back to one
+        thread, as more would only take turns holding the GIL and cost CPU doing so. The CPU
+        counted is the polling threads' own, so other work in the process does not count.
+        (Judging by a pass's wall time per poll instead feeds on itself: GIL contention
+        makes every poll look slower, which asks for more threads.)"""
+        busy = cpu / wall if wall > 0 else 1.0
+        if wall > self.granularity() and busy < 0.5:
+            self._workers = min(self.max_workers, self._workers * 2)
+        elif busy > 0.75:
+            self._workers = max(1, min(self._workers, used) // 2)
 
     def _poll_one(self, task: Task) -> _PollResult:
         try:

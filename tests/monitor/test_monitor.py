@@ -305,3 +305,23 @@ def test_lifespan_monitor_runs_in_the_background_and_stops_once(
         monitor.stop()
     monitor.stop()  # a second stop (the server shutting down twice) is harmless
     assert not monitor.is_alive()
+
+
+def test_polls_overlap_while_the_provider_is_slow_to_answer(
+    make_studio, make_monitor, runway_emulator: RunwayEmulator
+):
+    runway_emulator.configure(queued_polls=1000, polls_to_finish=1000)  # stays in flight
+    studio = make_studio(runway_emulator)
+    monitor = make_monitor(studio)
+    ptids = [runway_emulator.add_task() for _ in range(16)]
+    ids = [studio.track("runway", p).id for p in ptids]
+    delay = 0.2
+    runway_emulator.fault("slow", route="poll", times=None, delay=delay)
+    for _ in range(2):
+        wait_for(lambda: monitor.tick(ids).polled == len(ids), what="a pass over every task")
+    # The last pass's requests: in one serial pass they would arrive `delay` apart each;
+    # in parallel a whole wave of them arrives before the first answer.
+    last = sorted(runway_emulator.poll_times(p)[-1] for p in ptids)
+    soonest_wave = min(b - a for a, b in zip(last, last[4:], strict=False))
+    assert soonest_wave < delay / 2
+    assert all(t.status is TaskStatus.QUEUED for t in studio.store.get_tasks(ids))
