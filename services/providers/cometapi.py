@@ -7,15 +7,17 @@ after create (NOT_FOUND here; the monitor's grace period keeps it queued); 16:9 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.errors import ErrorKind, InputError, ProviderError
 from services.models import ProviderCapabilities, ProviderUpdate, TaskStatus
 from services.providers.base import CreateRequest
 from services.providers.remote import HttpProvider, failed_update, progress_fraction
+
+if TYPE_CHECKING:
+    import httpx
 
 RUNWAY_VERSION = "2024-11-06"
 QUEUED_WORDS = {"NOT_START", "SUBMITTED", "QUEUED", "PENDING", "THROTTLED", "WAITING"}

@@ -8,16 +8,17 @@ no public host, so REENACT_LIANGXIN_BASE_URL must be set.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.errors import ErrorKind, InputError, ProviderError
-from services.http import parse_retry_after
 from services.models import Availability, ProviderCapabilities, ProviderUpdate, TaskStatus
 from services.providers.base import CreateRequest
 from services.providers.remote import HttpProvider, failed_update, progress_fraction
+
+if TYPE_CHECKING:
+    import httpx
 
 RATIOS = ("1280:720", "720:1280", "960:960", "1104:832", "832:1104", "1584:672")
 MODEL = "runway-act-two"
@@ -115,6 +116,8 @@ class LiangXinProvider(HttpProvider):
         code = _code_of(body)
         if code is None or code == 200:
             return None
+        from services.http import parse_retry_after
+
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         n = self.name
         special: dict[int, tuple[ErrorKind, str, bool]] = {

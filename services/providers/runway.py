@@ -13,9 +13,8 @@ import base64
 import mimetypes
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.errors import ErrorKind, InputError, ProviderError
@@ -23,6 +22,9 @@ from services.models import ProviderCapabilities, ProviderUpdate, SizeCaps, Task
 from services.providers.base import CreateRequest
 from services.providers.remote import HttpProvider, failed_update, is_url, progress_fraction
 from services.publish import safe_name
+
+if TYPE_CHECKING:
+    import httpx
 
 VERSION = "2024-11-06"
 RATIOS = ("1280:720", "720:1280", "960:960", "1104:832", "832:1104", "1584:672")
