@@ -13,7 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
+# Byte-compiled up front (~40 ms when current): an editable install is never compiled by
+# pip, and where PYTHONDONTWRITEBYTECODE is set every start would compile it all again.
+COMPILE := $(BIN)/python -m compileall -q services components server
+
 run: $(STAMP)
+	@$(COMPILE)
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
 # Browser tests drive Debian's Chromium; browsers cannot be downloaded by Playwright here.
@@ -29,6 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: $(STAMP)
+	@$(COMPILE)
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
