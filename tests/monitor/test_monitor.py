@@ -317,11 +317,16 @@ def test_polls_overlap_while_the_provider_is_slow_to_answer(
     ids = [studio.track("runway", p).id for p in ptids]
     delay = 0.2
     runway_emulator.fault("slow", route="poll", times=None, delay=delay)
-    for _ in range(2):
-        wait_for(lambda: monitor.tick(ids).polled == len(ids), what="a pass over every task")
-    # The last pass's requests: in one serial pass they would arrive `delay` apart each;
-    # in parallel a whole wave of them arrives before the first answer.
-    last = sorted(runway_emulator.poll_times(p)[-1] for p in ptids)
-    soonest_wave = min(b - a for a, b in zip(last, last[4:], strict=False))
+
+    def polled_twice() -> bool:
+        monitor.tick(ids)
+        counts = runway_emulator.poll_counts()
+        return all(counts.get(p, 0) >= 2 for p in ptids)
+
+    wait_for(polled_twice, what="two polls of every task")
+    # Polled one after another, requests would arrive at least `delay` apart (each waits for
+    # its answer); polled in parallel, a whole wave arrives before the first answer.
+    arrivals = sorted(t for p in ptids for t in runway_emulator.poll_times(p))
+    soonest_wave = min(b - a for a, b in zip(arrivals, arrivals[4:], strict=False))
     assert soonest_wave < delay / 2
     assert all(t.status is TaskStatus.QUEUED for t in studio.store.get_tasks(ids))
