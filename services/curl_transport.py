@@ -8,8 +8,9 @@ idempotent, bodiless requests come here, so a connection lost mid-request is jus
 the caller may retry: the "was a create sent?" rules in services/http.py never depend on
 this module (creates, uploads and cancels keep httpx's transport).
 
-libcurl keeps its connections alive inside each easy handle; handles are not thread-safe,
-so each polling thread gets its own.
+libcurl keeps its connections alive inside each easy handle. A handle serves one request at
+a time, so requests borrow one from a small pool of idle handles (as many as ran at once, up
+to `MAX_IDLE`); the threads that poll may come and go without leaving handles behind.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 
 # A poll answer is a few hundred bytes; anything this large is not one.
 MAX_BODY = 16 * 1024 * 1024
+MAX_IDLE = 16  # idle handles kept (with their open connections); the monitor uses up to 8
 
 
 class _TooLarge(Exception):
@@ -34,8 +36,7 @@ class CurlGetTransport(httpx.BaseTransport):
         self._pycurl = pycurl
         self._fallback = fallback
         self._ca_file = ca_file
-        self._local = threading.local()
-        self._handles: list[Any] = []
+        self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._closed = False
 
@@ -52,34 +53,43 @@ class CurlGetTransport(httpx.BaseTransport):
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            handles, self._handles = self._handles, []
-        for handle in handles:
+            idle, self._idle = self._idle, []
+        for handle in idle:
             handle.close()
         self._fallback.close()
 
-    # ---- one GET --------------------------------------------------------------------------
-    def _handle(self) -> Any:
-        handle = getattr(self._local, "handle", None)
-        if handle is None:
-            pycurl = self._pycurl
-            handle = pycurl.Curl()
-            handle.setopt(pycurl.NOSIGNAL, 1)  # timeouts without SIGALRM: threads are in use
-            handle.setopt(pycurl.FOLLOWLOCATION, 0)
-            handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
-            # httpx decided about proxies already (its mounts); libcurl must not read the
-            # environment a second time.
-            handle.setopt(pycurl.PROXY, "")
-            handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
-            if self._ca_file:
-                handle.setopt(pycurl.CAINFO, self._ca_file)
-            with self._lock:
-                self._handles.append(handle)
-            self._local.handle = handle
+    # ---- handles --------------------------------------------------------------------------
+    def _borrow(self) -> Any:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        pycurl = self._pycurl
+        handle = pycurl.Curl()
+        handle.setopt(pycurl.NOSIGNAL, 1)  # timeouts without SIGALRM: threads are in use
+        handle.setopt(pycurl.FOLLOWLOCATION, 0)
+        handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+        # httpx decided about proxies already (its mounts); libcurl must not read the
+        # environment a second time.
+        handle.setopt(pycurl.PROXY, "")
+        handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        if self._ca_file:
+            handle.setopt(pycurl.CAINFO, self._ca_file)
         return handle
 
+    def _give_back(self, handle: Any) -> None:
+        # Drop the last request's callbacks (they hold its response) while the handle waits.
+        handle.setopt(self._pycurl.WRITEFUNCTION, _discard)
+        handle.setopt(self._pycurl.HEADERFUNCTION, _discard)
+        with self._lock:
+            if not self._closed and len(self._idle) < MAX_IDLE:
+                self._idle.append(handle)
+                return
+        handle.close()
+
+    # ---- one GET --------------------------------------------------------------------------
     def _get(self, request: httpx.Request) -> httpx.Response:
         pycurl = self._pycurl
-        curl = self._handle()
+        curl = self._borrow()
         chunks: list[bytes] = []
         size = 0
         headers: list[tuple[bytes, bytes]] = []
@@ -120,23 +130,20 @@ class CurlGetTransport(httpx.BaseTransport):
         curl.setopt(pycurl.TIMEOUT_MS, _ms(read))
         try:
             curl.perform()
+            code = status[0] or curl.getinfo(pycurl.RESPONSE_CODE)
         except pycurl.error as exc:
-            raise self._error(exc, curl, request, too_large=size > MAX_BODY) from exc
+            raise self._error(exc, request, too_large=size > MAX_BODY) from exc
         finally:
-            # Drop the closures (they hold this response) until the next request.
-            curl.setopt(pycurl.WRITEFUNCTION, _discard)
-            curl.setopt(pycurl.HEADERFUNCTION, _discard)
+            self._give_back(curl)
         return httpx.Response(
-            status[0] or curl.getinfo(pycurl.RESPONSE_CODE),
+            code,
             headers=headers,
             stream=httpx.ByteStream(b"".join(chunks)),
             extensions={"http_version": b"HTTP/1.1"},
             request=request,
         )
 
-    def _error(
-        self, exc: Any, curl: Any, request: httpx.Request, *, too_large: bool
-    ) -> httpx.TransportError:
+    def _error(self, exc: Any, request: httpx.Request, *, too_large: bool) -> httpx.TransportError:
         pycurl = self._pycurl
         code = exc.args[0] if exc.args else 0
         message = str(exc.args[1]) if len(exc.args) > 1 else "transfer failed"

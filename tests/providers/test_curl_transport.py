@@ -23,6 +23,7 @@ from services.curl_transport import CurlGetTransport
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes; no 40 ms ACK stall
     server: _Server
 
     def log_message(self, *args: object) -> None:
@@ -40,6 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         self.server.seen.append(("GET", url.path, dict(self.headers)))
+        self.server.client_ports.add(self.client_address[1])
         if url.path == "/json":
             body = json.dumps({"n": query.get("n"), "auth": self.headers["Authorization"]})
             self._send(200, body.encode(), ("Content-Type", "application/json"))
@@ -71,6 +73,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.client_ports: set[int] = set()  # one per TCP connection the client opened
 
 
 class _CountingTransport(httpx.HTTPTransport):
@@ -88,7 +91,7 @@ class _CountingTransport(httpx.HTTPTransport):
 @pytest.fixture
 def server() -> Iterator[_Server]:
     srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield srv
     srv.shutdown()
@@ -187,3 +190,19 @@ def test_polling_threads_each_get_their_own_answers(client: httpx.Client) -> Non
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(poll, range(200)))
     assert answers == [str(n) for n in range(200)]
+
+
+def test_threads_that_come_and_go_reuse_one_connection(
+    client: httpx.Client, server: _Server
+) -> None:
+    """A Streamlit page runs each rerun on a new thread: its occasional GETs must not leave a
+    handle (and an open connection) behind per thread."""
+    answers: list[str | None] = []
+    for n in range(20):
+        thread = threading.Thread(
+            target=lambda n=n: answers.append(client.get("/json", params={"n": n}).json()["n"])
+        )
+        thread.start()
+        thread.join()
+    assert answers == [str(n) for n in range(20)]
+    assert len(server.client_ports) == 1
