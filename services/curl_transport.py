@@ -15,6 +15,7 @@ to `MAX_IDLE`); the threads that poll may come and go without leaving handles be
 
 from __future__ import annotations
 
+import io
 import threading
 from typing import Any
 
@@ -77,9 +78,6 @@ class CurlGetTransport(httpx.BaseTransport):
         return handle
 
     def _give_back(self, handle: Any) -> None:
-        # Drop the last request's callbacks (they hold its response) while the handle waits.
-        handle.setopt(self._pycurl.WRITEFUNCTION, _discard)
-        handle.setopt(self._pycurl.HEADERFUNCTION, _discard)
         with self._lock:
             if not self._closed and len(self._idle) < MAX_IDLE:
                 self._idle.append(handle)
@@ -90,64 +88,43 @@ class CurlGetTransport(httpx.BaseTransport):
     def _get(self, request: httpx.Request) -> httpx.Response:
         pycurl = self._pycurl
         curl = self._borrow()
-        chunks: list[bytes] = []
-        size = 0
-        headers: list[tuple[bytes, bytes]] = []
-        status = [0]
-
-        def on_body(data: bytes) -> int | None:
-            nonlocal size
-            size += len(data)
-            if size > MAX_BODY:
-                return 0  # libcurl aborts the transfer with E_WRITE_ERROR
-            chunks.append(data)
-            return None
-
-        def on_header(line: bytes) -> None:
-            if line.startswith(b"HTTP/"):
-                # A new status line (after a 1xx): only the final response's headers count.
-                headers.clear()
-                parts = line.split(None, 2)
-                status[0] = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-                return
-            name, sep, value = line.partition(b":")
-            if sep:
-                headers.append((name.strip(), value.strip()))
-
+        # Plain buffers, not Python callbacks: no bytecode runs inside perform(), so a Ctrl-C
+        # arrives as KeyboardInterrupt after it returns — a callback would have it raised
+        # inside libcurl, where pycurl reports it as a failed transfer and it is lost.
+        body, head = io.BytesIO(), io.BytesIO()
         timeout = request.extensions.get("timeout", {})
-        connect = timeout.get("connect")
-        read = timeout.get("read")
         curl.setopt(pycurl.URL, str(request.url))
         curl.setopt(
             pycurl.HTTPHEADER,
             [f"{k.decode('latin-1')}: {v.decode('latin-1')}" for k, v in request.headers.raw],
         )
-        curl.setopt(pycurl.WRITEFUNCTION, on_body)
-        curl.setopt(pycurl.HEADERFUNCTION, on_header)
-        curl.setopt(pycurl.CONNECTTIMEOUT_MS, _ms(connect))
+        curl.setopt(pycurl.WRITEDATA, body)
+        curl.setopt(pycurl.WRITEHEADER, head)
+        curl.setopt(pycurl.MAXFILESIZE_LARGE, MAX_BODY)
+        curl.setopt(pycurl.CONNECTTIMEOUT_MS, _ms(timeout.get("connect")))
         # httpx's read timeout bounds each wait for data; a poll's answer is one small read,
         # so it bounds the whole exchange here (a trickling server cannot hold a poll forever).
-        curl.setopt(pycurl.TIMEOUT_MS, _ms(read))
+        curl.setopt(pycurl.TIMEOUT_MS, _ms(timeout.get("read")))
         try:
             curl.perform()
-            code = status[0] or curl.getinfo(pycurl.RESPONSE_CODE)
+            code = curl.getinfo(pycurl.RESPONSE_CODE)
         except pycurl.error as exc:
-            raise self._error(exc, request, too_large=size > MAX_BODY) from exc
+            raise self._error(exc, request) from exc
         finally:
             self._give_back(curl)
         return httpx.Response(
             code,
-            headers=headers,
-            stream=httpx.ByteStream(b"".join(chunks)),
+            headers=_final_headers(head.getvalue()),
+            stream=httpx.ByteStream(body.getvalue()),
             extensions={"http_version": b"HTTP/1.1"},
             request=request,
         )
 
-    def _error(self, exc: Any, request: httpx.Request, *, too_large: bool) -> httpx.TransportError:
+    def _error(self, exc: Any, request: httpx.Request) -> httpx.TransportError:
         pycurl = self._pycurl
         code = exc.args[0] if exc.args else 0
         message = str(exc.args[1]) if len(exc.args) > 1 else "transfer failed"
-        if too_large:
+        if code == pycurl.E_FILESIZE_EXCEEDED:
             return httpx.ReadError(f"answer larger than {MAX_BODY} bytes", request=request)
         if code in (pycurl.E_UNSUPPORTED_PROTOCOL, pycurl.E_URL_MALFORMAT):
             return httpx.UnsupportedProtocol(message, request=request)
@@ -171,8 +148,17 @@ class CurlGetTransport(httpx.BaseTransport):
         return httpx.ReadError(message, request=request)
 
 
-def _discard(_data: bytes) -> None:
-    return None
+def _final_headers(raw: bytes) -> list[tuple[bytes, bytes]]:
+    """The last response's header lines (after any 1xx), as (name, value) pairs."""
+    headers: list[tuple[bytes, bytes]] = []
+    for line in raw.split(b"\r\n"):
+        if line.startswith(b"HTTP/"):
+            headers.clear()
+            continue
+        name, sep, value = line.partition(b":")
+        if sep:
+            headers.append((name.strip(), value.strip()))
+    return headers
 
 
 def _ms(seconds: float | None) -> int:

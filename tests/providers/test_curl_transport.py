@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import signal
 import socket
 import threading
 import time
@@ -74,6 +75,9 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         self.client_ports: set[int] = set()  # one per TCP connection the client opened
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client hanging up on an oversized answer is what one test wants
 
 
 class _CountingTransport(httpx.HTTPTransport):
@@ -206,3 +210,27 @@ def test_threads_that_come_and_go_reuse_one_connection(
         thread.join()
     assert answers == [str(n) for n in range(20)]
     assert len(server.client_ports) == 1
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_a_signal_during_a_poll_reaches_the_caller(
+    client: httpx.Client, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while `reenact ... --wait` polls: the interrupt must surface (exit 3), not be
+    raised inside libcurl, swallowed as a failed transfer and printed as a traceback."""
+
+    def interrupt(*_: object) -> None:
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)  # arrives while the answer is awaited
+        with pytest.raises(_Interrupted):
+            client.get("/slow", params={"s": "0.5"})
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert "Traceback" not in capfd.readouterr().err
