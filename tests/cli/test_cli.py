@@ -343,9 +343,16 @@ def test_timeout_exits_3_and_the_task_stays_tracked(env, video, image, runway_em
 def test_ctrl_c_while_waiting_exits_3_and_keeps_the_task(env, video, image, runway_emulator):
     env.update(runway_emulator.env())
     runway_emulator.configure(seconds_to_finish=3600.0)
-    proc = start(
-        ["submit", "--provider", "runway", "--video", video, "--image", image, "--wait"], env
-    )
+    # A suite started in the background by a script runs with SIGINT ignored, and a child
+    # inherits that; a user's Ctrl-C reaches a process whose SIGINT is at its default.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = start(
+            ["submit", "--provider", "runway", "--video", video, "--image", image, "--wait"], env
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     try:
         wait_for(lambda: runway_emulator.stats()["polls"] >= 1, timeout=30, what="the first poll")
         proc.send_signal(signal.SIGINT)
