@@ -1,12 +1,13 @@
-"""The transport under every provider client: plain GETs (the monitor's polls) go through
-libcurl via pycurl, everything else through httpx's own transport.
+"""The transport under every provider client: polls (bodiless GETs, and POSTs the HTTP base
+marks idempotent) go through libcurl via pycurl, everything else through httpx's own
+transport.
 
 Why: the monitor asks every in-flight task for news once per interval — 1,000 tasks at 5 s
 are 200 polls a second. httpx's default transport (httpcore + h11, pure Python) spends
 ~0.3 ms of CPU on each small loopback GET; libcurl ~0.1 ms (bench/RESULTS.md). Only
-idempotent, bodiless requests come here, so a connection lost mid-request is just an error
-the caller may retry: the "was a create sent?" rules in services/http.py never depend on
-this module (creates, uploads and cancels keep httpx's transport).
+idempotent requests come here, so a connection lost mid-request is just an error the caller
+may retry: the "was a create sent?" rules in services/http.py never depend on this module
+(creates, uploads and cancels keep httpx's transport).
 
 libcurl keeps its connections alive inside each easy handle. A handle serves one request at
 a time, so requests borrow one from a small pool of idle handles (as many as ran at once, up
@@ -23,6 +24,10 @@ import httpx
 
 # A poll answer is a few hundred bytes; anything this large is not one.
 MAX_BODY = 16 * 1024 * 1024
+MAX_POLL_BODY = 64 * 1024  # a POST that is a poll (CometAPI's feed) sends a task id
+# Set by services/http.py on requests that may be repeated (polls): a POST carrying it is a
+# read (CometAPI polls with `POST /runway/feed`) and may take the libcurl path.
+IDEMPOTENT = "reenact.idempotent"
 MAX_IDLE = 16  # idle handles kept (with their open connections); the monitor uses up to 8
 
 
@@ -42,14 +47,28 @@ class CurlGetTransport(httpx.BaseTransport):
         self._closed = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if (
-            request.method != "GET"
-            or "content-length" in request.headers
-            or "transfer-encoding" in request.headers
-            or self._closed
-        ):
+        payload = self._payload(request)
+        if payload is None or self._closed:
             return self._fallback.handle_request(request)
-        return self._get(request)
+        return self._send(request, payload)
+
+    @staticmethod
+    def _payload(request: httpx.Request) -> bytes | None:
+        """The body to send when the request is a poll (b"" for none), or None when it
+        belongs to httpx's transport."""
+        bodiless = "content-length" not in request.headers and (
+            "transfer-encoding" not in request.headers
+        )
+        if request.method == "GET" and bodiless:
+            return b""
+        if (
+            request.method == "POST"
+            and request.extensions.get(IDEMPOTENT)
+            and isinstance(request.stream, httpx.ByteStream)
+        ):
+            body = request.read()
+            return body if len(body) <= MAX_POLL_BODY else None
+        return None
 
     def close(self) -> None:
         with self._lock:
@@ -84,19 +103,26 @@ class CurlGetTransport(httpx.BaseTransport):
                 return
         handle.close()
 
-    # ---- one GET --------------------------------------------------------------------------
-    def _get(self, request: httpx.Request) -> httpx.Response:
+    # ---- one poll -------------------------------------------------------------------------
+    def _send(self, request: httpx.Request, payload: bytes) -> httpx.Response:
         pycurl = self._pycurl
         curl = self._borrow()
+        if request.method == "POST":
+            curl.setopt(pycurl.POSTFIELDS, payload)  # copied by pycurl; sets the method
+        else:
+            curl.setopt(pycurl.HTTPGET, 1)  # the handle may have posted last time
         # Plain buffers, not Python callbacks: no bytecode runs inside perform(), so a Ctrl-C
         # arrives as KeyboardInterrupt after it returns — a callback would have it raised
         # inside libcurl, where pycurl reports it as a failed transfer and it is lost.
         body, head = io.BytesIO(), io.BytesIO()
         timeout = request.extensions.get("timeout", {})
         curl.setopt(pycurl.URL, str(request.url))
+        # httpx's headers exactly (incl. Content-Length and Content-Type for a body); an empty
+        # "Expect:" keeps libcurl from asking for a 100-continue first.
         curl.setopt(
             pycurl.HTTPHEADER,
-            [f"{k.decode('latin-1')}: {v.decode('latin-1')}" for k, v in request.headers.raw],
+            [f"{k.decode('latin-1')}: {v.decode('latin-1')}" for k, v in request.headers.raw]
+            + ["Expect:"],
         )
         curl.setopt(pycurl.WRITEDATA, body)
         curl.setopt(pycurl.WRITEHEADER, head)

@@ -29,9 +29,12 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
+from services.curl_transport import IDEMPOTENT
 from services.errors import ConfigError, ErrorKind, ProviderError, TransportError
 
 log = logging.getLogger("reenact.http")
+
+_IDEMPOTENT = {IDEMPOTENT: True}  # lets a poll sent as a POST take the libcurl path
 
 # Gateways that gave up waiting on the provider: for a create, the provider may have accepted it.
 GATEWAY_TIMEOUTS = frozenset({504, 524})
@@ -300,6 +303,7 @@ class HttpClient:
                 response = self.client.request(
                     method, _parsed_url(url), json=json_body, params=params, data=data, files=files,
                     headers=headers, timeout=self._timeout(remaining),
+                    extensions=_IDEMPOTENT if idempotent else None,
                 )
                 log.debug("%s %s -> %s (attempt %d)", method, path, response.status_code, attempt)
                 err, body = self._check(response, expect_json)

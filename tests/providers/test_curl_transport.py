@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from services import curl_transport
-from services.curl_transport import CurlGetTransport
+from services.curl_transport import IDEMPOTENT, CurlGetTransport
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -234,3 +234,22 @@ def test_a_signal_during_a_poll_reaches_the_caller(
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_poll_sent_as_a_post_takes_libcurl_only_when_marked_idempotent(
+    client: httpx.Client, server: _Server, fallback: _CountingTransport
+) -> None:
+    marked = client.post("/feed", json={"task_id": "t-1"}, extensions={IDEMPOTENT: True})
+    assert marked.status_code == 201
+    assert marked.json() == {"task_id": "t-1"}
+    assert fallback.handled == []
+    method, _, headers = server.seen[-1]
+    assert method == "POST"
+    assert headers["Content-Type"] == "application/json"
+    assert "Expect" not in headers
+    # The same handle goes back to GET afterwards.
+    assert client.get("/json", params={"n": "3"}).json()["n"] == "3"
+    assert server.seen[-1][0] == "GET"
+    # A create is never marked: httpx's transport sends it.
+    client.post("/create", json={"prompt": "wave"})
+    assert fallback.handled == ["POST"]
