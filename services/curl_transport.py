@@ -31,11 +31,7 @@ IDEMPOTENT = "reenact.idempotent"
 MAX_IDLE = 16  # idle handles kept (with their open connections); the monitor uses up to 8
 
 
-class _TooLarge(Exception):
-    pass
-
-
-class CurlGetTransport(httpx.BaseTransport):
+class CurlPollTransport(httpx.BaseTransport):
     def __init__(self, fallback: httpx.BaseTransport, *, ca_file: str | None = None) -> None:
         import pycurl  # ~30 ms: paid when a client is first used, not by `reenact providers`
 

@@ -153,13 +153,13 @@ def _default_transport() -> httpx.BaseTransport:
     """Polls over libcurl, the rest over httpx's own pool (see services/curl_transport.py)."""
     import certifi
 
-    from services.curl_transport import CurlGetTransport
+    from services.curl_transport import CurlPollTransport
 
     fallback = httpx.HTTPTransport(
         verify=_tls_context(),
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
     )
-    return CurlGetTransport(fallback, ca_file=certifi.where())
+    return CurlPollTransport(fallback, ca_file=certifi.where())
 
 
 @lru_cache(maxsize=4096)

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from services import curl_transport
-from services.curl_transport import IDEMPOTENT, CurlGetTransport
+from services.curl_transport import IDEMPOTENT, CurlPollTransport
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -112,7 +112,7 @@ def client(server: _Server, fallback: _CountingTransport) -> Iterator[httpx.Clie
     host, port = server.server_address[:2]
     with httpx.Client(
         base_url=f"http://{host}:{port}",
-        transport=CurlGetTransport(fallback),
+        transport=CurlPollTransport(fallback),
         headers={"Authorization": "Bearer k-123"},
         timeout=httpx.Timeout(2.0),
     ) as c:
@@ -181,7 +181,7 @@ def test_a_closed_port_is_a_connect_error(fallback: _CountingTransport) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens once it is closed
     with (
-        httpx.Client(transport=CurlGetTransport(fallback), timeout=2.0) as c,
+        httpx.Client(transport=CurlPollTransport(fallback), timeout=2.0) as c,
         pytest.raises(httpx.ConnectError),
     ):
         c.get(f"http://127.0.0.1:{port}/json")
