@@ -297,6 +297,16 @@ def _url_index(settings: Settings, url: str) -> Path:
     return settings.uploads_dir / ".by-url" / hashlib.sha256(url.encode()).hexdigest()
 
 
+def stored_copy(url: str, settings: Settings) -> Path | None:
+    """The file a link gave when it was ingested, if it is still in the uploads dir."""
+    index = _url_index(settings, url.strip())
+    try:
+        known = settings.uploads_dir / index.read_text().strip()
+    except OSError:
+        return None
+    return known if known.is_file() else None
+
+
 def ingest_url(url: str, settings: Settings, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Path:
     """Fetch a user's video or image link into the uploads dir; return the stored path.
 
@@ -307,10 +317,9 @@ def ingest_url(url: str, settings: Settings, *, max_bytes: int = DEFAULT_MAX_BYT
     url = url.strip()
     check_url(url, allow_private=settings.allow_private_urls)
     index = _url_index(settings, url)
-    if index.is_file():
-        known = settings.uploads_dir / index.read_text().strip()
-        if known.is_file():
-            return known
+    known = stored_copy(url, settings)
+    if known is not None:
+        return known
 
     settings.uploads_dir.mkdir(parents=True, exist_ok=True)
     tmp = settings.uploads_dir / f".ingest-{uuid.uuid4().hex}.part"

@@ -187,3 +187,38 @@ class Availability(BaseModel):
     available: bool
     reason: str | None = None
     key_source: str | None = None  # "env" | "secrets" | None: where the key came from
+
+
+class OutputFacts(BaseModel):
+    """What an archived result file really is (probed from it, not taken from the provider)."""
+
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    duration_s: float | None = None
+    size_bytes: int | None = None
+    has_audio: bool | None = None
+    codec: str | None = None
+
+
+class TaskAnalysis(BaseModel):
+    """The app's own measurements of one task's result (see services.compare.analysis)."""
+
+    task_id: str
+    state: str  # running | done | failed
+    result_path: str | None = None
+    output: OutputFacts | None = None
+    fidelity: dict[str, Any] | None = None  # services.compare.fidelity.Fidelity, dumped
+    error: str | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Vote(BaseModel):
+    """A judgement on a comparison run: the winner beat every other contender."""
+
+    run_id: str
+    winner: str
+    contenders: list[str] = Field(default_factory=list)
+    note: str | None = None
+    blind: bool = False
+    created_at: datetime = Field(default_factory=utcnow)

@@ -59,6 +59,9 @@ IDLE_TICK_S = 1.0  # the background loop looks for new work at least this often
 # must not mean 1,000 passes.
 PASS_GRANULARITY_S = (0.005, 0.1)
 SWEEP_EVERY_S = 1.0  # interrupted submissions and leftover archives are looked for this often
+# Archived results not yet measured (specs, motion fidelity) after a restart are looked for
+# this often; new ones are queued the moment they are archived.
+ANALYSIS_BACKLOG_EVERY_S = 30.0
 
 _ARCHIVE_GAVE_UP = "archive_gave_up"
 _ARCHIVE_OWNER = "archiver"
@@ -157,6 +160,12 @@ class Monitor:
         self._archiving: dict[str, threading.Event] = {}
         self._archive_queue: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
         self._archivers: list[threading.Thread] = []
+        # Results to measure (task ids), by one background thread: scoring is CPU work, and
+        # one at a time keeps the other core for the pages and the polls.
+        self._analysis_queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._analysing: set[str] = set()
+        self._analyzer: threading.Thread | None = None
+        self._last_backlog = -ANALYSIS_BACKLOG_EVERY_S
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -244,6 +253,8 @@ class Monitor:
             if done:
                 started.append(done)
         stats.archives_started = len(started)
+        if sweep and self._thread is not None:
+            self._analysis_backlog()
         if block:
             for done in started:
                 done.wait()
@@ -635,7 +646,53 @@ class Monitor:
             error_kind=None,
             meta=meta,
         )
+        self._queue_analysis(task.id)
         return None
+
+    # ---- measuring results -----------------------------------------------------------------
+    def _queue_analysis(self, task_id: str) -> None:
+        """Measure this archived result in the background (only while the monitor runs as
+        the server's background thread; the CLI measures what it waited for itself)."""
+        if self._thread is None or self._stopped:
+            return
+        with self._lock:
+            if task_id in self._analysing:
+                return
+            self._analysing.add(task_id)
+            if self._analyzer is None or not self._analyzer.is_alive():
+                self._analyzer = threading.Thread(
+                    target=self._analyse_loop, name="reenact-analysis", daemon=True
+                )
+                self._analyzer.start()
+        self._analysis_queue.put(task_id)
+
+    def _analysis_backlog(self) -> None:
+        now = time.monotonic()
+        if now - self._last_backlog < ANALYSIS_BACKLOG_EVERY_S:
+            return
+        self._last_backlog = now
+        try:
+            for task in self.store.unanalysed(limit=100):
+                self._queue_analysis(task.id)
+        except Exception:
+            log.exception("Could not look for results to measure")
+
+    def _analyse_loop(self) -> None:
+        from services.compare.analysis import analyze
+
+        while True:
+            task_id = self._analysis_queue.get()
+            if task_id is None:
+                return
+            try:
+                task = self.store.get_task(task_id)
+                if task is not None:
+                    analyze(self.store, self.settings, task)
+            except Exception:
+                log.exception("Measuring the result of task %s failed", task_id)
+            finally:
+                with self._lock:
+                    self._analysing.discard(task_id)
 
     def archive_now(self, task_id: str, *, timeout: float = ARCHIVE_LEASE_S) -> Task:
         """Archive one succeeded task here and now (`reenact download`), even one whose
@@ -774,6 +831,9 @@ class Monitor:
             for _ in self._archivers:
                 self._archive_queue.put(None)  # each worker ends after its current download
             self._archivers = []
+            if self._analyzer is not None:
+                self._analysis_queue.put(None)  # ends after the result it is measuring
+                self._analyzer = None
         if self._owns_studio:
             with contextlib.suppress(Exception):
                 self.studio.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    and_,
     bindparam,
     create_engine,
     delete,
@@ -41,12 +42,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from services.config import Settings
 from services.models import (
     TERMINAL,
+    OutputFacts,
     Run,
     Task,
+    TaskAnalysis,
     TaskEvent,
     TaskInputs,
     TaskOptions,
     TaskStatus,
+    Vote,
     utcnow,
 )
 
@@ -121,6 +125,49 @@ class TaskRow(Base):
         Index("ix_tasks_provider_ptid", "provider", "provider_task_id"),
         Index("ix_tasks_run", "run_id"),
     )
+
+
+class AnalysisRow(Base):
+    """What the app measured of a task's archived result (its specs and motion fidelity).
+    Computed in the background once the result is on disk, never on a page render."""
+
+    __tablename__ = "task_analyses"
+
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16))  # running | done | failed
+    result_path: Mapped[str | None] = mapped_column(Text)  # the file it describes
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    fidelity: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class VoteRow(Base):
+    """A creator's judgement on one run: which provider's result won (one vote per run; a
+    new vote replaces it)."""
+
+    __tablename__ = "votes"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    winner: Mapped[str] = mapped_column(String(32))
+    # The providers the winner was judged against (those with a result at voting time).
+    contenders: Mapped[list[str]] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    blind: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PreferenceRow(Base):
+    """Small creator settings kept with the data (e.g. their price per second per provider)."""
+
+    __tablename__ = "preferences"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class EventRow(Base):
@@ -265,12 +312,220 @@ class Store:
             )
             return [_to_run(r) for r in rows]
 
-    def run_tasks(self, run_id: str) -> list[Task]:
-        with self._session() as s:
-            rows = s.scalars(
-                select(TaskRow).where(TaskRow.run_id == run_id).order_by(TaskRow.provider)
+    @staticmethod
+    def _comparisons(stmt: Any, provider: str | None) -> Any:
+        """Runs sent to two or more providers (a comparison), optionally one that included
+        `provider`."""
+        stmt = stmt.where(func.json_array_length(RunRow.providers) >= 2)
+        if provider:
+            stmt = stmt.where(
+                RunRow.id.in_(select(TaskRow.run_id).where(TaskRow.provider == provider))
             )
-            return [_to_task(r) for r in rows]
+        return stmt
+
+    def list_comparisons(
+        self, *, provider: str | None = None, limit: int = 20, offset: int = 0
+    ) -> list[Run]:
+        """Comparison runs, newest first."""
+        with self._session() as s:
+            stmt = self._comparisons(select(RunRow), provider)
+            stmt = stmt.order_by(RunRow.created_at.desc(), RunRow.id).limit(limit).offset(offset)
+            return [_to_run(r) for r in s.scalars(stmt)]
+
+    def count_comparisons(self, *, provider: str | None = None) -> int:
+        with self._session() as s:
+            stmt = self._comparisons(select(func.count()).select_from(RunRow), provider)
+            return int(s.scalar(stmt) or 0)
+
+    def run_tasks(self, run_id: str) -> list[Task]:
+        """A run's tasks (retries included): in the order its providers were chosen, then
+        oldest first."""
+        with self._session() as s:
+            run = s.get(RunRow, run_id)
+            rows = s.scalars(
+                select(TaskRow)
+                .where(TaskRow.run_id == run_id)
+                .order_by(TaskRow.created_at, TaskRow.id)
+            )
+            tasks = [_to_task(r) for r in rows]
+        order = {p: i for i, p in enumerate(run.providers if run else [])}
+        return sorted(tasks, key=lambda t: order.get(t.provider, len(order)))
+
+    # ---- what the app measured of results ---------------------------------------------------
+    def claim_analysis(self, task_id: str, result_path: str, *, lease_s: float) -> bool:
+        """Take the analysis of this result unless it is done (for this very file) or another
+        process holds a live lease on it. True = the caller computes it now."""
+        now = utcnow()
+        until = now + timedelta(seconds=lease_s)
+        a = AnalysisRow.__table__
+        with self.engine.connect() as conn:
+            try:
+                conn.execute(
+                    insert(a).values(
+                        task_id=task_id,
+                        state="running",
+                        result_path=result_path,
+                        lease_until=until,
+                        updated_at=now,
+                    )
+                )
+                conn.commit()
+                return True
+            except IntegrityError:
+                conn.rollback()
+            except Exception:
+                conn.rollback()
+                raise
+            taken = conn.execute(
+                update(a)
+                .where(
+                    a.c.task_id == task_id,
+                    or_(
+                        a.c.result_path.is_(None),
+                        a.c.result_path != result_path,
+                        a.c.state != "done",
+                    ),
+                    or_(a.c.lease_until.is_(None), a.c.lease_until < now),
+                )
+                .values(state="running", result_path=result_path, lease_until=until, updated_at=now)
+            ).rowcount
+            conn.commit()
+            return taken == 1
+
+    def save_analysis(self, analysis: TaskAnalysis) -> None:
+        a = AnalysisRow.__table__
+        values = {
+            "state": analysis.state,
+            "result_path": analysis.result_path,
+            "output": analysis.output.model_dump(mode="json") if analysis.output else None,
+            "fidelity": analysis.fidelity,
+            "error": analysis.error,
+            "lease_until": None,
+            "updated_at": utcnow(),
+        }
+        with self.engine.connect() as conn:
+            done = conn.execute(
+                update(a).where(a.c.task_id == analysis.task_id).values(**values)
+            ).rowcount
+            if not done:
+                conn.execute(insert(a).values(task_id=analysis.task_id, **values))
+            conn.commit()
+
+    def analyses(self, task_ids: Sequence[str]) -> dict[str, TaskAnalysis]:
+        if not task_ids:
+            return {}
+        with self._session() as s:
+            rows = s.scalars(select(AnalysisRow).where(AnalysisRow.task_id.in_(task_ids)))
+            return {
+                r.task_id: TaskAnalysis(
+                    task_id=r.task_id,
+                    state=r.state,
+                    result_path=r.result_path,
+                    output=OutputFacts.model_validate(r.output) if r.output else None,
+                    fidelity=r.fidelity,
+                    error=r.error,
+                    updated_at=r.updated_at,
+                )
+                for r in rows
+            }
+
+    def unanalysed(self, limit: int = 50) -> list[Task]:
+        """Archived successes with no finished analysis of their current file (and no live
+        lease): the monitor's backlog after a restart."""
+        now = utcnow()
+        with self._session() as s:
+            stmt = (
+                select(TaskRow)
+                .outerjoin(AnalysisRow, AnalysisRow.task_id == TaskRow.id)
+                .where(
+                    TaskRow.status == TaskStatus.SUCCEEDED.value,
+                    TaskRow.result_path.is_not(None),
+                    or_(
+                        AnalysisRow.task_id.is_(None),
+                        and_(
+                            AnalysisRow.state == "running",
+                            or_(AnalysisRow.lease_until.is_(None), AnalysisRow.lease_until < now),
+                        ),
+                        and_(
+                            AnalysisRow.state != "running",
+                            AnalysisRow.result_path != TaskRow.result_path,
+                        ),
+                    ),
+                )
+                .order_by(TaskRow.finished_at)
+                .limit(limit)
+            )
+            return [_to_task(r) for r in s.scalars(stmt)]
+
+    def first_status_at(self, task_ids: Sequence[str], status: TaskStatus) -> dict[str, datetime]:
+        """When each task first entered `status` (from its event history)."""
+        if not task_ids:
+            return {}
+        with self._session() as s:
+            rows = s.execute(
+                select(EventRow.task_id, func.min(EventRow.at))
+                .where(EventRow.task_id.in_(task_ids), EventRow.status == status.value)
+                .group_by(EventRow.task_id)
+            )
+            return {
+                tid: at.replace(tzinfo=UTC) if at.tzinfo is None else at
+                for tid, at in rows
+                if at is not None
+            }
+
+    # ---- votes -----------------------------------------------------------------------------
+    def save_vote(self, vote: Vote) -> Vote:
+        """One vote per run: a new one replaces the old."""
+        with self._session() as s:
+            s.execute(delete(VoteRow).where(VoteRow.run_id == vote.run_id))
+            s.add(
+                VoteRow(
+                    run_id=vote.run_id,
+                    winner=vote.winner,
+                    contenders=list(vote.contenders),
+                    note=vote.note,
+                    blind=int(vote.blind),
+                    created_at=vote.created_at,
+                )
+            )
+            s.commit()
+        return vote
+
+    def votes(self, run_ids: Sequence[str] | None = None) -> list[Vote]:
+        with self._session() as s:
+            stmt = select(VoteRow).order_by(VoteRow.created_at)
+            if run_ids is not None:
+                stmt = stmt.where(VoteRow.run_id.in_(run_ids))
+            return [
+                Vote(
+                    run_id=r.run_id,
+                    winner=r.winner,
+                    contenders=list(r.contenders or []),
+                    note=r.note,
+                    blind=bool(r.blind),
+                    created_at=r.created_at,
+                )
+                for r in s.scalars(stmt)
+            ]
+
+    # ---- preferences -----------------------------------------------------------------------
+    def get_pref(self, key: str, default: Any = None) -> Any:
+        with self._session() as s:
+            row = s.get(PreferenceRow, key)
+            return default if row is None else row.value
+
+    def set_pref(self, key: str, value: Any) -> None:
+        with self._session() as s:
+            row = s.get(PreferenceRow, key)
+            if value is None:
+                if row is not None:
+                    s.delete(row)
+            elif row is None:
+                s.add(PreferenceRow(key=key, value=value, updated_at=utcnow()))
+            else:
+                row.value = value
+                row.updated_at = utcnow()
+            s.commit()
 
     # ---- tasks -----------------------------------------------------------------------------
     def create_task(
@@ -602,7 +857,6 @@ class Store:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-
 # The monitor's per-pass statements, built once: each pass then only binds values (building
 # and coercing the statements, with an IN of literal ids, cost more than running them).
 _T = TaskRow.__table__
@@ -614,9 +868,7 @@ _DUE = (
     *_POLLABLE,
     or_(_T.c.next_poll_at.is_(None), _T.c.next_poll_at <= bindparam("now", type_=UTCDateTime())),
 )
-_PICK_DUE = (
-    select(_T.c.id).where(*_DUE).order_by(_T.c.next_poll_at).limit(bindparam("limit"))
-)
+_PICK_DUE = select(_T.c.id).where(*_DUE).order_by(_T.c.next_poll_at).limit(bindparam("limit"))
 _PICK_DUE_AMONG = (
     select(_T.c.id)
     .where(*_DUE, _T.c.id.in_(bindparam("among", expanding=True)))
@@ -642,6 +894,7 @@ _RECORD_POLL = (
     )
 )
 _NEXT_DUE = select(func.min(_T.c.next_poll_at)).where(*_POLLABLE)
+
 
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):

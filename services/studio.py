@@ -45,6 +45,8 @@ UNKNOWN_SENTENCE = (
 )
 
 
+PRICES_PREF = "prices_per_second"
+
 _BEING_SUBMITTED = (
     "This task is being submitted right now; wait until the provider has answered, then "
     "cancel or delete it."
@@ -86,7 +88,9 @@ class Studio:
             p = self.provider(pid)
             out.append(
                 ProviderInfo(
-                    id=pid, name=p.name, capabilities=p.capabilities(),
+                    id=pid,
+                    name=p.name,
+                    capabilities=p.capabilities(),
                     availability=p.availability(),
                 )
             )
@@ -227,9 +231,7 @@ class Studio:
             self._ready_to_create(pid, inputs)
         run, _ = self.store.create_run(inputs, options, unique, idempotency_key=idempotency_key)
         tasks = [
-            self.submit(
-                pid, inputs, options, run_id=run.id, idempotency_key=f"{run.id}:{pid}"
-            )
+            self.submit(pid, inputs, options, run_id=run.id, idempotency_key=f"{run.id}:{pid}")
             for pid in unique
         ]
         return run, tasks
@@ -285,16 +287,53 @@ class Studio:
                 out.append(changed)
         return out
 
-    @staticmethod
-    def estimate_cost(caps: ProviderCapabilities, inputs: TaskInputs) -> float | None:
-        if caps.cost_per_second_usd is None:
+    # ---- prices --------------------------------------------------------------------------
+    def prices(self) -> dict[str, float]:
+        """The creator's own price per second (US dollars) per provider, from Settings."""
+        raw = self.store.get_pref(PRICES_PREF, {})
+        out: dict[str, float] = {}
+        if isinstance(raw, dict):
+            for pid, value in raw.items():
+                if pid in provider_ids() and isinstance(value, int | float) and value >= 0:
+                    out[pid] = float(value)
+        return out
+
+    def set_price(self, provider_id: str, usd_per_second: float | None) -> None:
+        """Set (or with None, forget) the creator's price per second for one provider."""
+        if provider_id not in provider_ids():
+            raise InputError(f"There is no provider called '{provider_id}'.")
+        if usd_per_second is not None and not 0 <= usd_per_second <= 100:
+            raise InputError("A price per second must be between $0 and $100.")
+        prices = self.prices()
+        if usd_per_second is None:
+            prices.pop(provider_id, None)
+        else:
+            prices[provider_id] = round(float(usd_per_second), 4)
+        self.store.set_pref(PRICES_PREF, prices)
+
+    def price_per_second(self, caps: ProviderCapabilities) -> tuple[float | None, str | None]:
+        """(price, where it comes from): the creator's own price ("yours") wins over the
+        provider's published one ("published"); (None, None) when neither is known."""
+        mine = self.prices().get(caps.id)
+        if mine is not None:
+            return mine, "yours"
+        if caps.cost_per_second_usd is not None:
+            return caps.cost_per_second_usd, "published"
+        return None, None
+
+    def estimate_cost(
+        self, caps: ProviderCapabilities, inputs: TaskInputs, *, duration_s: float | None = None
+    ) -> float | None:
+        """Price per second × the driving clip's length (or `duration_s` when known)."""
+        price, _ = self.price_per_second(caps)
+        if price is None:
             return None
-        if caps.cost_per_second_usd == 0:
+        if price == 0:
             return 0.0
-        duration = _duration_of(inputs.video)
+        duration = duration_s if duration_s is not None else _duration_of(inputs.video)
         if duration is None:
             return None
-        return round(caps.cost_per_second_usd * duration, 2)
+        return round(price * duration, 2)
 
     # ---- follow, cancel, retry, delete -----------------------------------------------------
     def track(self, provider_id: str, provider_task_id: str) -> Task:
@@ -354,7 +393,11 @@ class Studio:
         if task.inputs is None:
             raise InputError("This task was tracked by id; there are no inputs to submit again.")
         return self.submit(
-            task.provider, task.inputs, task.options, run_id=task.run_id, retry_of=task.id,
+            task.provider,
+            task.inputs,
+            task.options,
+            run_id=task.run_id,
+            retry_of=task.id,
             idempotency_key=idempotency_key,
         )
 
