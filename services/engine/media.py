@@ -42,10 +42,17 @@ def luma(frame: av.VideoFrame) -> np.ndarray:
 
 
 class DrivingReader:
-    """Opens the driving clip; iterating yields luma arrays (video) and packets (audio)."""
+    """Opens the driving clip; iterating yields luma arrays (video) and packets (audio).
 
-    def __init__(self, path: str | Path) -> None:
+    `convert` replaces the luma read when a caller needs something else of each decoded frame
+    (the comparison export takes a scaled colour tile).
+    """
+
+    def __init__(
+        self, path: str | Path, *, convert: Callable[[av.VideoFrame], np.ndarray] = luma
+    ) -> None:
         name = Path(path).name
+        self._convert = convert
         try:
             self._container = av.open(str(path))
         except FileNotFoundError:
@@ -91,7 +98,7 @@ class DrivingReader:
             for packet in self._container.demux(streams):
                 if packet.stream is self.video:
                     for frame in packet.decode():
-                        yield luma(frame)
+                        yield self._convert(frame)
                 elif packet.size and packet.pts is not None:
                     yield packet
         except av.error.FFmpegError:
