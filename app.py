@@ -18,7 +18,14 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from server.lifespan import MonitorHost
-from server.routes import PublishedUploadsMiddleware, download_result, health, provider_hook
+from server.routes import (
+    PublishedUploadsMiddleware,
+    download_result,
+    health,
+    provider_hook,
+    run_export,
+    run_reference,
+)
 
 log = logging.getLogger("reenact.app")
 
@@ -48,6 +55,8 @@ app = st.App(
     lifespan=lifespan,
     routes=[
         Route("/files/{task_id}/{filename}", download_result, methods=["GET", "HEAD"]),
+        Route("/runs/{run_id}/reference", run_reference, methods=["GET", "HEAD"]),
+        Route("/exports/{run_id}/{filename}", run_export, methods=["GET", "HEAD"]),
         Route("/hooks/{provider}/{token}", provider_hook, methods=["POST"]),
         Route("/healthz", health, methods=["GET"]),
     ],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components.common import get_studio
 from components.format import cost
 from components.providers import OPTION_LABELS, accepts_sentence, provider_infos
 from services.models import TaskOptions
@@ -140,7 +141,14 @@ def cost_summary(estimates: dict[str, float | None]) -> None:
     if not estimates:
         return
     names = {i.id: i.name for i in provider_infos()}
-    lines = [f"- {names.get(pid, pid)}: **{cost(v)}**" for pid, v in estimates.items()]
+    mine = get_studio().prices()
+    lines = []
+    for pid, v in estimates.items():
+        if v is None:
+            lines.append(f"- {names.get(pid, pid)}: **{cost(v)}** — set your price in Settings")
+        else:
+            yours = " (your price)" if pid in mine and v else ""
+            lines.append(f"- {names.get(pid, pid)}: **{cost(v)}**{yours}")
     known = [v for v in estimates.values() if v is not None]
     total = ""
     if len(estimates) > 1 and len(known) == len(estimates):

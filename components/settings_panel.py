@@ -87,3 +87,37 @@ def storage_facts(settings: Settings) -> None:
         f"- **Database:** `{db}`\n"
         f"- **Public address:** {public}"
     )
+
+
+def prices_panel(studio: Studio, infos: list[ProviderInfo]) -> None:
+    """The creator's own price per second per provider (stored with the data), used by every
+    cost estimate in the app; providers that publish none (CometAPI, LiangXin) need it."""
+    mine = studio.prices()
+    paid = [i for i in infos if i.capabilities.can_create and i.id != "local"]
+    with st.form("prices", border=True):
+        values: dict[str, float | None] = {}
+        for info in paid:
+            published = info.capabilities.cost_per_second_usd
+            hint = (
+                f"published: ${published:.3f}/s" if published is not None else "no published price"
+            )
+            values[info.id] = st.number_input(
+                f"{info.name} — US$ per second of video ({hint})",
+                min_value=0.0,
+                max_value=100.0,
+                value=mine.get(info.id),
+                step=0.01,
+                format="%.3f",
+                placeholder="use the published price" if published is not None else "unknown",
+                key=f"price_{info.id}",
+            )
+        if st.form_submit_button("Save prices", icon=":material/save:"):
+            for pid, value in values.items():
+                if value != mine.get(pid):
+                    studio.set_price(pid, value)
+            st.toast("Prices saved: every estimate now uses them.")
+            st.rerun()
+    st.caption(
+        "Leave a price empty to use the provider's published one. Estimates show "
+        "“your price” when they use yours."
+    )

@@ -1,28 +1,30 @@
-"""Compare: runs sent to several providers, side by side (a first version; synced players,
-timing and cost columns arrive with the comparison issue)."""
+"""Compare: every run sent to several providers, and one run as a side-by-side workspace
+(`?run=ID`): synced players beside the driving clip, the numbers, a blind vote, exports."""
 
 import streamlit as st
 
-from components.common import get_studio, sentences
-from components.format import ago
-from components.providers import provider_name
-from components.task_card import task_cards
+from components.common import sentences
+from components.compare_runs import leaderboard_panel, run_list
 
 st.title("Compare")
-st.caption("Runs sent to several providers at once, one column per provider.")
 
-with sentences("loading the runs"):
-    store = get_studio().store
-    runs = [r for r in store.list_runs(limit=30) if len(r.providers) > 1][:5]
-    if not runs:
-        st.info(
-            "No comparisons yet. On the Create page, tick two or more providers and submit "
-            "once: their results appear here side by side.",
-            icon=":material/compare:",
-        )
-    for run in runs:
-        names = ", ".join(provider_name(p) for p in run.providers)
-        st.subheader(f"{names}")
-        st.caption(f"Run `{run.id}` · {ago(run.created_at)}")
-        tasks = store.run_tasks(run.id)
-        task_cards(tasks, key=f"cmp_{run.id}", columns=min(4, max(1, len(tasks))))
+run_id = st.query_params.get("run")
+if run_id:
+    if st.button("All comparisons", icon=":material/arrow_back:", type="tertiary"):
+        st.query_params.pop("run", None)
+        st.rerun()
+    with sentences("opening the run"):
+        from components.compare_view import run_view
+
+        run_view(run_id)
+    with st.expander("Leaderboard", icon=":material/leaderboard:"), sentences("ranking"):
+        leaderboard_panel()
+else:
+    st.caption("Runs sent to several providers at once. Open one to play them side by side.")
+    runs_col, board_col = st.columns([3, 2], gap="large")
+    with runs_col, sentences("loading the runs"):
+        run_list()
+    with board_col:
+        st.subheader("Leaderboard")
+        with sentences("ranking the providers"):
+            leaderboard_panel()

@@ -116,5 +116,13 @@ with sentences("preparing the page"):
         tasks = get_studio().store.run_tasks(shown_run)
         if tasks:
             st.divider()
-            st.subheader("This run")
+            head, link = st.columns([3, 1], vertical_alignment="center")
+            head.subheader("This run")
+            if len({t.provider for t in tasks}) > 1:
+                link.page_link(
+                    "pages/compare.py",
+                    label="Compare side by side",
+                    icon=":material/compare:",
+                    query_params={"run": shown_run},
+                )
             task_cards(tasks, key="run", columns=max(2, min(3, len(tasks))))

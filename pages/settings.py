@@ -4,7 +4,7 @@ import streamlit as st
 
 from components.common import get_studio, sentences
 from components.providers import provider_infos
-from components.settings_panel import provider_row, storage_facts
+from components.settings_panel import prices_panel, provider_row, storage_facts
 from services.config import load_settings
 
 st.title("Settings")
@@ -18,6 +18,10 @@ with sentences("reading the provider settings"):
     st.subheader("Providers")
     for info in provider_infos():
         provider_row(studio, info)
+
+with sentences("saving the prices"):
+    st.subheader("Your prices")
+    prices_panel(get_studio(), provider_infos())
 
 with sentences("reading the storage settings"):
     # Straight from the configuration: this must show even when the database is down.

@@ -92,6 +92,56 @@ async def download_result(request: Request) -> Response:
     )
 
 
+async def run_reference(request: Request) -> Response:
+    """GET /runs/{run_id}/reference — the driving clip a comparison run was made from (the
+    Compare page's reference tile). Only the file the run itself names, and only a video."""
+    run_id = request.path_params["run_id"]
+    if not _TASK_ID.match(run_id):
+        return _not_found("No such run.")
+    real = await run_in_threadpool(_reference_file, run_id)
+    if real is None:
+        return _not_found("The driving clip of this run is not on this machine.")
+    return FileResponse(real, media_type=mimetypes.guess_type(real.name)[0] or "video/mp4")
+
+
+def _reference_file(run_id: str) -> Path | None:
+    from services.compare.analysis import local_input
+    from services.media.sniff import SNIFF_BYTES, sniff
+
+    run = _store().get_run(run_id)
+    path = local_input(run.inputs.video, _settings()) if run else None
+    if path is None:
+        return None
+    try:
+        real = path.resolve(strict=True)
+        with real.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError:
+        return None
+    return real if real.is_file() and sniff(head).kind == "video" else None
+
+
+async def run_export(request: Request) -> Response:
+    """GET /exports/{run_id}/{name}[?download=1] — a run's side-by-side video or ZIP, made
+    on the Compare page (services.compare.bundle), streamed from disk."""
+    from services.compare.bundle import video_name, zip_name
+
+    run_id, name = request.path_params["run_id"], request.path_params["filename"]
+    if not _TASK_ID.match(run_id) or name not in (video_name(run_id), zip_name(run_id)):
+        return _not_found("No such export.")
+    folder = _settings().data_dir / "exports"
+    real = _inside(folder / run_id / name, folder)
+    if real is None:
+        return _not_found("This export has not been made yet; make it on the Compare page.")
+    attachment = request.query_params.get("download") in {"1", "true", "yes"}
+    return FileResponse(
+        real,
+        media_type="application/zip" if name.endswith(".zip") else "video/mp4",
+        filename=f"reenact-{name}",
+        content_disposition_type="attachment" if attachment else "inline",
+    )
+
+
 async def provider_hook(request: Request) -> Response:
     """POST /hooks/{provider}/{token} — a provider says something happened.
 

@@ -56,6 +56,7 @@ class Ctx:
         self.args = args
         self.json: bool = bool(getattr(args, "json", False))
         self.task_ids: list[str] = []
+        self.run_id: str | None = None  # a comparison: its numbers are printed when done
         self._studio: Studio | None = None
         self._settings: Settings | None = None
         self.printed_json = False
@@ -179,8 +180,30 @@ def _finish(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
             ctx.note(f"Task {task.id} {task.status.value}: {task.error}")
     for task in tasks:
         ctx.out(_describe(task))
-    ctx.emit([_task_json(t) for t in tasks] if many else _task_json(tasks[0]))
+    if ctx.run_id is not None:
+        ctx.emit(_run_numbers(ctx, ctx.run_id))
+    else:
+        ctx.emit([_task_json(t) for t in tasks] if many else _task_json(tasks[0]))
     return code
+
+
+def _run_numbers(ctx: Ctx, run_id: str) -> list[dict[str, Any]]:
+    """Measure what the comparison still lacks, print its numbers table and return the tasks
+    as JSON with their numbers."""
+    from services.cli_output import numbers_table
+    from services.compare.analysis import analyze_pending
+    from services.compare.runs import load_run, numbers
+
+    view = load_run(ctx.studio, run_id)
+    if any(t.result_path for t in view.tasks):
+        ctx.note("Measuring the results (specs, motion fidelity)…")
+        analyze_pending(ctx.studio.store, ctx.settings, view.tasks)
+        view = load_run(ctx.studio, run_id)
+    rows = numbers(ctx.studio, view)
+    ctx.out("")
+    ctx.out(numbers_table(rows))
+    by_task = {r.task_id: r.model_dump(mode="json") for r in rows}
+    return [{**_task_json(t), "numbers": by_task.get(t.id)} for t in view.tasks]
 
 
 def _describe(task: Task) -> str:
@@ -360,7 +383,49 @@ def cmd_compare(ctx: Ctx) -> int:
     run, tasks = ctx.studio.submit_many(ids, inputs, TaskOptions())
     ctx.task_ids = [t.id for t in tasks]
     ctx.note(f"Run {run.id}: {len(tasks)} tasks.")
+    if a.wait:
+        ctx.run_id = run.id
     return _after_submit(ctx, tasks, many=True)
+
+
+def cmd_export(ctx: Ctx) -> int:
+    from services.compare.bundle import export_video, export_zip
+    from services.compare.runs import load_run
+    from services.errors import ReenactError
+
+    out = _out_dir(ctx.args.out)
+    assert out is not None
+    view = load_run(ctx.studio, ctx.args.run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    code = EXIT_OK
+    try:
+        ctx.note("Writing the side-by-side video…")
+        ctx.out(str(export_video(ctx.studio, view, out).resolve()))
+    except ReenactError as err:
+        ctx.note(str(err))
+        code = EXIT_FAILED
+    ctx.out(str(export_zip(ctx.studio, view, out).resolve()))
+    return code
+
+
+def cmd_vote(ctx: Ctx) -> int:
+    from services.compare.runs import vote
+
+    saved = vote(ctx.studio, ctx.args.run_id, ctx.args.winner, note=ctx.args.note)
+    others = ", ".join(p for p in saved.contenders if p != saved.winner)
+    ctx.out(f"Recorded: {saved.winner} won run {saved.run_id} (against {others}).")
+    ctx.emit(saved.model_dump(mode="json"))
+    return EXIT_OK
+
+
+def cmd_leaderboard(ctx: Ctx) -> int:
+    from services.cli_output import leaderboard_table
+    from services.compare.leaderboard import leaderboard
+
+    standings = leaderboard(ctx.studio.store.votes())
+    ctx.out(leaderboard_table(standings))
+    ctx.emit([s.model_dump(mode="json") for s in standings])
+    return EXIT_OK
 
 
 def cmd_track(ctx: Ctx) -> int:
@@ -541,6 +606,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", required=True, metavar="V")
     p.add_argument("--image", required=True, metavar="I")
     wait_flags(p)
+    json_flag(p)
+
+    p = add("export", cmd_export, "write a comparison's side-by-side video and ZIP of results")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write them to")
+
+    p = add("vote", cmd_vote, "judge a comparison: which provider's result won")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--winner", required=True, metavar="PROVIDER")
+    p.add_argument("--note", metavar="TEXT", help="why (kept with the vote)")
+    json_flag(p)
+
+    p = add("leaderboard", cmd_leaderboard, "providers ranked from the votes (Bradley-Terry)")
     json_flag(p)
     return parser
 

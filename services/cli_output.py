@@ -162,3 +162,67 @@ def check_text(reports: Sequence[Any]) -> str:
             lines.append(f"  {_MARK.get(check.status, check.status)}  {who}{check.sentence}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _num(value: float | None, fmt: str, unit: str = "") -> str:
+    return "—" if value is None else f"{value:{fmt}}{unit}"
+
+
+def numbers_table(rows: Sequence[Any]) -> str:
+    """A comparison's numbers (services.compare.runs.TaskNumbers), one line per provider."""
+    lines = []
+    for r in rows:
+        size = f"{r.width}×{r.height}" if r.width and r.height else "—"
+        cost = _num(r.cost_usd, ".2f")
+        if r.cost_usd is not None:
+            cost = f"${cost}" + ("" if r.cost_source == "reported" else " est.")
+        fidelity = _num(r.fidelity, ".0f") if r.fidelity is not None else (r.fidelity_note or "—")
+        audio = "—" if r.has_audio is None else ("yes" if r.has_audio else "no")
+        note = r.error or ""
+        lines.append(
+            [
+                r.provider,
+                r.state.value,
+                _num(r.queued_s, ".0f", " s"),
+                _num(r.render_s, ".0f", " s"),
+                _num(r.total_s, ".0f", " s"),
+                cost,
+                size,
+                _num(r.fps, ".3g"),
+                _num(r.duration_s, ".1f", " s"),
+                audio,
+                f"{fidelity}  {note}".strip(),
+            ]
+        )
+    headers = [
+        "PROVIDER",
+        "STATE",
+        "QUEUED",
+        "RENDER",
+        "TOTAL",
+        "COST",
+        "SIZE",
+        "FPS",
+        "LENGTH",
+        "AUDIO",
+        "FIDELITY / NOTE",
+    ]
+    return table(headers, lines)
+
+
+def leaderboard_table(standings: Sequence[Any]) -> str:
+    if not standings:
+        return "No votes yet. Judge a comparison with `reenact vote RUN_ID --winner PROVIDER`."
+    rows = [
+        [
+            str(n),
+            s.provider,
+            f"{s.rating:.0f}",
+            f"{s.low:.0f}–{s.high:.0f}",
+            f"{s.wins}–{s.losses}",
+            str(s.first_places),
+            str(s.votes),
+        ]
+        for n, s in enumerate(standings, start=1)
+    ]
+    return table(["#", "PROVIDER", "RATING", "95 % INTERVAL", "PAIRS W–L", "WON", "RUNS"], rows)

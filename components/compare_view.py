@@ -1,0 +1,323 @@
+"""One comparison run as a workspace: the driving clip and every result in synced players,
+the numbers side by side, a (blind) vote, and the exports.
+
+Everything is read from the store; the tiles fill in live (one store read per second, in a
+fragment) while tasks run or results are being measured, then the fragment stops refreshing.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from components.common import app_base_url, get_studio, result_url, sentences
+from components.format import ago, size, status_label
+from components.providers import provider_name
+from components.synced_player import PlayerTile, synced_player
+from services.compare.bundle import exports_dir, video_name, zip_name
+from services.compare.runs import RunView, TaskNumbers, load_run, numbers, vote
+from services.models import Task, TaskStatus
+
+REFRESH_S = 1.0
+
+
+def _blind_key(run_id: str) -> str:
+    return f"cmp_blind_{run_id}"
+
+
+def _order(view: RunView, blind: bool) -> list[Task]:
+    """The chosen order, or in blind mode one shuffled order per run and browser session."""
+    if not blind:
+        return view.tasks
+    seed = st.session_state.setdefault("cmp_blind_seed", random.SystemRandom().random())
+    shuffled = list(view.tasks)
+    random.Random(f"{seed}:{view.run.id}").shuffle(shuffled)
+    return shuffled
+
+
+def _labels(tasks: list[Task], blind: bool) -> dict[str, str]:
+    if blind:
+        return {t.id: f"Result {string.ascii_uppercase[i]}" for i, t in enumerate(tasks)}
+    return {t.id: provider_name(t.provider) for t in tasks}
+
+
+def run_view(run_id: str) -> None:
+    studio = get_studio()
+    view = load_run(studio, run_id)
+    names = " · ".join(provider_name(p) for p in view.run.providers)
+    st.subheader(names)
+    inputs = view.run.inputs
+    facts = [ago(view.run.created_at), f"run {view.run.id}"]
+    if inputs.image:
+        facts.append(f"character: {Path(inputs.image).name}")
+    st.caption(" · ".join(facts))
+
+    voted = view.vote is not None
+    blind = st.toggle(
+        "Blind",
+        key=_blind_key(run_id),
+        disabled=voted,
+        help="Results in random order with the providers' names hidden until you vote.",
+    )
+    blind = blind and not voted
+    st.session_state["_cmp_prefetch"] = view
+    fragment = st.fragment(_live, run_every=None if _quiet(view) else REFRESH_S)
+    fragment(run_id, blind)
+    with sentences("recording the vote"):
+        _judging(view, blind)
+    if not blind:
+        with sentences("making the export"):
+            _exports(view)
+
+
+def _quiet(view: RunView) -> bool:
+    """Nothing will change here without the creator: every task settled and measured."""
+    if not view.settled:
+        return False
+    for task in view.tasks:
+        if task.status is TaskStatus.SUCCEEDED and task.result_path:
+            done = view.analysis(task.id)
+            if done is None or done.state == "running" or done.result_path != task.result_path:
+                return False
+    return True
+
+
+def _live(run_id: str, blind: bool) -> None:
+    view: RunView | None = st.session_state.pop("_cmp_prefetch", None)
+    if view is None or view.run.id != run_id:
+        view = load_run(get_studio(), run_id)
+    tasks = _order(view, blind)
+    labels = _labels(tasks, blind)
+    _players(view, tasks, labels)
+    rows = {r.task_id: r for r in numbers(get_studio(), view)}
+    if blind:
+        st.caption(
+            ":material/visibility_off: Numbers and names are hidden until you vote: costs "
+            "and timings would give the providers away."
+        )
+    else:
+        _numbers_table([rows[t.id] for t in tasks])
+        _fidelity_details(view, tasks)
+    was_live = st.session_state.get(f"_cmp_live_{run_id}")
+    quiet = _quiet(view)
+    st.session_state[f"_cmp_live_{run_id}"] = not quiet
+    if quiet and was_live:
+        st.rerun()  # the whole page: drop the refresh and show the vote and exports as done
+
+
+def _tile_status(task: Task) -> str:
+    if task.status is TaskStatus.RUNNING:
+        return f"Running · {max(0.0, min(1.0, task.progress)):.0%}"
+    if task.status is TaskStatus.SUCCEEDED and not task.result_path:
+        return task.error or "Saving the result…"
+    if task.status in (TaskStatus.FAILED, TaskStatus.UNKNOWN) and task.error:
+        return f"{status_label(task.status)}: {task.error}"
+    return status_label(task.status)
+
+
+def _players(view: RunView, tasks: list[Task], labels: dict[str, str]) -> None:
+    reference = PlayerTile(
+        id="reference",
+        label="Driving clip",
+        src=f"{app_base_url()}/runs/{view.run.id}/reference" if view.reference else None,
+        status=None if view.reference else "The driving clip is not on this machine.",
+        reference=True,
+    )
+    tiles = [reference]
+    for task in tasks:
+        ready = task.status is TaskStatus.SUCCEEDED and task.result_path
+        tiles.append(
+            PlayerTile(
+                id=task.id,
+                label=labels[task.id],
+                src=result_url(task) if ready else None,
+                status=None if ready else _tile_status(task),
+            )
+        )
+    synced_player(tiles, key=f"player_{view.run.id}", fps=_fps(view))
+
+
+def _fps(view: RunView) -> float:
+    for task in view.tasks:
+        analysis = view.analysis(task.id)
+        if analysis and analysis.output and analysis.output.fps:
+            return analysis.output.fps
+    return 24.0
+
+
+def _seconds(value: float | None) -> str | None:
+    return None if value is None else f"{value:.0f} s"
+
+
+def _numbers_table(rows: list[TaskNumbers]) -> None:
+    table: list[dict[str, Any]] = []
+    for r in rows:
+        cost = None
+        if r.cost_usd is not None:
+            cost = "free" if r.cost_usd == 0 else f"${r.cost_usd:.2f}"
+            if r.cost_source == "estimate" and r.cost_usd:
+                cost += " (est., your price)" if r.price_source == "yours" else " (est.)"
+        table.append(
+            {
+                "Provider": r.provider_name,
+                "State": status_label(r.state),
+                "Queued": _seconds(r.queued_s),
+                "Render": _seconds(r.render_s),
+                "Submit → done": _seconds(r.total_s),
+                "Cost": cost,
+                "Size": f"{r.width}×{r.height}" if r.width and r.height else None,
+                "FPS": r.fps,
+                "Length": f"{r.duration_s:.1f} s" if r.duration_s is not None else None,
+                "File": size(r.size_bytes) if r.size_bytes is not None else None,
+                "Audio": None if r.has_audio is None else ("yes" if r.has_audio else "no"),
+                "Fidelity": r.fidelity,
+                "Note": r.error or r.fidelity_note,
+            }
+        )
+    st.dataframe(
+        table,
+        hide_index=True,
+        key="cmp_numbers",
+        column_config={
+            "Fidelity": st.column_config.ProgressColumn(
+                "Fidelity",
+                help="Motion fidelity, 0–100: how closely the result's face follows the "
+                "driving clip (mouth, eyes, brows, head), measured the same way for every "
+                "provider.",
+                min_value=0,
+                max_value=100,
+                format="%.0f",
+            ),
+            "Cost": st.column_config.TextColumn(
+                help="What the provider reported, else an estimate from its price per second "
+                "(set your own in Settings)."
+            ),
+        },
+    )
+
+
+def _fidelity_details(view: RunView, tasks: list[Task]) -> None:
+    scored = [(t, view.analysis(t.id)) for t in tasks]
+    scored = [(t, a) for t, a in scored if a and a.fidelity and a.fidelity.get("signals")]
+    if not scored:
+        return
+    with st.expander("Motion fidelity per signal", icon=":material/insights:"):
+        rows = []
+        for task, analysis in scored:
+            assert analysis is not None and analysis.fidelity is not None
+            for sig in analysis.fidelity.get("signals", []):
+                rows.append(
+                    {
+                        "Provider": provider_name(task.provider),
+                        "Signal": str(sig.get("name", "")).replace("_", " "),
+                        "Correlation r": sig.get("r"),
+                        "Amplitude ratio": sig.get("amplitude"),
+                        "Score": sig.get("score"),
+                        "Weight": sig.get("weight"),
+                        "Note": sig.get("note"),
+                    }
+                )
+        st.dataframe(rows, hide_index=True, key="cmp_signals")
+        st.caption(
+            "Per signal: the correlation of the result's motion with the driving clip's, and "
+            "how much of its amplitude came through (1 = all). Signals the driving clip "
+            "hardly moves are left out of the score."
+        )
+
+
+def _judging(view: RunView, blind: bool) -> None:
+    contenders = [t for t in _order(view, blind) if t.provider in view.contenders]
+    st.markdown("**Which result is best?**")
+    if len(contenders) < 2:
+        st.caption("A vote needs at least two finished results.")
+        return
+    labels = _labels(_order(view, blind), blind)
+    if view.vote is not None:
+        how = "blind" if view.vote.blind else "seeing the names"
+        note = f" — “{view.vote.note}”" if view.vote.note else ""
+        st.success(
+            f"Your vote ({how}): {provider_name(view.vote.winner)}{note}",
+            icon=":material/how_to_vote:",
+        )
+        if view.vote.blind:
+            st.caption(
+                "Revealed: "
+                + ", ".join(f"{labels[t.id]} was {provider_name(t.provider)}" for t in contenders)
+            )
+    with st.form(key=f"vote_{view.run.id}", border=False):
+        winner = st.radio(
+            "Winner",
+            [t.id for t in contenders],
+            format_func=lambda tid: labels[tid],
+            horizontal=True,
+            index=None,
+            label_visibility="collapsed",
+        )
+        note = st.text_input("Note (optional)", max_chars=500, placeholder="Why this one?")
+        again = "Change my vote" if view.vote is not None else "Vote"
+        if st.form_submit_button(again, icon=":material/how_to_vote:"):
+            if winner is None:
+                st.warning("Pick the best result first.")
+                return
+            task = next(t for t in contenders if t.id == winner)
+            vote(get_studio(), view.run.id, task.provider, note=note, blind=blind)
+            st.session_state.pop(_blind_key(view.run.id), None)
+            st.toast(f"Vote recorded: {labels[winner]} was {provider_name(task.provider)}.")
+            st.rerun()
+
+
+def _export_ready(path: Path, view: RunView) -> bool:
+    """Made after the newest change to the run's tasks (else it may miss a result)."""
+    if not path.is_file():
+        return False
+    newest = max((t.updated_at for t in view.tasks), default=view.run.created_at)
+    return path.stat().st_mtime >= newest.timestamp()
+
+
+def _exports(view: RunView) -> None:
+    from services.compare.bundle import export_video, export_zip
+
+    st.markdown("**Export**")
+    studio = get_studio()
+    folder = exports_dir(studio, view.run.id)
+    base = f"{app_base_url()}/exports/{view.run.id}"
+    video, archive = folder / video_name(view.run.id), folder / zip_name(view.run.id)
+    left, right = st.columns(2)
+    with left:
+        if _export_ready(video, view):
+            st.link_button(
+                f"Download side-by-side video ({size(video.stat().st_size)})",
+                f"{base}/{video.name}?download=1",
+                icon=":material/download:",
+            )
+        elif st.button(
+            "Make side-by-side video",
+            icon=":material/view_column:",
+            disabled=not view.contenders,
+            help="The driving clip beside every result, labelled, with the driving clip's sound.",
+        ):
+            with st.spinner("Rendering the side-by-side video…"):
+                folder.mkdir(parents=True, exist_ok=True)
+                export_video(studio, view, folder)
+            st.rerun()
+    with right:
+        if _export_ready(archive, view):
+            st.link_button(
+                f"Download ZIP of results ({size(archive.stat().st_size)})",
+                f"{base}/{archive.name}?download=1",
+                icon=":material/folder_zip:",
+            )
+        elif st.button(
+            "Make ZIP of results",
+            icon=":material/folder_zip:",
+            disabled=not view.contenders,
+            help="Every result plus summary.csv and summary.json (the numbers above).",
+        ):
+            with st.spinner("Packing the results…"):
+                folder.mkdir(parents=True, exist_ok=True)
+                export_zip(studio, view, folder)
+            st.rerun()
