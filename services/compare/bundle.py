@@ -37,13 +37,12 @@ def exports_dir(studio: Studio, run_id: str) -> Path:
 
 
 def _result_files(view: RunView) -> list[tuple[str, Path]]:
-    files = []
-    for n, task in enumerate(view.tasks, start=1):
-        if task.status is TaskStatus.SUCCEEDED and task.result_path:
-            path = Path(task.result_path)
-            if path.is_file():
-                files.append((f"{n:02d}-{safe_name(task.provider)}{path.suffix or '.mp4'}", path))
-    return files
+    """(provider, archived result) in the run's order; the ZIP numbers them."""
+    return [
+        (task.provider, Path(task.result_path))
+        for task in view.tasks
+        if task.status is TaskStatus.SUCCEEDED and task.result_path
+    ]
 
 
 def export_zip(studio: Studio, view: RunView, out_dir: Path) -> Path:
