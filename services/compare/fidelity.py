@@ -19,6 +19,7 @@ every result of a run is weighed the same way.
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -123,7 +124,7 @@ class FaceTrack:
             with np.load(path, allow_pickle=False) as data:
                 version = int(data["version"])
                 t, values, names = data["t"], data["values"], tuple(str(n) for n in data["names"])
-        except (OSError, ValueError, KeyError, EOFError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             raise InputError(f"The face track {Path(path).name} could not be read.") from None
         if version != cls.VERSION or names != signals.NAMES:
             raise InputError(f"The face track {Path(path).name} was made by another version.")
