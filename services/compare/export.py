@@ -328,6 +328,7 @@ class _Result:
         self._current: tuple[float, np.ndarray] | None = None
         self._done = False
         self._frame_s = 1 / float(fallback_fps)
+        self._name = tile.path.name if tile.path is not None else tile.label
         if tile.path is None:
             self.status = tile.status or NO_RESULT
             return
@@ -378,7 +379,8 @@ class _Result:
                     return
         except Exception as err:
             # A damaged result holds its last good frame: one tile never stops the export.
-            log.debug("result decode stopped: %s", err)
+            shown = max(0.0, last - (origin or 0.0))
+            log.warning("The result %s stopped decoding at %.1f s (%s).", self._name, shown, err)
         finally:
             self._put(_END)
             self._container.close()
@@ -446,7 +448,8 @@ def side_by_side(
                 _Tile((i % cols) * tw, (i // cols) * th, tw, th, label)
                 for i, label in enumerate([reference_label, *(t.label for t in tiles)])
             ]
-            results = [_Result(t, (tw, th), reader.fps) for t in tiles]
+            for tile in tiles:  # one by one, so that `finally` stops every thread started
+                results.append(_Result(tile, (tw, th), reader.fps))
             canvas = _Canvas(width, height)
             writer = ResultWriter(
                 part, (width, height), reader.fps, reader.audio, reader.video_start

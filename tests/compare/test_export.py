@@ -36,10 +36,12 @@ def solid_clip(
     fps: int = FPS,
     size: tuple[int, int] = (320, 180),
     audio: str | None = None,
+    faststart: bool = False,
 ) -> Path:
     """A clip of flat colour (frame index → colour), optionally with a tone in `audio` codec."""
     pick = colour if callable(colour) else (lambda _i: colour)
-    with av.open(str(path), "w") as out:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as out:
         vs = out.add_stream("libx264", rate=fps)
         vs.width, vs.height = size
         vs.pix_fmt = "yuv420p"
@@ -228,6 +230,24 @@ def test_corrupt_result_is_a_status_tile_and_a_corrupt_reference_an_error(
     got = Decoded(out)
     assert got.luma(0, TILE[0], 0, 2 * TILE[0], TILE[1]).mean() < 60
     assert close_to(got.yuv(0, *centre(0, 2)), RED)
+
+    # cut in the middle of its frames (its index is in front): shows what there is, then holds
+    whole = solid_clip(tmp_path / "whole.mp4", GREEN, faststart=True)
+    cut = tmp_path / "cut.mp4"
+    with av.open(str(whole)) as c:
+        half = [p for p in c.demux(video=0) if p.size][c.streams.video[0].frames // 2]
+    cut.write_bytes(whole.read_bytes()[: half.pos + half.size])
+    got = Decoded(
+        side_by_side(
+            clips["silent_reference"],
+            [ExportTile(label="Cut", path=cut)],
+            tmp_path / "two.mp4",
+            tile_size=TILE,
+        )
+    )
+    assert len(got.frames) == round(SECONDS * FPS)
+    assert close_to(got.yuv(0, *centre(1, 2)), GREEN)
+    assert close_to(got.yuv(len(got.frames) - 1, *centre(1, 2)), GREEN)
 
     with pytest.raises(InputError, match=r"driving video corrupt\.mp4") as info:
         side_by_side(clips["corrupt"], [], tmp_path / "bad.mp4")
