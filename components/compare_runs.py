@@ -74,7 +74,7 @@ def _run_row(run: Run, winner: str | None) -> None:
         label = status_label(task.status)
         states[label] = states.get(label, 0) + 1
     with st.container(border=True, key=f"runrow_{run.id}"):
-        left, right = st.columns([5, 1], vertical_alignment="center")
+        left, right = st.columns([4, 1], vertical_alignment="center")
         names = " · ".join(provider_name(p) for p in run.providers)
         left.markdown(f"**{names}**", text_alignment="left")
         facts = [ago(run.created_at), ", ".join(f"{n} {s.lower()}" for s, n in states.items())]
@@ -83,9 +83,12 @@ def _run_row(run: Run, winner: str | None) -> None:
         elif sum(t.status is TaskStatus.SUCCEEDED for t in tasks) >= 2:
             facts.append("not judged yet")
         left.caption(" · ".join(facts) + f" · run {run.id}")
-        if right.button("Open", key=f"open_{run.id}", icon=":material/open_in_full:"):
-            st.query_params["run"] = run.id
-            st.rerun()
+        right.page_link(
+            "pages/compare.py",
+            label="Open",
+            icon=":material/open_in_full:",
+            query_params={"run": run.id},
+        )
 
 
 def _pager(page: int, pages: int, total: int) -> None:

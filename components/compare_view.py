@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from components.common import app_base_url, get_studio, result_url, sentences
-from components.format import ago, size, status_label
+from components.format import ago, duration, size, status_label
 from components.providers import provider_name
 from components.synced_player import PlayerTile, synced_player
 from services.compare.bundle import exports_dir, video_name, zip_name
@@ -100,7 +100,7 @@ def _live(run_id: str, blind: bool) -> None:
             "and timings would give the providers away."
         )
     else:
-        _numbers_table([rows[t.id] for t in tasks])
+        _numbers_table([rows[t.id] for t in tasks], labels)
         _fidelity_details(view, tasks)
     was_live = st.session_state.get(f"_cmp_live_{run_id}")
     quiet = _quiet(view)
@@ -149,33 +149,54 @@ def _fps(view: RunView) -> float:
     return 24.0
 
 
-def _seconds(value: float | None) -> str | None:
-    return None if value is None else f"{value:.0f} s"
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else duration(value)
 
 
-def _numbers_table(rows: list[TaskNumbers]) -> None:
+def _cost(r: TaskNumbers) -> str:
+    if r.cost_usd is None:
+        return "no price (set yours in Settings)"
+    if r.cost_usd == 0:
+        return "free"
+    text = f"${r.cost_usd:.2f}"
+    if r.cost_source == "estimate":
+        text += " est. (your price)" if r.price_source == "yours" else " est."
+    return text
+
+
+def _best(rows: list[TaskNumbers], value: Any, *, high: bool) -> set[str]:
+    """The task ids holding the best value of a row (only when there is a choice)."""
+    scored = [(value(r), r.task_id) for r in rows if value(r) is not None]
+    if len(scored) < 2:
+        return set()
+    top = max(v for v, _ in scored) if high else min(v for v, _ in scored)
+    return {tid for v, tid in scored if v == top}
+
+
+def _numbers_table(rows: list[TaskNumbers], labels: dict[str, str]) -> None:
+    """One row per provider, in the players' order; ★ marks the fastest, the cheapest and
+    the most faithful finished result."""
+    done = [r for r in rows if r.state is TaskStatus.SUCCEEDED]
+    fastest = _best(done, lambda r: r.total_s, high=False)
+    cheapest = _best(done, lambda r: r.cost_usd, high=False)
     table: list[dict[str, Any]] = []
     for r in rows:
-        cost = None
-        if r.cost_usd is not None:
-            cost = "free" if r.cost_usd == 0 else f"${r.cost_usd:.2f}"
-            if r.cost_source == "estimate" and r.cost_usd:
-                cost += " (est., your price)" if r.price_source == "yours" else " (est.)"
+        total = _seconds(r.total_s)
         table.append(
             {
-                "Provider": r.provider_name,
+                "Provider": labels[r.task_id],
                 "State": status_label(r.state),
                 "Queued": _seconds(r.queued_s),
                 "Render": _seconds(r.render_s),
-                "Submit → done": _seconds(r.total_s),
-                "Cost": cost,
-                "Size": f"{r.width}×{r.height}" if r.width and r.height else None,
-                "FPS": r.fps,
-                "Length": f"{r.duration_s:.1f} s" if r.duration_s is not None else None,
-                "File": size(r.size_bytes) if r.size_bytes is not None else None,
-                "Audio": None if r.has_audio is None else ("yes" if r.has_audio else "no"),
+                "Submit → done": f"{total} ★" if r.task_id in fastest else total,
+                "Cost": f"{_cost(r)} ★" if r.task_id in cheapest else _cost(r),
+                "Resolution": f"{r.width}×{r.height}" if r.width and r.height else "—",
+                "FPS": f"{r.fps:g}" if r.fps else "—",
+                "Length": f"{r.duration_s:.2f} s" if r.duration_s is not None else "—",
+                "File": size(r.size_bytes) if r.size_bytes is not None else "—",
+                "Audio": "—" if r.has_audio is None else ("yes" if r.has_audio else "no"),
                 "Fidelity": r.fidelity,
-                "Note": r.error or r.fidelity_note,
+                "Note": r.error or r.fidelity_note or "",
             }
         )
     st.dataframe(
@@ -186,7 +207,7 @@ def _numbers_table(rows: list[TaskNumbers]) -> None:
             "Fidelity": st.column_config.ProgressColumn(
                 "Fidelity",
                 help="Motion fidelity, 0–100: how closely the result's face follows the "
-                "driving clip (mouth, eyes, brows, head), measured the same way for every "
+                "driving clip (mouth, eyes, brows, head), measured here the same way for every "
                 "provider.",
                 min_value=0,
                 max_value=100,
@@ -194,8 +215,9 @@ def _numbers_table(rows: list[TaskNumbers]) -> None:
             ),
             "Cost": st.column_config.TextColumn(
                 help="What the provider reported, else an estimate from its price per second "
-                "(set your own in Settings)."
+                "(yours from Settings, or the published one)."
             ),
+            "Note": st.column_config.TextColumn(width="large"),
         },
     )
 
