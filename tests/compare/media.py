@@ -9,6 +9,7 @@ checks: delayed, mouth frozen, a still picture, no face, another resolution.
     make_performance(tmp / "drive.mp4")                              # 640×360, 5 s, 24 fps
     make_performance(tmp / "late.mp4", delay_s=0.5)                  # 0.5 s behind
     make_performance(tmp / "mute.mp4", mouth=False)                  # the mouth never moves
+    make_performance(tmp / "stare.mp4", blinks=False)                # the eyes never blink
     make_performance(tmp / "still.mp4", still=True)                  # frame 0 throughout
     make_performance(tmp / "empty.mp4", face=False)                  # background only
     make_performance(tmp / "far.mp4", zoom=0.6, shift=(0.2, 0.1))    # smaller, off-centre
@@ -96,10 +97,12 @@ def _fields() -> tuple[np.ndarray, ...]:
     return tuple(np.ascontiguousarray(f[region], dtype=np.float32) for f in fields)
 
 
-def face_image(t: float, *, mouth: bool = True) -> np.ndarray:
+def face_image(t: float, *, mouth: bool = True, blinks: bool = True) -> np.ndarray:
     """The photograph's close-up square as the performer shows it at time t."""
     map_x, rest_y, jaw, lids, brows = _fields()
-    map_y = rest_y + _bumps(t, BLINKS) * lids + _bumps(t, BROW_BUMPS) * brows
+    map_y = rest_y + _bumps(t, BROW_BUMPS) * brows
+    if blinks:
+        map_y += _bumps(t, BLINKS) * lids
     if mouth:
         map_y += _bumps(t, MOUTH_BUMPS) * jaw
     return cv2.remap(astronaut(), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
@@ -117,6 +120,7 @@ def frame_at(
     size: tuple[int, int],
     *,
     mouth: bool = True,
+    blinks: bool = True,
     face: bool = True,
     zoom: float = 1.0,
     shift: tuple[float, float] = (0.0, 0.0),
@@ -128,7 +132,7 @@ def frame_at(
     if not face:
         return frame
     sx, sy, sside = CLOSEUP
-    img = face_image(t, mouth=mouth)
+    img = face_image(t, mouth=mouth, blinks=blinks)
     scale = zoom * h / sside
     px = 6.0 * scale  # head drift, photo pixels
     dx = px * math.sin(2 * math.pi * t / 2.7)
@@ -152,6 +156,7 @@ def make_performance(
     seconds: float = 5.0,
     delay_s: float = 0.0,
     mouth: bool = True,
+    blinks: bool = True,
     still: bool = False,
     face: bool = True,
     zoom: float = 1.0,
@@ -170,7 +175,9 @@ def make_performance(
             if t == 0.0 and held is not None:
                 rgb = held
             else:
-                rgb = frame_at(t, size, mouth=mouth, face=face, zoom=zoom, shift=shift)
+                rgb = frame_at(
+                    t, size, mouth=mouth, blinks=blinks, face=face, zoom=zoom, shift=shift
+                )
                 held = rgb if t == 0.0 else None
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = i

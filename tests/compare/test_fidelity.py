@@ -37,6 +37,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "drive": {},
             "late": {"delay_s": 0.5},
             "mute": {"mouth": False},
+            "stare": {"blinks": False},
             "still": {"still": True},
             "empty": {"face": False},
             "far": {"zoom": 0.6, "shift": (0.2, 0.1)},
@@ -67,6 +68,19 @@ def test_the_driving_clip_against_itself_scores_100(tracks: dict[str, FaceTrack]
     assert sum(s.weight for s in result.signals) == pytest.approx(1.0, abs=1e-3)
     # the mouth moves most, so it weighs most
     assert rows["mouth"].weight == max(s.weight for s in result.signals)
+
+
+def test_a_performance_that_never_blinks_leaves_the_eyes_out(
+    tracks: dict[str, FaceTrack],
+) -> None:
+    own = fidelity(tracks["stare"], tracks["stare"])
+    rows = _by_name(own)
+    for eye in ("eye_left", "eye_right"):  # the model's jitter must not count as motion
+        assert rows[eye].weight == 0 and rows[eye].note == NOT_EXERCISED
+    assert own.score is not None and own.score >= 97
+    # a result that blinks anyway is not marked down for it
+    blinking = fidelity(tracks["stare"], tracks["drive"]).score
+    assert blinking is not None and blinking >= 85
 
 
 def test_a_still_picture_of_the_face_scores_about_zero(tracks: dict[str, FaceTrack]) -> None:
