@@ -128,8 +128,9 @@ def model_bytes() -> bytes:
 
 
 class Landmarker:
-    """Finds and follows one face (the largest) through frames; not thread-safe, use one per
-    stream. `presence_threshold` decides when a crop holds no face (MediaPipe uses 0.5).
+    """Finds one face (the largest at that moment) and follows it through frames; not
+    thread-safe, use one per stream. `presence_threshold` decides when a crop holds no face
+    (MediaPipe uses 0.5).
 
     Finding a face with Haar costs 30–50 ms on a 320-px copy (four times that at 640) against
     about 2 ms per tracked frame. `detect_sides` are the copies' long sides, tried in turn until

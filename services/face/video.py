@@ -41,9 +41,15 @@ def sampled_frames(path: Path, max_fps: float, *, label: str = "video") -> Itera
     except (av.error.FFmpegError, OSError, UnicodeDecodeError):
         raise InputError(f"{name} could not be read as a video.") from None
     with container:
-        if not container.streams.video:
+        # an MP4's cover art is a one-frame video stream of its own: skip it
+        moving = [
+            v
+            for v in container.streams.video
+            if not v.disposition & av.stream.Disposition.attached_pic
+        ]
+        if not moving:
             raise InputError(f"{name} has no video track.")
-        stream = container.streams.video[0]
+        stream = moving[0]
         stream.thread_type = "SLICE"
         stream.codec_context.thread_count = 1
         step = 1.0 / max_fps

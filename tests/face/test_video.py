@@ -62,3 +62,15 @@ def test_unreadable_inputs_raise_one_sentence(tmp_path: Path) -> None:
         with pytest.raises(InputError) as err:
             list(sampled_frames(path, 15.0, label="result video"))
         assert words in str(err.value) and path.name in str(err.value)
+
+
+def test_a_phone_clip_stored_turned_comes_upright_with_its_face(tmp_path: Path) -> None:
+    from services.face.landmarks import Landmarker
+    from tests.mediagen import make_video
+
+    path = make_video(tmp_path / "phone.mp4", size=(180, 320), rotation=90, seconds=1.0)
+    first = next(iter(sampled_frames(path, 15.0)))
+    assert isinstance(first.image, Yuv420)
+    assert first.image.y.shape == (320, 180) and first.image.u.shape == (160, 90)
+    found = Landmarker().detect(first.image)
+    assert found is not None and abs(found.roll) < 0.2  # upright, not lying on its side
