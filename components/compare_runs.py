@@ -83,12 +83,9 @@ def _run_row(run: Run, winner: str | None) -> None:
         elif sum(t.status is TaskStatus.SUCCEEDED for t in tasks) >= 2:
             facts.append("not judged yet")
         left.caption(" · ".join(facts) + f" · run {run.id}")
-        right.page_link(
-            "pages/compare.py",
-            label="Open",
-            icon=":material/open_in_full:",
-            query_params={"run": run.id},
-        )
+        if right.button("Open", key=f"open_{run.id}", width="stretch"):
+            st.query_params["run"] = run.id
+            st.rerun()
 
 
 def _pager(page: int, pages: int, total: int) -> None:

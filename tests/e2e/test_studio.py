@@ -312,10 +312,11 @@ def test_two_providers_one_click_then_tasks_compare_and_settings(
     assert published.status_code == 200
     assert published.content == media.wide.read_bytes()
 
-    page.goto("/compare")
+    # The run is a comparison: its workspace lists the driving clip and both results.
+    page.goto(f"/compare?run={run_id}")
     for task_id in tasks.values():
-        wait_video_plays(page, card(page, task_id))
-    shot(page, "compare")
+        expect(page.locator(f".sp-tile[data-id='{task_id}'] video")).to_have_count(1)
+    expect(page.locator(".sp-tile[data-id='reference'] video")).to_have_count(1)
 
     page.goto("/tasks")
     expect(page.get_by_text("Page 1 of")).to_be_visible()
