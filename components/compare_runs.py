@@ -8,9 +8,9 @@ import streamlit as st
 from components.common import get_studio
 from components.format import ago, status_label
 from components.providers import info_by_id, provider_name
-from services.compare.leaderboard import leaderboard
+from services.compare.leaderboard import Standing, leaderboard
 from services.compare.runs import current_tasks
-from services.models import Run, TaskStatus
+from services.models import Run, TaskStatus, Vote
 
 PAGE_SIZE = 10
 
@@ -108,9 +108,15 @@ def _pager(page: int, pages: int, total: int) -> None:
         st.rerun()
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def _standings(votes: tuple[Vote, ...]) -> list[Standing]:
+    # The bootstrap refits the model hundreds of times: once per set of votes, not per rerun.
+    return leaderboard(votes)
+
+
 def leaderboard_panel() -> None:
     votes = get_studio().store.votes()
-    standings = leaderboard(votes)
+    standings = _standings(tuple(votes))
     if not standings:
         st.caption(
             "No votes yet. Open a run with two or more results and pick a winner (blind, if "

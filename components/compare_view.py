@@ -18,6 +18,7 @@ from components.common import app_base_url, get_studio, result_url, sentences
 from components.format import ago, duration, size, status_label
 from components.providers import provider_name
 from components.synced_player import PlayerTile, synced_player
+from services.compare.analysis import local_input
 from services.compare.bundle import exports_dir, video_name, zip_name
 from services.compare.runs import RunView, TaskNumbers, load_run, numbers, vote
 from services.models import Task, TaskStatus
@@ -49,12 +50,18 @@ def run_view(run_id: str) -> None:
     studio = get_studio()
     view = load_run(studio, run_id)
     names = " · ".join(provider_name(p) for p in view.run.providers)
-    st.subheader(names)
     inputs = view.run.inputs
-    facts = [ago(view.run.created_at), f"run {view.run.id}"]
-    if inputs.image:
-        facts.append(f"character: {Path(inputs.image).name}")
-    st.caption(" · ".join(facts))
+    character = local_input(inputs.image, studio.settings)
+    text, picture = st.columns([5, 1], vertical_alignment="center")
+    with text:
+        st.subheader(names)
+        facts = [ago(view.run.created_at), f"run {view.run.id}"]
+        if inputs.image:
+            facts.append(f"character: {Path(inputs.image).name}")
+        st.caption(" · ".join(facts))
+    if character is not None:
+        with picture:
+            _character(str(character), character.stat().st_mtime_ns)
 
     voted = view.vote is not None
     blind = st.toggle(
@@ -72,6 +79,21 @@ def run_view(run_id: str) -> None:
     if not blind:
         with sentences("making the export"):
             _exports(view)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _character_thumb(path: str, mtime_ns: int) -> Any:
+    from services.media import thumbnail
+
+    return thumbnail(Path(path), faces=False, max_side=240)
+
+
+def _character(path: str, mtime_ns: int) -> None:
+    """The character the results should look like, beside the driving clip's tile."""
+    try:
+        st.image(_character_thumb(path, mtime_ns), caption="Character", width=120)
+    except Exception:
+        st.caption("The character picture cannot be shown.")
 
 
 def _quiet(view: RunView) -> bool:
