@@ -140,3 +140,33 @@ def test_tasks_page_empty_missing_and_listed(env: Path) -> None:
     at.run()
     assert "The engine found no face." in _texts(at)
     assert any(b.label == "Retry" for b in at.button)
+
+
+def test_settings_prices_are_stored_and_used_by_estimates(env: Path) -> None:
+    at = _page("settings").run()
+    assert not at.exception
+    comet = next(n for n in at.number_input if n.key == "price_cometapi")
+    assert comet.value is None and "no published price" in comet.label
+    comet.set_value(0.08)
+    next(b for b in at.button if b.label == "Save prices").click()
+    at.run()
+    assert not at.exception
+    from components.common import get_studio
+
+    studio = get_studio()
+    assert studio.prices() == {"cometapi": 0.08}
+    caps = studio.provider("cometapi").capabilities()
+    assert studio.price_per_second(caps) == (0.08, "yours")
+    runway = studio.provider("runway").capabilities()
+    assert studio.price_per_second(runway) == (runway.cost_per_second_usd, "published")
+
+
+def test_compare_without_runs_explains_how_to_make_one(env: Path) -> None:
+    at = _page("compare").run()
+    assert not at.exception
+    text = _texts(at)
+    assert "No comparisons yet" in text and "No votes yet" in text
+    at.query_params["run"] = "missing"
+    at.run()
+    assert not at.exception
+    assert "No comparison run with id 'missing'." in _texts(at)
