@@ -7,6 +7,7 @@ import streamlit as st
 
 from components.common import get_studio
 from components.format import ago, status_label
+from components.pager import pager
 from components.providers import info_by_id, provider_name
 from services.compare.leaderboard import Standing, leaderboard
 from services.compare.runs import current_tasks
@@ -92,19 +93,9 @@ def _pager(page: int, pages: int, total: int) -> None:
     if pages <= 1:
         st.caption(f"{total} comparison{'' if total == 1 else 's'}")
         return
-    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
-    if row.button("Newer", icon=":material/chevron_left:", disabled=page <= 1, key="cmp_prev"):
-        st.query_params["page"] = str(page - 1)
-        st.rerun()
-    row.caption(f"Page {page} of {pages} · {total:,} comparisons")
-    if row.button(
-        "Older",
-        icon=":material/chevron_right:",
-        icon_position="right",
-        disabled=page >= pages,
-        key="cmp_next",
-    ):
-        st.query_params["page"] = str(page + 1)
+    asked = pager(page, pages, f"Page {page} of {pages} · {total:,} comparisons", key="cmp")
+    if asked is not None:
+        st.query_params["page"] = str(asked)
         st.rerun()
 
 

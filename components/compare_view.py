@@ -326,42 +326,45 @@ def _exports(view: RunView) -> None:
     from services.compare.bundle import export_video, export_zip
 
     st.markdown("**Export**")
-    studio = get_studio()
-    folder = exports_dir(studio, view.run.id)
-    base = f"{app_base_url()}/exports/{view.run.id}"
-    video, archive = folder / video_name(view.run.id), folder / zip_name(view.run.id)
     left, right = st.columns(2)
     with left:
-        if _export_ready(video, view):
-            st.link_button(
-                f"Download side-by-side video ({size(video.stat().st_size)})",
-                f"{base}/{video.name}?download=1",
-                icon=":material/download:",
-            )
-        elif st.button(
-            "Make side-by-side video",
+        _export(
+            view,
+            video_name(view.run.id),
+            make=export_video,
+            what="side-by-side video",
             icon=":material/view_column:",
-            disabled=not view.contenders,
-            help="The driving clip beside every result, labelled, with the driving clip's sound.",
-        ):
-            with st.spinner("Rendering the side-by-side video…"):
-                folder.mkdir(parents=True, exist_ok=True)
-                export_video(studio, view, folder)
-            st.rerun()
+            busy="Rendering the side-by-side video…",
+            help_="The driving clip beside every result, labelled, with the driving clip's sound.",
+        )
     with right:
-        if _export_ready(archive, view):
-            st.link_button(
-                f"Download ZIP of results ({size(archive.stat().st_size)})",
-                f"{base}/{archive.name}?download=1",
-                icon=":material/folder_zip:",
-            )
-        elif st.button(
-            "Make ZIP of results",
+        _export(
+            view,
+            zip_name(view.run.id),
+            make=export_zip,
+            what="ZIP of results",
             icon=":material/folder_zip:",
-            disabled=not view.contenders,
-            help="Every result plus summary.csv and summary.json (the numbers above).",
-        ):
-            with st.spinner("Packing the results…"):
-                folder.mkdir(parents=True, exist_ok=True)
-                export_zip(studio, view, folder)
-            st.rerun()
+            busy="Packing the results…",
+            help_="Every result plus summary.csv and summary.json (the numbers above).",
+        )
+
+
+def _export(
+    view: RunView, name: str, *, make: Any, what: str, icon: str, busy: str, help_: str
+) -> None:
+    """A download link once the file is made (and current), else the button that makes it;
+    the file is served from disk by the /exports route, never through the session."""
+    studio = get_studio()
+    folder = exports_dir(studio, view.run.id)
+    path = folder / name
+    if _export_ready(path, view):
+        st.link_button(
+            f"Download {what} ({size(path.stat().st_size)})",
+            f"{app_base_url()}/exports/{view.run.id}/{name}?download=1",
+            icon=":material/download:",
+        )
+    elif st.button(f"Make {what}", icon=icon, disabled=not view.contenders, help=help_):
+        with st.spinner(busy):
+            folder.mkdir(parents=True, exist_ok=True)
+            make(studio, view, folder)
+        st.rerun()

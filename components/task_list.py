@@ -13,6 +13,7 @@ import streamlit as st
 
 from components.common import app_base_url, get_studio
 from components.format import ago, duration, elapsed_s, status_label
+from components.pager import pager
 from components.providers import info_by_id, provider_name
 from components.task_card import REFRESH_S, needs_refresh
 from services.config import PROVIDER_IDS
@@ -84,19 +85,10 @@ def task_history(providers: list[str], statuses: list[TaskStatus]) -> None:
 
 
 def _pager(page: int, pages: int, total: int) -> None:
-    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
-    if row.button("Newer", icon=":material/chevron_left:", disabled=page <= 1, key="pg_prev"):
-        st.session_state["list_page"] = page - 1
-        st.rerun()
-    row.caption(f"Page {page} of {pages} · {total:,} task{'' if total == 1 else 's'}")
-    if row.button(
-        "Older",
-        icon=":material/chevron_right:",
-        icon_position="right",
-        disabled=page >= pages,
-        key="pg_next",
-    ):
-        st.session_state["list_page"] = page + 1
+    caption = f"Page {page} of {pages} · {total:,} task{'' if total == 1 else 's'}"
+    asked = pager(page, pages, caption, key="pg")
+    if asked is not None:
+        st.session_state["list_page"] = asked
         st.rerun()
 
 

@@ -13,15 +13,15 @@ from pydantic import BaseModel
 
 from services.compare.analysis import local_input
 from services.errors import InputError
-from services.models import Run, Task, TaskAnalysis, TaskStatus, Vote, utcnow
+from services.models import OutputFacts, Run, Task, TaskAnalysis, TaskStatus, Vote, utcnow
 
 if TYPE_CHECKING:
     from services.studio import Studio
 
 
-class TaskNumbers(BaseModel):
+class TaskNumbers(OutputFacts):
     """One row of a run's numbers table (also `summary.csv` / `summary.json` in the ZIP and
-    `numbers` in `reenact compare --json`)."""
+    `numbers` in `reenact compare --json`): the result file's facts and the task's."""
 
     provider: str
     provider_name: str
@@ -34,12 +34,6 @@ class TaskNumbers(BaseModel):
     cost_usd: float | None = None
     cost_source: str | None = None  # "reported" by the provider, or "estimate"
     price_source: str | None = None  # for an estimate: "published" or "yours"
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    duration_s: float | None = None
-    size_bytes: int | None = None
-    has_audio: bool | None = None
     fidelity: float | None = None
     fidelity_note: str | None = None  # why there is no score ("No face found…", "measuring…")
     error: str | None = None
@@ -171,10 +165,8 @@ def _measured(row: TaskNumbers, task: Task, analysis: TaskAnalysis | None) -> No
         row.fidelity_note = "measuring…"
         return
     if analysis.output is not None:
-        out = analysis.output
-        row.width, row.height, row.fps = out.width, out.height, out.fps
-        row.duration_s, row.size_bytes = out.duration_s, out.size_bytes
-        row.has_audio = out.has_audio
+        for name, value in analysis.output:
+            setattr(row, name, value)
     if analysis.error:
         row.fidelity_note = analysis.error
         return
