@@ -239,7 +239,7 @@ def _numbers_table(rows: list[TaskNumbers], labels: dict[str, str]) -> None:
                 help="What the provider reported, else an estimate from its price per second "
                 "(yours from Settings, or the published one)."
             ),
-            "Note": st.column_config.TextColumn(width="large"),
+            "Note": st.column_config.TextColumn(width="medium"),
         },
     )
 

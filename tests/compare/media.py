@@ -26,7 +26,7 @@ import av
 import cv2
 import numpy as np
 
-from tests.engine.media_gen import CLOSEUP, _mouth_maps, astronaut, background
+from tests.engine.media_gen import CLOSEUP, _mouth_maps, _write_tone, astronaut, background
 
 # In the 512×512 photograph: the centre of each eye's opening (subject's right eye first) and
 # the brows' middle; found with the landmark model once and fixed here.
@@ -161,14 +161,17 @@ def make_performance(
     face: bool = True,
     zoom: float = 1.0,
     shift: tuple[float, float] = (0.0, 0.0),
+    audio: bool = False,
 ) -> Path:
-    """Write the clip (H.264, no audio). With delay_s the performance starts that much later
-    (its first frame held meanwhile), so the clip ends that much early in the performance."""
+    """Write the clip (H.264; with `audio`, an AAC tone as long as the clip). With delay_s the
+    performance starts that much later (its first frame held meanwhile), so the clip ends that
+    much early in the performance."""
     with av.open(str(path), "w") as out:
         v = out.add_stream("libx264", rate=fps)
         v.width, v.height = size
         v.pix_fmt = "yuv420p"
         v.options = {"preset": "ultrafast", "crf": "18"}
+        a = out.add_stream("aac", rate=24000) if audio else None
         held: np.ndarray | None = None
         for i in range(round(fps * seconds)):
             t = 0.0 if still else max(0.0, i / fps - delay_s)
@@ -183,6 +186,8 @@ def make_performance(
             frame.pts = i
             out.mux(v.encode(frame))
         out.mux(v.encode(None))
+        if a is not None:
+            _write_tone(out, a, seconds)
     return path
 
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import av
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
+from tests.compare.media import make_performance
 from tests.e2e.conftest import AppServer, Media, shot
 from tests.e2e.helpers import (
     assert_no_traceback,
@@ -54,6 +56,14 @@ def _probe(data: bytes) -> tuple[int, int, float, bool]:
         return stream.width, stream.height, seconds, bool(container.streams.audio)
 
 
+@pytest.fixture(scope="module")
+def performance(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A photographed face that opens its mouth, blinks and raises its brows, with sound:
+    the local engine's result then has motion to be scored on."""
+    folder = tmp_path_factory.mktemp("compare-media")
+    return make_performance(folder / "performance.mp4", seconds=4.0, audio=True)
+
+
 def _videos(page: Page) -> dict[str, dict | None]:
     return page.evaluate(_VIDEOS_JS)
 
@@ -62,12 +72,13 @@ def test_compare_run_live_synced_blind_vote_leaderboard_exports(
     page: Page,
     app_server: AppServer,
     media: Media,
+    performance: Path,
     runway: RunwayEmulator,
     cometapi: CometApiEmulator,
 ) -> None:
     open_create(page)
     choose_only(page, ["local", "runway"], PICKABLE)
-    upload(page, "driving_video", media.wide)
+    upload(page, "driving_video", performance)
     upload(page, "character_image", media.face)
     submit = page.get_by_role("button", name="Submit to 2 providers")
     expect(submit).to_be_enabled()
@@ -114,11 +125,15 @@ def test_compare_run_live_synced_blind_vote_leaderboard_exports(
         "() => document.body.innerText.includes('Motion fidelity per signal')", timeout=90_000
     )
     analysed = app_server.query(
-        "SELECT task_id, state, output FROM task_analyses WHERE task_id IN (?, ?)",
+        "SELECT task_id, state, output, fidelity FROM task_analyses WHERE task_id IN (?, ?)",
         (ids["local"], ids["runway"]),
     )
     assert {r[1] for r in analysed} == {"done"}
-    for task_id, _, output in analysed:
+    fidelity = {task_id: json.loads(f) for task_id, _, _, f in analysed}
+    # The local engine carries the performance: a number; the emulator's clip has no face.
+    assert 20 <= fidelity[ids["local"]]["score"] <= 100, fidelity[ids["local"]]
+    assert fidelity[ids["runway"]]["score"] is None and fidelity[ids["runway"]]["reason"]
+    for task_id, _, output, _ in analysed:
         facts = json.loads(output)
         archived = Path(
             app_server.query("SELECT result_path FROM tasks WHERE id = ?", (task_id,))[0][0]
@@ -157,8 +172,9 @@ def test_compare_run_live_synced_blind_vote_leaderboard_exports(
     got = httpx.get(href, timeout=30)
     assert got.status_code == 200 and "attachment" in got.headers["content-disposition"]
     width, height, seconds, audio = _probe(got.content)
-    _, _, drive_s, drive_audio = _probe(media.wide.read_bytes())
-    assert width > height and abs(seconds - drive_s) < 0.3 and audio is drive_audio
+    _, _, drive_s, drive_audio = _probe(performance.read_bytes())
+    assert drive_audio and audio  # the driving clip's sound
+    assert width > height and abs(seconds - drive_s) < 0.3
     page.get_by_role("button", name="Make ZIP of results").click()
     zip_link = page.get_by_role("link", name="Download ZIP of results")
     expect(zip_link).to_be_visible(timeout=60_000)
