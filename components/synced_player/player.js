@@ -26,6 +26,20 @@ const NUDGE_MAX = 0.1;
 const START_TIMEOUT_MS = 4000;
 const LAUNCH_TIMEOUT_MS = 1500;
 const STALL_GRACE_MS = 400;
+const SEEK_COOLDOWN_MS = 1000;
+// Videos with sound (see nudgeEpisode): corrected only when off by more than the deadband for
+// a while, by a rate offset of 3–12 % held for about EPISODE_MS; seeked only when far off.
+const AUDIO_DEADBAND_S = 0.015;
+const AUDIO_PERSIST_MS = 250;
+const AUDIO_NUDGE_MIN = 0.03;
+const AUDIO_NUDGE_MAX = 0.12;
+const AUDIO_EPISODE_MS = 800;
+const AUDIO_MAX_HOLD_MS = 1500;
+const AUDIO_SETTLE_MS = 600;
+const AUDIO_SEEK_S = 0.25;
+const CONSENSUS_SLEW = 0.1; // fraction of the videos' median offset taken per tick
+const HEARD_SLEW = 0.3; // fraction of the heard video's offset taken per tick
+const LEAD_CHECK_MS = 400;
 
 const ICONS = {
   play: '<path d="M8 5.5v13l11-6.5z"/>',
@@ -73,6 +87,14 @@ function pastEnd(v, t) {
   return t >= v.duration - 1e-3 || (v.ended && t >= v.duration - 0.25);
 }
 
+function hasAudio(v) {
+  return Boolean(
+    v.mozHasAudio ||
+      v.webkitAudioDecodedByteCount > 0 ||
+      (v.audioTracks && v.audioTracks.length > 0),
+  );
+}
+
 function clamp(x, lo, hi) {
   return Math.min(hi, Math.max(lo, x));
 }
@@ -101,7 +123,12 @@ class SyncedPlayer {
     this.phaseSince = 0;
     this.base = 0;
     this.anchor = performance.now();
-    this.seekLead = 0.03;
+    // How far ahead of the clock a correcting seek aims, learnt from where videos really
+    // resume (audio-bearing ones restart their audio first and resume later).
+    this.seekLead = { audio: 0.08, silent: 0.03 };
+    this.rateChangeCost = 0.02; // see nudgeEpisode
+    // Opt-in trace of corrections, for diagnosing sync on a given browser.
+    this.trace = window.__syncedPlayerDebug ? [] : null;
     this.scrubbing = false;
     this.scrubResume = false;
     this.raf = 0;
@@ -126,6 +153,7 @@ class SyncedPlayer {
       "data-mode": "grid",
     });
     this.root = root;
+    root.syncedPlayer = this; // for diagnosis from devtools (see `trace`)
 
     const top = el("div", "sp-top");
     const modes = el("div", "sp-seg", { role: "group", "aria-label": "Layout" });
@@ -375,6 +403,11 @@ class SyncedPlayer {
       playPending: false,
       seekStartedAt: 0,
       seekTarget: null,
+      lastCorrection: 0,
+      leadCheck: null, // after a correcting seek: {kind, at} — when to judge the lead
+      episode: null, // a held rate offset on a video with sound (see nudgeEpisode)
+      settleUntil: 0,
+      overSince: 0,
       waitingSince: 0,
       error: null,
     };
@@ -417,11 +450,8 @@ class SyncedPlayer {
         this.render();
       });
       v.addEventListener("seeked", () => {
-        if (rec.seekStartedAt && this.phase === "running") {
-          const took = (performance.now() - rec.seekStartedAt) / 1000;
-          this.seekLead = clamp(0.7 * this.seekLead + 0.3 * took, 0, 0.5);
-        }
         rec.seekStartedAt = 0;
+        if (rec.leadCheck) rec.leadCheck.at = performance.now() + LEAD_CHECK_MS;
       });
       v.addEventListener("waiting", () => {
         rec.waitingSince = performance.now();
@@ -430,6 +460,7 @@ class SyncedPlayer {
         rec.waitingSince = 0;
       };
       v.addEventListener("playing", ready);
+      v.addEventListener("playing", () => this.log("playing", rec.id, +v.currentTime.toFixed(3)));
       v.addEventListener("canplay", ready);
       v.addEventListener("error", () => {
         rec.error = "This video could not be loaded.";
@@ -743,18 +774,55 @@ class SyncedPlayer {
         this.anchor = performance.now();
         this.running = true;
         this.setPhase("running");
+        this.log("launched", +this.base.toFixed(3), times.map((x) => +x.toFixed(3)));
       }
     }
 
+    if (this.running) this.followConsensus();
     t = this.now();
     for (const rec of this.tiles.values()) this.correct(rec, t);
     this.renderTime(t, total);
+  }
+
+  // The clock leads, but it also follows. When a tile is heard, its video is the reference:
+  // sound must never skip, so that video is not corrected and the clock eases towards it
+  // instead (it starts late while its audio output starts, and a busy machine delays it).
+  // Otherwise the clock eases towards the median of the playing videos, so that a lag they
+  // share is not fought one by one — mutual sync is what is seen.
+  followConsensus() {
+    const t = this.now();
+    const heard = this.heard(t);
+    if (heard) {
+      this.base += (heard.video.currentTime - t) * HEARD_SLEW;
+      return;
+    }
+    const errs = [];
+    for (const rec of this.active(t)) {
+      const v = rec.video;
+      if (v.paused || v.seeking || rec.leadCheck) continue;
+      errs.push(v.currentTime - t);
+    }
+    if (!errs.length) return;
+    errs.sort((a, b) => a - b);
+    const mid = errs.length >> 1;
+    const median = errs.length % 2 ? errs[mid] : (errs[mid - 1] + errs[mid]) / 2;
+    if (Math.abs(median) > 0.001) this.base += median * CONSENSUS_SLEW;
+  }
+
+  // The playing video whose sound is on, if it has sound at all.
+  heard(t) {
+    const rec = this.audioId == null ? null : this.tiles.get(this.audioId);
+    const v = rec && rec.video;
+    if (!v || v.muted || v.paused || v.seeking || rec.error || !hasAudio(v)) return null;
+    if (v.readyState < HAVE_METADATA || pastEnd(v, t)) return null;
+    return rec;
   }
 
   startVideo(rec) {
     const v = rec.video;
     if (!v.paused || rec.playPending) return;
     rec.playPending = true;
+    this.log("play", rec.id, v.muted, +v.currentTime.toFixed(3));
     v.play()
       .catch((err) => {
         // Unmuted playback refused (no user gesture): carry on muted rather than stop.
@@ -769,8 +837,15 @@ class SyncedPlayer {
       });
   }
 
+  log(...entry) {
+    if (this.trace) this.trace.push([Math.round(performance.now()), ...entry]);
+  }
+
   seekVideo(rec, target) {
+    this.log("seek", rec.id, +this.now().toFixed(3), +rec.video.currentTime.toFixed(3), +target.toFixed(3));
     rec.seekTarget = target;
+    rec.episode = null;
+    rec.leadCheck = null;
     rec.seekStartedAt = performance.now();
     rec.video.currentTime = target;
   }
@@ -805,18 +880,257 @@ class SyncedPlayer {
       return;
     }
     if (v.seeking) return;
+    const nowMs = performance.now();
     const err = v.currentTime - t;
-    const threshold = Math.max(1.25 * this.frameDur(), 0.045);
-    if (Math.abs(err) > threshold) {
-      const target = Math.min(t + this.seekLead * this.rate, dur);
-      v.playbackRate = this.rate;
-      this.seekVideo(rec, target);
+    if (this.heard(t) === rec && Math.abs(err) < 0.5) {
+      // The reference for the clock (see followConsensus): left alone.
+      if (v.playbackRate !== this.rate) v.playbackRate = this.rate;
+      rec.episode = null;
       return;
     }
+    const threshold = hasAudio(v) ? AUDIO_SEEK_S : Math.max(1.25 * this.frameDur(), 0.045);
+    // After a correcting seek, rate nudges get a moment to finish the job: seeking again at
+    // once would only stall the video again (a seek storm), unless it is far off.
+    const cooled = nowMs - rec.lastCorrection > SEEK_COOLDOWN_MS || Math.abs(err) > 0.5;
+    if (Math.abs(err) > threshold && cooled) {
+      const kind = hasAudio(v) ? "audio" : "silent";
+      const target = Math.min(t + this.seekLead[kind] * this.rate, dur);
+      v.playbackRate = this.rate;
+      rec.lastCorrection = nowMs;
+      this.seekVideo(rec, target);
+      rec.leadCheck = { kind, at: Infinity };
+      return;
+    }
+    if (rec.leadCheck && nowMs >= rec.leadCheck.at) {
+      const kind = rec.leadCheck.kind;
+      this.seekLead[kind] = clamp(this.seekLead[kind] - 0.7 * err, 0, 0.5);
+      this.log("lead", rec.id, kind, +err.toFixed(3), +this.seekLead[kind].toFixed(3));
+      rec.leadCheck = null;
+    }
     rec.seekTarget = null;
-    const nudge = clamp(-err * NUDGE_GAIN, -NUDGE_MAX, NUDGE_MAX);
-    const wanted = this.rate * (1 + nudge);
-    if (Math.abs(v.playbackRate - wanted) > 0.002 * this.rate) v.playbackRate = wanted;
+    if (hasAudio(v)) this.nudgeEpisode(rec, err, nowMs);
+    else {
+      const nudge = clamp(-err * NUDGE_GAIN, -NUDGE_MAX, NUDGE_MAX);
+      const wanted = this.rate * (1 + nudge);
+      if (Math.abs(v.playbackRate - wanted) > 0.002 * this.rate) v.playbackRate = wanted;
+    }
+  }
+
+  // A video with an audio track follows its audio clock, and in Chromium every pair of
+  // playbackRate changes on such a video costs it ~20 ms of position, unpredictably (measured
+  // here, both directions, however small the change; silent videos lose nothing), while two
+  // clocks left alone never drift apart. So such a video is corrected rarely: only when off
+  // by more than the deadband for a while, by one rate offset held just long enough for the
+  // wanted correction plus that cost, then back to the rate and a pause to judge the result —
+  // which also re-measures the cost (it varies by browser and machine).
+  nudgeEpisode(rec, err, nowMs) {
+    const v = rec.video;
+    const ep = rec.episode;
+    if (ep && !ep.done) {
+      if (nowMs < ep.until) return;
+      v.playbackRate = this.rate;
+      this.log("episode-end", rec.id, +err.toFixed(3));
+      ep.done = true;
+      rec.settleUntil = nowMs + AUDIO_SETTLE_MS;
+      return;
+    }
+    if (nowMs < rec.settleUntil) return;
+    if (ep && ep.done) {
+      const lost = ep.intended - (err - ep.errBefore);
+      this.rateChangeCost = clamp(0.75 * this.rateChangeCost + 0.25 * lost, 0, 0.06);
+      this.log("episode-judged", rec.id, +err.toFixed(3), +lost.toFixed(3), +this.rateChangeCost.toFixed(3));
+      rec.episode = null;
+    }
+    if (v.playbackRate !== this.rate) v.playbackRate = this.rate;
+    if (Math.abs(err) < AUDIO_DEADBAND_S) {
+      rec.overSince = 0;
+      return;
+    }
+    if (!rec.overSince) rec.overSince = nowMs;
+    if (nowMs - rec.overSince < AUDIO_PERSIST_MS) return;
+    rec.overSince = 0;
+    const intended = -err + this.rateChangeCost; // media seconds to gain against the clock
+    const offset = clamp(Math.abs(intended) / (AUDIO_EPISODE_MS / 1000), AUDIO_NUDGE_MIN, AUDIO_NUDGE_MAX);
+    const hold = clamp((Math.abs(intended) / (offset * this.rate)) * 1000, 40, AUDIO_MAX_HOLD_MS);
+    v.playbackRate = this.rate * (1 + Math.sign(intended) * offset);
+    this.log("episode", rec.id, +err.toFixed(3), +intended.toFixed(3), Math.round(hold));
+    rec.episode = {
+      until: nowMs + hold,
+      errBefore: err,
+      intended: Math.sign(intended) * offset * this.rate * (hold / 1000),
+      done: false,
+    };
+  }
+
+  // The clock leads, but it also follows. When a tile is heard, its video is the reference:
+  // sound must never skip, so that video is not corrected and the clock eases towards it
+  // instead (it starts late while its audio output starts, and a busy machine delays it).
+  // Otherwise the clock eases towards the median of the playing videos, so that a lag they
+  // share is not fought one by one — mutual sync is what is seen.
+  followConsensus() {
+    const t = this.now();
+    const heard = this.heard(t);
+    if (heard) {
+      this.base += (heard.video.currentTime - t) * HEARD_SLEW;
+      return;
+    }
+    const errs = [];
+    for (const rec of this.active(t)) {
+      const v = rec.video;
+      if (v.paused || v.seeking || rec.leadCheck) continue;
+      errs.push(v.currentTime - t);
+    }
+    if (!errs.length) return;
+    errs.sort((a, b) => a - b);
+    const mid = errs.length >> 1;
+    const median = errs.length % 2 ? errs[mid] : (errs[mid - 1] + errs[mid]) / 2;
+    if (Math.abs(median) > 0.001) this.base += median * CONSENSUS_SLEW;
+  }
+
+  // The playing video whose sound is on, if it has sound at all.
+  heard(t) {
+    const rec = this.audioId == null ? null : this.tiles.get(this.audioId);
+    const v = rec && rec.video;
+    if (!v || v.muted || v.paused || v.seeking || rec.error || !hasAudio(v)) return null;
+    if (v.readyState < HAVE_METADATA || pastEnd(v, t)) return null;
+    return rec;
+  }
+
+  startVideo(rec) {
+    const v = rec.video;
+    if (!v.paused || rec.playPending) return;
+    rec.playPending = true;
+    this.log("play", rec.id, v.muted, +v.currentTime.toFixed(3));
+    v.play()
+      .catch((err) => {
+        // Unmuted playback refused (no user gesture): carry on muted rather than stop.
+        if (err && err.name === "NotAllowedError" && !v.muted) {
+          v.muted = true;
+          return v.play().catch(() => {});
+        }
+        return undefined;
+      })
+      .finally(() => {
+        rec.playPending = false;
+      });
+  }
+
+  log(...entry) {
+    if (this.trace) this.trace.push([Math.round(performance.now()), ...entry]);
+  }
+
+  seekVideo(rec, target) {
+    this.log("seek", rec.id, +this.now().toFixed(3), +rec.video.currentTime.toFixed(3), +target.toFixed(3));
+    rec.seekTarget = target;
+    rec.episode = null;
+    rec.leadCheck = null;
+    rec.seekStartedAt = performance.now();
+    rec.video.currentTime = target;
+  }
+
+  correct(rec, t) {
+    const v = rec.video;
+    if (!v || rec.error || v.readyState < HAVE_METADATA) return;
+    const dur = v.duration;
+    if (!Number.isFinite(dur)) return;
+
+    if (pastEnd(v, t)) {
+      // Past its own end: hold the last frame while the longer ones carry on.
+      if (!v.paused) v.pause();
+      if (!v.seeking && v.currentTime < dur - 0.5 * this.frameDur() && rec.seekTarget !== dur) {
+        this.seekVideo(rec, dur);
+      }
+      return;
+    }
+
+    if (!this.running) {
+      if (!v.paused && this.phase !== "launching") v.pause();
+      if (this.phase === "launching") return;
+      if (v.playbackRate !== this.rate) v.playbackRate = this.rate;
+      if (!v.seeking && Math.abs(v.currentTime - t) > 5e-4 && rec.seekTarget !== t) {
+        this.seekVideo(rec, t);
+      }
+      return;
+    }
+
+    if (v.paused) {
+      this.startVideo(rec);
+      return;
+    }
+    if (v.seeking) return;
+    const nowMs = performance.now();
+    const err = v.currentTime - t;
+    if (this.heard(t) === rec && Math.abs(err) < 0.5) {
+      // The reference for the clock (see followConsensus): left alone.
+      if (v.playbackRate !== this.rate) v.playbackRate = this.rate;
+      rec.episode = null;
+      return;
+    }
+    const threshold = hasAudio(v) ? AUDIO_SEEK_S : Math.max(1.25 * this.frameDur(), 0.045);
+    // After a correcting seek, rate nudges get a moment to finish the job: seeking again at
+    // once would only stall the video again (a seek storm), unless it is far off.
+    const cooled = nowMs - rec.lastCorrection > SEEK_COOLDOWN_MS || Math.abs(err) > 0.5;
+    if (Math.abs(err) > threshold && cooled) {
+      const kind = hasAudio(v) ? "audio" : "silent";
+      const target = Math.min(t + this.seekLead[kind] * this.rate, dur);
+      v.playbackRate = this.rate;
+      rec.lastCorrection = nowMs;
+      this.seekVideo(rec, target);
+      rec.leadCheck = { kind, at: Infinity };
+      return;
+    }
+    if (rec.leadCheck && nowMs >= rec.leadCheck.at) {
+      const kind = rec.leadCheck.kind;
+      this.seekLead[kind] = clamp(this.seekLead[kind] - 0.7 * err, 0, 0.5);
+      this.log("lead", rec.id, kind, +err.toFixed(3), +this.seekLead[kind].toFixed(3));
+      rec.leadCheck = null;
+    }
+    rec.seekTarget = null;
+    if (hasAudio(v)) this.nudgeEpisode(rec, err, nowMs);
+    else {
+      const nudge = clamp(-err * NUDGE_GAIN, -NUDGE_MAX, NUDGE_MAX);
+      const wanted = this.rate * (1 + nudge);
+      if (Math.abs(v.playbackRate - wanted) > 0.002 * this.rate) v.playbackRate = wanted;
+    }
+  }
+
+  // A video with an audio track follows its audio clock, and in Chromium every pair of
+  // playbackRate changes on such a video costs it ~24 ms of position (measured here, both
+  // directions, however small the change; silent videos lose nothing). Continuous nudging
+  // would therefore drag it ever further behind. Instead: one episode at a fixed offset, held
+  // just long enough for the wanted correction plus that cost, then back to the rate and a
+  // pause to judge the result — which also re-measures the cost (it varies by browser).
+  nudgeEpisode(rec, err, nowMs) {
+    const v = rec.video;
+    const ep = rec.episode;
+    if (ep && !ep.done) {
+      if (nowMs < ep.until) return;
+      v.playbackRate = this.rate;
+      this.log("episode-end", rec.id, +err.toFixed(3));
+      ep.done = true;
+      rec.settleUntil = nowMs + AUDIO_SETTLE_MS;
+      return;
+    }
+    if (nowMs < rec.settleUntil) return;
+    if (ep && ep.done) {
+      const achieved = err - ep.errBefore;
+      const lost = ep.intended - achieved;
+      this.rateChangeCost = clamp(0.6 * this.rateChangeCost + 0.4 * lost, 0, 0.08);
+      this.log("episode-judged", rec.id, +err.toFixed(3), +lost.toFixed(3), +this.rateChangeCost.toFixed(3));
+      rec.episode = null;
+    }
+    if (v.playbackRate !== this.rate) v.playbackRate = this.rate;
+    if (Math.abs(err) < AUDIO_DEADBAND_S) return;
+    const intended = -err + this.rateChangeCost; // media seconds to gain against the clock
+    const hold = clamp((Math.abs(intended) / (AUDIO_NUDGE * this.rate)) * 1000, 40, AUDIO_MAX_HOLD_MS);
+    v.playbackRate = this.rate * (1 + Math.sign(intended) * AUDIO_NUDGE);
+    this.log("episode", rec.id, +err.toFixed(3), +intended.toFixed(3), Math.round(hold));
+    rec.episode = {
+      until: nowMs + hold,
+      errBefore: err,
+      intended: Math.sign(intended) * AUDIO_NUDGE * this.rate * (hold / 1000),
+      done: false,
+    };
   }
 
   // ---------------------------------------------------------------- rendering

@@ -361,6 +361,44 @@ def test_playback_stays_in_sync(player: Page) -> None:
     assert max(s["n"] for s in samples) == 3
     assert max(spreads) <= MAX_DRIFT_S, f"max drift {max(spreads) * 1000:.1f} ms"
 
+    # Knocked out of sync from outside, a video is brought back: a big drift by a seek, a
+    # small one (below the seek threshold) by nudging its rate, with no further seek.
+    for push, how in ((0.3, "seek"), (0.025, "nudge")):
+        fix = page.evaluate(
+            f"""async ([push, tol]) => {{
+              const sp = {_ROOT_JS};
+              const [ref, v] = ['{REF}', '{LONG}'].map(
+                id => sp.querySelector(`.sp-tile[data-id="${{id}}"] video`));
+              v.currentTime = v.currentTime + push;
+              const t0 = performance.now();
+              await new Promise(r => v.addEventListener('seeked', r, {{once: true}}));
+              const err0 = v.currentTime - ref.currentTime;
+              let seeks = 0, rateDev = 0;
+              const count = () => seeks++;
+              v.addEventListener('seeking', count);
+              try {{
+                while (performance.now() - t0 < 5000) {{
+                  await new Promise(r => requestAnimationFrame(r));
+                  rateDev = Math.max(rateDev, Math.abs(v.playbackRate - ref.playbackRate));
+                  if (!v.paused && !v.seeking && Math.abs(v.currentTime - ref.currentTime) < tol)
+                    return {{took: performance.now() - t0, err0, seeks, rateDev}};
+                }}
+                return {{took: null, err0, seeks, rateDev}};
+              }} finally {{ v.removeEventListener('seeking', count); }}
+            }}""",
+            [push, 0.005],
+        )
+        print(
+            f"{push * 1000:.0f} ms pushed: {fix['err0'] * 1000:.0f} ms off after the push,"
+            f" back within 5 ms after {fix['took']:.0f} ms, {fix['seeks']} correcting seek(s),"
+            f" rate moved by up to {fix['rateDev']:.3f}"
+        )
+        assert fix["took"] is not None, f"a {push * 1000:.0f} ms drift was never corrected"
+        if how == "seek":
+            assert fix["seeks"] >= 1
+        elif abs(fix["err0"]) > 0.01:
+            assert fix["seeks"] == 0 and fix["rateDev"] > 0.01, fix
+
     # The 4 s clip has ended (last frame held, "Ended"); the 10 s ones carry on.
     expect(tile(page, SHORT).locator(".sp-ended-chip")).to_be_visible()
     expect(tile(page, SHORT).locator(".sp-ended-chip")).to_have_text("Ended")
@@ -495,6 +533,9 @@ def test_reruns_keep_playback_and_a_landed_result_joins_in_sync(player: Page) ->
 
     page.get_by_role("button", name="Rerun").click()
     expect(page.get_by_text("Reruns: 1")).to_be_visible()
+    # An element appearing above the player moves it down the page: still the same player.
+    page.get_by_text("Notice above the player").click()
+    expect(page.get_by_text("An element that appears above")).to_be_visible()
     page.get_by_role("button", name="Land result").click()
     # The running tile's result lands: its status gives way to a video, which joins in time.
     expect(tile(page, RUNNING).locator("video")).to_have_count(1)

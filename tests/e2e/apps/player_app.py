@@ -32,6 +32,8 @@ if right.button("Land result", key="land"):
     st.session_state["landed"] = True
     st.rerun()
 st.caption(f"Reruns: {st.session_state.get('reruns', 0)}")
+if st.toggle("Notice above the player", key="notice"):
+    st.info("An element that appears above the player moves it down the page.")
 
 synced_player(
     tiles,
