@@ -6,11 +6,14 @@
 // elements are never recreated or moved (a moved <video> can be paused by the browser), so a
 // rerun never restarts playback. Order is expressed with CSS `order`, not DOM position.
 //
-// Sync: one master clock (performance.now() × rate) owns the timeline; every video is
-// corrected against it on each animation frame — a big drift is a seek (aimed ahead by the
-// measured seek latency), a small drift a slight playbackRate nudge. Starting (play, seek
-// while playing, loop, a stalled video) freezes the clock until every video is ready, then
-// launches them together and re-anchors the clock on their real positions.
+// Sync: one master clock (performance.now() × rate) owns the timeline, and every video is
+// corrected against it on each animation frame: a big drift is a seek (aimed ahead by a lead
+// learnt from where videos really resume), a small one a playbackRate nudge. Starting (play,
+// seek while playing, loop, a stalled video) freezes the clock until every video is ready,
+// then launches them together and anchors the clock where they really are. The clock also
+// eases towards the heard video (never corrected: sound must not skip) or, with none, the
+// videos' median, so a lag they share is not fought one by one. Videos with an audio track
+// are corrected differently (see nudgeEpisode): Chromium makes rate changes costly for them.
 //
 // Labels and statuses come from providers: they are only ever set with textContent.
 
@@ -19,8 +22,7 @@ const INSTANCES = new WeakMap();
 const SPEEDS = [0.25, 0.5, 1, 1.5, 2];
 const HAVE_METADATA = 1;
 const HAVE_FUTURE_DATA = 3;
-// Rate nudge: fraction of playbackRate per second of drift, and its bound (kept small so an
-// audible tile never sounds off).
+// Silent videos: continuous rate nudge, as a fraction of the rate per second of drift.
 const NUDGE_GAIN = 2.5;
 const NUDGE_MAX = 0.1;
 const START_TIMEOUT_MS = 4000;
@@ -538,18 +540,23 @@ class SyncedPlayer {
     if (!ids.includes(this.wipeB) || this.wipeB === this.wipeA) {
       this.wipeB = this.otherVideoId(this.wipeA);
     }
+    // Rebuilt only when the choices change, so a rerun never closes an open list.
+    const choices = JSON.stringify(ids.map((id) => [id, this.tiles.get(id).data.label]));
     for (const [sel, value] of [
       [this.wipeASel, this.wipeA],
       [this.wipeBSel, this.wipeB],
     ]) {
-      const options = ids.map((id) => {
-        const opt = el("option");
-        opt.value = id;
-        opt.textContent = this.tiles.get(id).data.label || id;
-        return opt;
-      });
-      sel.replaceChildren(...options);
-      if (value !== null) sel.value = value;
+      if (sel.dataset.choices !== choices) {
+        const options = ids.map((id) => {
+          const opt = el("option");
+          opt.value = id;
+          opt.textContent = this.tiles.get(id).data.label || id;
+          return opt;
+        });
+        sel.replaceChildren(...options);
+        sel.dataset.choices = choices;
+      }
+      if (value !== null && sel.value !== value) sel.value = value;
     }
     const canWipe = ids.length >= 2;
     this.wipeBtn.disabled = !canWipe;
@@ -962,177 +969,6 @@ class SyncedPlayer {
     };
   }
 
-  // The clock leads, but it also follows. When a tile is heard, its video is the reference:
-  // sound must never skip, so that video is not corrected and the clock eases towards it
-  // instead (it starts late while its audio output starts, and a busy machine delays it).
-  // Otherwise the clock eases towards the median of the playing videos, so that a lag they
-  // share is not fought one by one — mutual sync is what is seen.
-  followConsensus() {
-    const t = this.now();
-    const heard = this.heard(t);
-    if (heard) {
-      this.base += (heard.video.currentTime - t) * HEARD_SLEW;
-      return;
-    }
-    const errs = [];
-    for (const rec of this.active(t)) {
-      const v = rec.video;
-      if (v.paused || v.seeking || rec.leadCheck) continue;
-      errs.push(v.currentTime - t);
-    }
-    if (!errs.length) return;
-    errs.sort((a, b) => a - b);
-    const mid = errs.length >> 1;
-    const median = errs.length % 2 ? errs[mid] : (errs[mid - 1] + errs[mid]) / 2;
-    if (Math.abs(median) > 0.001) this.base += median * CONSENSUS_SLEW;
-  }
-
-  // The playing video whose sound is on, if it has sound at all.
-  heard(t) {
-    const rec = this.audioId == null ? null : this.tiles.get(this.audioId);
-    const v = rec && rec.video;
-    if (!v || v.muted || v.paused || v.seeking || rec.error || !hasAudio(v)) return null;
-    if (v.readyState < HAVE_METADATA || pastEnd(v, t)) return null;
-    return rec;
-  }
-
-  startVideo(rec) {
-    const v = rec.video;
-    if (!v.paused || rec.playPending) return;
-    rec.playPending = true;
-    this.log("play", rec.id, v.muted, +v.currentTime.toFixed(3));
-    v.play()
-      .catch((err) => {
-        // Unmuted playback refused (no user gesture): carry on muted rather than stop.
-        if (err && err.name === "NotAllowedError" && !v.muted) {
-          v.muted = true;
-          return v.play().catch(() => {});
-        }
-        return undefined;
-      })
-      .finally(() => {
-        rec.playPending = false;
-      });
-  }
-
-  log(...entry) {
-    if (this.trace) this.trace.push([Math.round(performance.now()), ...entry]);
-  }
-
-  seekVideo(rec, target) {
-    this.log("seek", rec.id, +this.now().toFixed(3), +rec.video.currentTime.toFixed(3), +target.toFixed(3));
-    rec.seekTarget = target;
-    rec.episode = null;
-    rec.leadCheck = null;
-    rec.seekStartedAt = performance.now();
-    rec.video.currentTime = target;
-  }
-
-  correct(rec, t) {
-    const v = rec.video;
-    if (!v || rec.error || v.readyState < HAVE_METADATA) return;
-    const dur = v.duration;
-    if (!Number.isFinite(dur)) return;
-
-    if (pastEnd(v, t)) {
-      // Past its own end: hold the last frame while the longer ones carry on.
-      if (!v.paused) v.pause();
-      if (!v.seeking && v.currentTime < dur - 0.5 * this.frameDur() && rec.seekTarget !== dur) {
-        this.seekVideo(rec, dur);
-      }
-      return;
-    }
-
-    if (!this.running) {
-      if (!v.paused && this.phase !== "launching") v.pause();
-      if (this.phase === "launching") return;
-      if (v.playbackRate !== this.rate) v.playbackRate = this.rate;
-      if (!v.seeking && Math.abs(v.currentTime - t) > 5e-4 && rec.seekTarget !== t) {
-        this.seekVideo(rec, t);
-      }
-      return;
-    }
-
-    if (v.paused) {
-      this.startVideo(rec);
-      return;
-    }
-    if (v.seeking) return;
-    const nowMs = performance.now();
-    const err = v.currentTime - t;
-    if (this.heard(t) === rec && Math.abs(err) < 0.5) {
-      // The reference for the clock (see followConsensus): left alone.
-      if (v.playbackRate !== this.rate) v.playbackRate = this.rate;
-      rec.episode = null;
-      return;
-    }
-    const threshold = hasAudio(v) ? AUDIO_SEEK_S : Math.max(1.25 * this.frameDur(), 0.045);
-    // After a correcting seek, rate nudges get a moment to finish the job: seeking again at
-    // once would only stall the video again (a seek storm), unless it is far off.
-    const cooled = nowMs - rec.lastCorrection > SEEK_COOLDOWN_MS || Math.abs(err) > 0.5;
-    if (Math.abs(err) > threshold && cooled) {
-      const kind = hasAudio(v) ? "audio" : "silent";
-      const target = Math.min(t + this.seekLead[kind] * this.rate, dur);
-      v.playbackRate = this.rate;
-      rec.lastCorrection = nowMs;
-      this.seekVideo(rec, target);
-      rec.leadCheck = { kind, at: Infinity };
-      return;
-    }
-    if (rec.leadCheck && nowMs >= rec.leadCheck.at) {
-      const kind = rec.leadCheck.kind;
-      this.seekLead[kind] = clamp(this.seekLead[kind] - 0.7 * err, 0, 0.5);
-      this.log("lead", rec.id, kind, +err.toFixed(3), +this.seekLead[kind].toFixed(3));
-      rec.leadCheck = null;
-    }
-    rec.seekTarget = null;
-    if (hasAudio(v)) this.nudgeEpisode(rec, err, nowMs);
-    else {
-      const nudge = clamp(-err * NUDGE_GAIN, -NUDGE_MAX, NUDGE_MAX);
-      const wanted = this.rate * (1 + nudge);
-      if (Math.abs(v.playbackRate - wanted) > 0.002 * this.rate) v.playbackRate = wanted;
-    }
-  }
-
-  // A video with an audio track follows its audio clock, and in Chromium every pair of
-  // playbackRate changes on such a video costs it ~24 ms of position (measured here, both
-  // directions, however small the change; silent videos lose nothing). Continuous nudging
-  // would therefore drag it ever further behind. Instead: one episode at a fixed offset, held
-  // just long enough for the wanted correction plus that cost, then back to the rate and a
-  // pause to judge the result — which also re-measures the cost (it varies by browser).
-  nudgeEpisode(rec, err, nowMs) {
-    const v = rec.video;
-    const ep = rec.episode;
-    if (ep && !ep.done) {
-      if (nowMs < ep.until) return;
-      v.playbackRate = this.rate;
-      this.log("episode-end", rec.id, +err.toFixed(3));
-      ep.done = true;
-      rec.settleUntil = nowMs + AUDIO_SETTLE_MS;
-      return;
-    }
-    if (nowMs < rec.settleUntil) return;
-    if (ep && ep.done) {
-      const achieved = err - ep.errBefore;
-      const lost = ep.intended - achieved;
-      this.rateChangeCost = clamp(0.6 * this.rateChangeCost + 0.4 * lost, 0, 0.08);
-      this.log("episode-judged", rec.id, +err.toFixed(3), +lost.toFixed(3), +this.rateChangeCost.toFixed(3));
-      rec.episode = null;
-    }
-    if (v.playbackRate !== this.rate) v.playbackRate = this.rate;
-    if (Math.abs(err) < AUDIO_DEADBAND_S) return;
-    const intended = -err + this.rateChangeCost; // media seconds to gain against the clock
-    const hold = clamp((Math.abs(intended) / (AUDIO_NUDGE * this.rate)) * 1000, 40, AUDIO_MAX_HOLD_MS);
-    v.playbackRate = this.rate * (1 + Math.sign(intended) * AUDIO_NUDGE);
-    this.log("episode", rec.id, +err.toFixed(3), +intended.toFixed(3), Math.round(hold));
-    rec.episode = {
-      until: nowMs + hold,
-      errBefore: err,
-      intended: Math.sign(intended) * AUDIO_NUDGE * this.rate * (hold / 1000),
-      done: false,
-    };
-  }
-
   // ---------------------------------------------------------------- rendering
 
   updateButtons() {
@@ -1142,24 +978,31 @@ class SyncedPlayer {
     this.root.classList.toggle("is-playing", playing);
   }
 
+  // Runs every frame: only what changed is written, so a paused player costs next to nothing.
   renderTime(t, total) {
+    const shown = Math.min(t, total || 0);
     if (!this.scrubbing) {
       const max = String(total || 0);
       if (this.scrub.max !== max) this.scrub.max = max;
-      this.scrub.value = String(Math.min(t, total || 0));
+      const value = String(shown);
+      if (this.scrub.value !== value) this.scrub.value = value;
     }
-    this.scrub.setAttribute("aria-valuetext", `${fmtTime(t)} of ${fmtTime(total)}`);
     const text = `${fmtTime(t)} / ${fmtTime(total)}`;
-    if (this.timeEl.textContent !== text) this.timeEl.textContent = text;
-    const pct = total > 0 ? (Math.min(t, total) / total) * 100 : 0;
-    this.scrub.style.setProperty("--fill", `${pct}%`);
+    if (this.timeEl.textContent !== text) {
+      this.timeEl.textContent = text;
+      this.scrub.setAttribute("aria-valuetext", `${fmtTime(t)} of ${fmtTime(total)}`);
+      const pct = total > 0 ? (shown / total) * 100 : 0;
+      this.scrub.style.setProperty("--fill", `${pct.toFixed(2)}%`);
+    }
     for (const rec of this.tiles.values()) {
       const v = rec.video;
       const ended =
         Boolean(v) && Number.isFinite(v.duration) && t >= v.duration - 0.5 * this.frameDur();
-      rec.el.classList.toggle("is-ended", ended);
+      if (rec.el.classList.contains("is-ended") !== ended) rec.el.classList.toggle("is-ended", ended);
       const loading = Boolean(v) && !rec.error && v.readyState < 2;
-      rec.el.classList.toggle("is-loading", loading);
+      if (rec.el.classList.contains("is-loading") !== loading) {
+        rec.el.classList.toggle("is-loading", loading);
+      }
     }
   }
 
