@@ -7,6 +7,7 @@ import streamlit as st
 
 from components.common import get_studio
 from components.format import ago, status_label
+from components.identity import viewer
 from components.pager import pager
 from components.providers import info_by_id, provider_name
 from services.compare.leaderboard import Standing, leaderboard
@@ -48,7 +49,8 @@ def _page(pages: int) -> int:
 def run_list() -> None:
     store = get_studio().store
     provider = _filter()
-    total = store.count_comparisons(provider=provider)
+    sees = viewer().sees
+    total = store.count_comparisons(provider=provider, owner=sees)
     if total == 0:
         st.info(
             "No comparisons yet. On the Create page, tick two or more providers and submit "
@@ -60,7 +62,9 @@ def run_list() -> None:
         return
     pages = max(1, -(-total // PAGE_SIZE))
     page = _page(pages)
-    runs = store.list_comparisons(provider=provider, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    runs = store.list_comparisons(
+        provider=provider, owner=sees, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
     votes = {v.run_id: v for v in store.votes([r.id for r in runs])}
     for run in runs:
         vote = votes.get(run.id)
@@ -106,7 +110,7 @@ def _standings(votes: tuple[Vote, ...]) -> list[Standing]:
 
 
 def leaderboard_panel() -> None:
-    votes = get_studio().store.votes()
+    votes = get_studio().store.votes(owner=viewer().sees)
     standings = _standings(tuple(votes))
     if not standings:
         st.caption(

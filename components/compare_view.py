@@ -15,7 +15,8 @@ from typing import Any
 import streamlit as st
 
 from components.common import app_base_url, get_studio, result_url, sentences
-from components.format import ago, duration, size, status_label
+from components.format import ago, duration, plain, size, status_label
+from components.identity import viewer
 from components.providers import provider_name
 from components.synced_player import PlayerTile, synced_player
 from services.compare.analysis import local_input
@@ -48,7 +49,7 @@ def _labels(tasks: list[Task], blind: bool) -> dict[str, str]:
 
 def run_view(run_id: str) -> None:
     studio = get_studio()
-    view = load_run(studio, run_id)
+    view = load_run(studio, run_id, owner=viewer().sees)
     names = " · ".join(provider_name(p) for p in view.run.providers)
     inputs = view.run.inputs
     character = local_input(inputs.image, studio.settings)
@@ -57,7 +58,7 @@ def run_view(run_id: str) -> None:
         st.subheader(names)
         facts = [ago(view.run.created_at), f"run {view.run.id}"]
         if inputs.image:
-            facts.append(f"character: {Path(inputs.image).name}")
+            facts.append(f"character: {plain(Path(inputs.image).name)}")
         st.caption(" · ".join(facts))
     if character is not None:
         with picture:
@@ -111,7 +112,7 @@ def _quiet(view: RunView) -> bool:
 def _live(run_id: str, blind: bool) -> None:
     view: RunView | None = st.session_state.pop("_cmp_prefetch", None)
     if view is None or view.run.id != run_id:
-        view = load_run(get_studio(), run_id)
+        view = load_run(get_studio(), run_id, owner=viewer().sees)
     tasks = _order(view, blind)
     labels = _labels(tasks, blind)
     _players(view, tasks, labels)
@@ -308,7 +309,14 @@ def _judging(view: RunView, blind: bool) -> None:
                 st.warning("Pick the best result first.")
                 return
             task = next(t for t in contenders if t.id == winner)
-            vote(get_studio(), view.run.id, task.provider, note=note, blind=blind)
+            vote(
+                get_studio(),
+                view.run.id,
+                task.provider,
+                note=note,
+                blind=blind,
+                owner=viewer().sees,
+            )
             st.session_state.pop(_blind_key(view.run.id), None)
             st.toast(f"Vote recorded: {labels[winner]} was {provider_name(task.provider)}.")
             st.rerun()

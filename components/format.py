@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from services.models import Task, TaskStatus, utcnow
@@ -93,3 +94,13 @@ def cost(usd: float | None) -> str:
     if usd == 0:
         return "free"
     return f"≈ ${usd:,.2f}"
+
+
+# Everything Markdown (and Streamlit's :directive[...] syntax) gives meaning to.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def plain(text: object) -> str:
+    """Text from outside (a provider's message, a file name, a task id) made safe to put
+    inside Markdown: shown as typed, never as a link, an image, code or a colour."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")

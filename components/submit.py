@@ -19,6 +19,7 @@ from typing import Any
 import streamlit as st
 
 from components.common import get_studio, sentences
+from components.identity import viewer
 from services.models import TaskInputs, TaskOptions
 
 _PENDING = "_pending_submit"
@@ -127,6 +128,7 @@ def _perform(pending: dict[str, Any]) -> str | None:
                 TaskInputs.model_validate(pending["inputs"]),
                 TaskOptions.model_validate(pending["options"]),
                 idempotency_key=pending["key"],
+                owner=viewer().owner,
             )
             st.session_state.setdefault(_DONE, {})[pending["key"]] = run.id
             run_id = run.id

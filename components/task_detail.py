@@ -7,7 +7,8 @@ from pathlib import Path
 import streamlit as st
 
 from components.common import get_studio, sentences
-from components.format import ago, status_label
+from components.format import ago, plain, status_label
+from components.identity import viewer
 from components.providers import OPTION_LABELS, provider_infos, provider_name
 from components.task_card import task_cards
 from services.models import Task
@@ -19,10 +20,10 @@ def task_detail(task_id: str) -> None:
         del st.query_params["task"]
         st.rerun()
     task = get_studio().store.get_task(task_id)
-    if task is None:
+    if task is None or not viewer().may_see(task.owner):
         st.warning(
-            f"There is no task with id `{task_id}`. It may have been deleted; the list below "
-            "shows every task kept on this computer.",
+            f"There is no task with id {plain(task_id)}. It may have been deleted; the list "
+            "of tasks shows every task you can open.",
             icon=":material/search_off:",
         )
         return
@@ -39,7 +40,7 @@ def _facts(task: Task) -> None:
     st.markdown("##### Details")
     rows = [("Provider", provider_name(task.provider))]
     if task.provider_task_id:
-        rows.append(("Provider's task id", f"`{task.provider_task_id}`"))
+        rows.append(("Provider's task id", plain(task.provider_task_id)))
     rows.append(("Created", task.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")))
     if task.finished_at:
         rows.append(("Finished", task.finished_at.strftime("%Y-%m-%d %H:%M:%S UTC")))
@@ -50,11 +51,11 @@ def _facts(task: Task) -> None:
             ("Character video", task.inputs.character_video),
         ):
             if value:
-                rows.append((label, _name(value)))
+                rows.append((label, plain(_name(value))))
     chosen = task.options.model_dump(exclude_none=True)
     for key, value in chosen.items():
         shown = ("on" if value else "off") if isinstance(value, bool) else str(value)
-        rows.append((OPTION_LABELS.get(key, key), shown))
+        rows.append((OPTION_LABELS.get(key, key), plain(shown)))
     st.markdown("\n".join(f"- **{k}:** {v}" for k, v in rows))
 
 
@@ -67,7 +68,7 @@ def _history(task_id: str) -> None:
     with st.expander(f"History · {len(events)} events", icon=":material/history:"):
         for ev in events:
             state = f"**{status_label(ev.status)}** · " if ev.status else ""
-            st.markdown(f"`{ev.at.strftime('%H:%M:%S')}` {state}{ev.message}")
+            st.markdown(f"`{ev.at.strftime('%H:%M:%S')}` {state}{plain(ev.message)}")
 
 
 def track_form() -> None:
@@ -91,6 +92,6 @@ def track_form() -> None:
         go = st.form_submit_button("Track this task", icon=":material/travel_explore:")
     if go:
         with sentences("tracking the task"):
-            task = get_studio().track(pid, ptid or "")
+            task = get_studio().track(pid, ptid or "", owner=viewer().owner)
             st.query_params["task"] = task.id
             st.rerun()

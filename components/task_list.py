@@ -13,6 +13,7 @@ import streamlit as st
 
 from components.common import app_base_url, get_studio
 from components.format import ago, duration, elapsed_s, status_label
+from components.identity import viewer
 from components.pager import pager
 from components.providers import info_by_id, provider_name
 from components.task_card import REFRESH_S, needs_refresh
@@ -58,7 +59,8 @@ def filters() -> tuple[list[str], list[TaskStatus]]:
 
 def task_history(providers: list[str], statuses: list[TaskStatus]) -> None:
     store = get_studio().store
-    total = store.count_tasks(provider=providers or None, status=statuses or None)
+    sees = viewer().sees
+    total = store.count_tasks(provider=providers or None, status=statuses or None, owner=sees)
     if total == 0:
         if providers or statuses:
             st.info("No task matches these filters.", icon=":material/filter_alt_off:")
@@ -77,6 +79,7 @@ def task_history(providers: list[str], statuses: list[TaskStatus]) -> None:
     tasks = store.list_tasks(
         provider=providers or None,
         status=statuses or None,
+        owner=sees,
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
     )

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from components.common import get_studio, human_mb, sentences, upload_limit_mb
+from components.identity import viewer
 from components.media_input import media_input
 from components.provider_picker import cost_summary, options_panel, provider_picker
 from components.providers import capabilities, provider_name
@@ -113,7 +114,9 @@ with sentences("preparing the page"):
 
     shown_run = st.query_params.get("run")
     if shown_run:
-        tasks = get_studio().store.run_tasks(shown_run)
+        run = get_studio().store.get_run(shown_run)
+        mine = run is not None and viewer().may_see(run.owner)
+        tasks = get_studio().store.run_tasks(shown_run) if mine else []
         if tasks:
             st.divider()
             head, link = st.columns([3, 1], vertical_alignment="center")

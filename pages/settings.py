@@ -3,6 +3,7 @@
 import streamlit as st
 
 from components.common import get_studio, sentences
+from components.identity import account_panel
 from components.providers import provider_infos
 from components.settings_panel import prices_panel, provider_row, storage_facts
 from services.config import load_settings
@@ -12,6 +13,9 @@ st.caption(
     "Set keys as environment variables or in `.streamlit/secrets.toml`, then restart the app. "
     "Keys are never shown here, logged or stored."
 )
+
+with sentences("reading your account"):
+    account_panel()
 
 with sentences("reading the provider settings"):
     studio = get_studio()

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from services.monitor import Monitor
     from services.store import Store
 
+from server.identity import Requester, requester
+
 log = logging.getLogger("reenact.routes")
 
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -77,7 +79,7 @@ async def download_result(request: Request) -> Response:
     if not _TASK_ID.match(task_id):
         return _not_found("No such task.")
     task = await run_in_threadpool(_store().get_task, task_id)
-    if task is None or not task.result_path:
+    if task is None or not task.result_path or not requester(request).may_see(task.owner):
         return _not_found("This task has no archived result.")
     real = _inside(Path(task.result_path), _settings().results_dir)
     if real is None:
@@ -98,18 +100,20 @@ async def run_reference(request: Request) -> Response:
     run_id = request.path_params["run_id"]
     if not _TASK_ID.match(run_id):
         return _not_found("No such run.")
-    real = await run_in_threadpool(_reference_file, run_id)
+    real = await run_in_threadpool(_reference_file, run_id, requester(request))
     if real is None:
         return _not_found("The driving clip of this run is not on this machine.")
     return FileResponse(real, media_type=mimetypes.guess_type(real.name)[0] or "video/mp4")
 
 
-def _reference_file(run_id: str) -> Path | None:
+def _reference_file(run_id: str, who: Requester) -> Path | None:
     from services.compare.analysis import local_input
     from services.media.sniff import SNIFF_BYTES, sniff
 
     run = _store().get_run(run_id)
-    path = local_input(run.inputs.video, _settings()) if run else None
+    if run is None or not who.may_see(run.owner):
+        return None
+    path = local_input(run.inputs.video, _settings())
     if path is None:
         return None
     try:
@@ -128,6 +132,9 @@ async def run_export(request: Request) -> Response:
 
     run_id, name = request.path_params["run_id"], request.path_params["filename"]
     if not _TASK_ID.match(run_id) or name not in (video_name(run_id), zip_name(run_id)):
+        return _not_found("No such export.")
+    run = await run_in_threadpool(_store().get_run, run_id)
+    if run is None or not requester(request).may_see(run.owner):
         return _not_found("No such export.")
     folder = _settings().data_dir / "exports"
     real = _inside(folder / run_id / name, folder)

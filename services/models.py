@@ -13,6 +13,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The owner of everything made without sign-in: the operator on this machine, the CLI.
+LOCAL_OWNER = "local"
+
+
 class TaskStatus(StrEnum):
     DRAFT = "draft"
     SUBMITTING = "submitting"
@@ -107,6 +111,7 @@ class Task(BaseModel):
     poll_failures: int = 0
     cost_estimate: float | None = None  # US dollars, where the provider's price is known
     meta: dict[str, Any] = Field(default_factory=dict)
+    owner: str = LOCAL_OWNER  # who may see and act on it (see services.store)
 
     def public_json(self) -> dict[str, Any]:
         return self.model_dump(
@@ -130,6 +135,7 @@ class Run(BaseModel):
     inputs: TaskInputs
     options: TaskOptions = Field(default_factory=TaskOptions)
     providers: list[str] = Field(default_factory=list)
+    owner: str = LOCAL_OWNER
 
 
 class ProviderUpdate(BaseModel):

@@ -41,6 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from services.config import Settings
 from services.models import (
+    LOCAL_OWNER,
     TERMINAL,
     OutputFacts,
     Run,
@@ -89,6 +90,7 @@ class RunRow(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     providers: Mapped[list[str]] = mapped_column(JSON, default=list)
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    owner: Mapped[str] = mapped_column(String(320), default=LOCAL_OWNER, index=True)
 
 
 class TaskRow(Base):
@@ -118,12 +120,16 @@ class TaskRow(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # One submission intent = one task: a repeated click or rerun finds the same row.
     idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    # Who may list, play, download, cancel, retry or delete it (a signed-in user's email;
+    # "local" for the operator on this machine, the CLI and everything before sign-in).
+    owner: Mapped[str] = mapped_column(String(320), default=LOCAL_OWNER)
 
     __table_args__ = (
         Index("ix_tasks_created", "created_at"),
         Index("ix_tasks_status_poll", "status", "next_poll_at"),
         Index("ix_tasks_provider_ptid", "provider", "provider_task_id"),
         Index("ix_tasks_run", "run_id"),
+        Index("ix_tasks_owner_created", "owner", "created_at"),
     )
 
 
@@ -219,6 +225,7 @@ def _to_task(row: TaskRow) -> Task:
         retry_of=row.retry_of,
         cost_estimate=row.cost_estimate,
         meta=row.meta or {},
+        owner=row.owner or LOCAL_OWNER,
     )
 
 
@@ -240,6 +247,7 @@ def _to_run(row: RunRow) -> Run:
         inputs=TaskInputs.model_validate(row.inputs),
         options=TaskOptions.model_validate(row.options or {}),
         providers=list(row.providers or []),
+        owner=row.owner or LOCAL_OWNER,
     )
 
 
@@ -256,6 +264,7 @@ class Store:
         self.url = url
         self.engine = _make_engine(url)
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
@@ -274,6 +283,7 @@ class Store:
         providers: Sequence[str],
         *,
         idempotency_key: str | None = None,
+        owner: str = LOCAL_OWNER,
     ) -> tuple[Run, bool]:
         """Return (run, created). With a key already used, the earlier run comes back."""
         row = RunRow(
@@ -283,6 +293,7 @@ class Store:
             options=options.model_dump(mode="json"),
             providers=list(providers),
             idempotency_key=idempotency_key,
+            owner=owner,
         )
         with self._session() as s:
             s.add(row)
@@ -313,10 +324,12 @@ class Store:
             return [_to_run(r) for r in rows]
 
     @staticmethod
-    def _comparisons(stmt: Any, provider: str | None) -> Any:
+    def _comparisons(stmt: Any, provider: str | None, owner: str | None) -> Any:
         """Runs sent to two or more providers (a comparison), optionally one that included
-        `provider`."""
+        `provider`, optionally only `owner`'s."""
         stmt = stmt.where(func.json_array_length(RunRow.providers) >= 2)
+        if owner is not None:
+            stmt = stmt.where(RunRow.owner == owner)
         if provider:
             stmt = stmt.where(
                 RunRow.id.in_(select(TaskRow.run_id).where(TaskRow.provider == provider))
@@ -324,17 +337,22 @@ class Store:
         return stmt
 
     def list_comparisons(
-        self, *, provider: str | None = None, limit: int = 20, offset: int = 0
+        self,
+        *,
+        provider: str | None = None,
+        owner: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
     ) -> list[Run]:
-        """Comparison runs, newest first."""
+        """Comparison runs, newest first (`owner`: only theirs; None: everyone's)."""
         with self._session() as s:
-            stmt = self._comparisons(select(RunRow), provider)
+            stmt = self._comparisons(select(RunRow), provider, owner)
             stmt = stmt.order_by(RunRow.created_at.desc(), RunRow.id).limit(limit).offset(offset)
             return [_to_run(r) for r in s.scalars(stmt)]
 
-    def count_comparisons(self, *, provider: str | None = None) -> int:
+    def count_comparisons(self, *, provider: str | None = None, owner: str | None = None) -> int:
         with self._session() as s:
-            stmt = self._comparisons(select(func.count()).select_from(RunRow), provider)
+            stmt = self._comparisons(select(func.count()).select_from(RunRow), provider, owner)
             return int(s.scalar(stmt) or 0)
 
     def run_tasks(self, run_id: str) -> list[Task]:
@@ -491,11 +509,18 @@ class Store:
             s.commit()
         return vote
 
-    def votes(self, run_ids: Sequence[str] | None = None) -> list[Vote]:
+    def votes(
+        self, run_ids: Sequence[str] | None = None, *, owner: str | None = None
+    ) -> list[Vote]:
+        """Votes, oldest first (`owner`: only on their runs)."""
         with self._session() as s:
             stmt = select(VoteRow).order_by(VoteRow.created_at)
             if run_ids is not None:
                 stmt = stmt.where(VoteRow.run_id.in_(run_ids))
+            if owner is not None:
+                stmt = stmt.where(
+                    VoteRow.run_id.in_(select(RunRow.id).where(RunRow.owner == owner))
+                )
             return [
                 Vote(
                     run_id=r.run_id,
@@ -543,6 +568,7 @@ class Store:
         idempotency_key: str | None = None,
         meta: dict[str, Any] | None = None,
         message: str | None = None,
+        owner: str = LOCAL_OWNER,
     ) -> tuple[Task, bool]:
         """Insert a task and its first event. Return (task, created).
 
@@ -566,6 +592,7 @@ class Store:
             cost_estimate=cost_estimate,
             idempotency_key=idempotency_key,
             meta=meta or {},
+            owner=owner,
         )
         with self._session() as s:
             s.add(row)
@@ -732,7 +759,15 @@ class Store:
                 for r in rows
             ]
 
-    def _filtered(self, stmt: Any, provider: str | Sequence[str] | None, status: Any) -> Any:
+    def _filtered(
+        self,
+        stmt: Any,
+        provider: str | Sequence[str] | None,
+        status: Any,
+        owner: str | None = None,
+    ) -> Any:
+        if owner is not None:
+            stmt = stmt.where(TaskRow.owner == owner)
         if provider:
             providers = [provider] if isinstance(provider, str) else list(provider)
             stmt = stmt.where(TaskRow.provider.in_(providers))
@@ -746,12 +781,13 @@ class Store:
         *,
         provider: str | Sequence[str] | None = None,
         status: TaskStatus | Iterable[TaskStatus] | None = None,
+        owner: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[Task]:
-        """Newest first."""
+        """Newest first (`owner`: only theirs; None: everyone's)."""
         with self._session() as s:
-            stmt = self._filtered(select(TaskRow), provider, status)
+            stmt = self._filtered(select(TaskRow), provider, status, owner)
             stmt = stmt.order_by(TaskRow.created_at.desc(), TaskRow.id).limit(limit).offset(offset)
             return [_to_task(r) for r in s.scalars(stmt)]
 
@@ -760,9 +796,12 @@ class Store:
         *,
         provider: str | Sequence[str] | None = None,
         status: TaskStatus | Iterable[TaskStatus] | None = None,
+        owner: str | None = None,
     ) -> int:
         with self._session() as s:
-            stmt = self._filtered(select(func.count()).select_from(TaskRow), provider, status)
+            stmt = self._filtered(
+                select(func.count()).select_from(TaskRow), provider, status, owner
+            )
             return int(s.scalar(stmt) or 0)
 
     def active_tasks(self) -> list[Task]:
@@ -894,6 +933,31 @@ _RECORD_POLL = (
     )
 )
 _NEXT_DUE = select(func.min(_T.c.next_poll_at)).where(*_POLLABLE)
+
+
+# Columns added after the first release: an existing data file gets them on open (the
+# schema-migration issue replaces this with real migrations).
+_ADDED_COLUMNS = (
+    ("tasks", "owner", f"owner VARCHAR(320) NOT NULL DEFAULT '{LOCAL_OWNER}'"),
+    ("runs", "owner", f"owner VARCHAR(320) NOT NULL DEFAULT '{LOCAL_OWNER}'"),
+)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    for table, column, ddl in _ADDED_COLUMNS:
+        have = {c["name"] for c in inspect(engine).get_columns(table)}
+        if column in have:
+            continue
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {ddl}"))
+        except (OperationalError, ProgrammingError):
+            # Another process added it first (both saw it missing): fine if it is there now.
+            if column not in {c["name"] for c in inspect(engine).get_columns(table)}:
+                raise
 
 
 def _make_engine(url: str) -> Engine:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from services.config import Settings, load_settings
 from services.errors import ConfigError, ErrorKind, InputError, ReenactError, TransportError
 from services.models import (
+    LOCAL_OWNER,
     Availability,
     ProviderCapabilities,
     Run,
@@ -132,6 +133,7 @@ class Studio:
         run_id: str | None = None,
         idempotency_key: str | None = None,
         retry_of: str | None = None,
+        owner: str = LOCAL_OWNER,
     ) -> Task:
         """One call = at most one create call at the provider, whatever reruns or double
         clicks happen: a repeated idempotency key returns the first task untouched."""
@@ -149,6 +151,7 @@ class Studio:
             cost_estimate=self.estimate_cost(caps, inputs),
             meta={"submitter_pid": os.getpid(), "submitter_host": socket.gethostname()},
             message=f"Submitting to {provider.name}.",
+            owner=owner,
         )
         if not created:
             return task
@@ -222,6 +225,7 @@ class Studio:
         options: TaskOptions | None = None,
         *,
         idempotency_key: str | None = None,
+        owner: str = LOCAL_OWNER,
     ) -> tuple[Run, list[Task]]:
         """One run, one task per provider (the comparison). Configuration errors surface
         before anything is written, so a run is never half-created for a missing key."""
@@ -229,9 +233,13 @@ class Studio:
         unique = list(dict.fromkeys(provider_ids_))
         for pid in unique:
             self._ready_to_create(pid, inputs)
-        run, _ = self.store.create_run(inputs, options, unique, idempotency_key=idempotency_key)
+        run, _ = self.store.create_run(
+            inputs, options, unique, idempotency_key=idempotency_key, owner=owner
+        )
         tasks = [
-            self.submit(pid, inputs, options, run_id=run.id, idempotency_key=f"{run.id}:{pid}")
+            self.submit(
+                pid, inputs, options, run_id=run.id, idempotency_key=f"{run.id}:{pid}", owner=owner
+            )
             for pid in unique
         ]
         return run, tasks
@@ -336,7 +344,7 @@ class Studio:
         return round(price * duration, 2)
 
     # ---- follow, cancel, retry, delete -----------------------------------------------------
-    def track(self, provider_id: str, provider_task_id: str) -> Task:
+    def track(self, provider_id: str, provider_task_id: str, *, owner: str = LOCAL_OWNER) -> Task:
         provider = self.provider(provider_id)
         provider.require_available()
         if not provider.capabilities().can_track:
@@ -345,7 +353,7 @@ class Studio:
         if not provider_task_id or len(provider_task_id) > 256:
             raise InputError("Paste the provider's task id (it looks like a long code).")
         existing = self.store.find_task(provider_id, provider_task_id)
-        if existing:
+        if existing and existing.owner == owner:
             return existing
         now = utcnow()
         task, _ = self.store.create_task(
@@ -354,19 +362,22 @@ class Studio:
             provider_task_id=provider_task_id,
             tracked=True,
             message=f"Tracking {provider.name} task {provider_task_id}.",
+            owner=owner,
         )
         updated = self.store.update_task(task.id, started_at=now, next_poll_at=now)
         assert updated is not None
         return updated
 
-    def get(self, task_id: str) -> Task:
+    def get(self, task_id: str, *, owner: str | None = None) -> Task:
+        """The task, if it exists and (with `owner`) is theirs: someone else's task is
+        answered exactly like a missing one."""
         task = self.store.get_task(task_id)
-        if task is None:
+        if task is None or (owner is not None and task.owner != owner):
             raise InputError(f"No task with id '{task_id}'. `reenact list` shows your tasks.")
         return task
 
-    def cancel(self, task_id: str) -> Task:
-        task = self.get(task_id)
+    def cancel(self, task_id: str, *, owner: str | None = None) -> Task:
+        task = self.get(task_id, owner=owner)
         if task.status.terminal:
             return task
         if task.status is TaskStatus.SUBMITTING:
@@ -387,9 +398,11 @@ class Studio:
         )
         return updated or self.get(task_id)
 
-    def retry(self, task_id: str, *, idempotency_key: str | None = None) -> Task:
+    def retry(
+        self, task_id: str, *, idempotency_key: str | None = None, owner: str | None = None
+    ) -> Task:
         """A new task with the same inputs (clearly a new charge); the old one stays."""
-        task = self.get(task_id)
+        task = self.get(task_id, owner=owner)
         if task.inputs is None:
             raise InputError("This task was tracked by id; there are no inputs to submit again.")
         return self.submit(
@@ -399,10 +412,11 @@ class Studio:
             run_id=task.run_id,
             retry_of=task.id,
             idempotency_key=idempotency_key,
+            owner=task.owner,
         )
 
-    def delete(self, task_id: str) -> None:
-        task = self.get(task_id)
+    def delete(self, task_id: str, *, owner: str | None = None) -> None:
+        task = self.get(task_id, owner=owner)
         if task.status is TaskStatus.SUBMITTING:
             raise InputError(_BEING_SUBMITTED)
         if not task.status.terminal and task.status is not TaskStatus.UNKNOWN:

@@ -94,10 +94,12 @@ def current_tasks(run: Run, tasks: Sequence[Task]) -> list[Task]:
     return [latest[p] for p in order if p in latest]
 
 
-def load_run(studio: Studio, run_id: str) -> RunView:
+def load_run(studio: Studio, run_id: str, *, owner: str | None = None) -> RunView:
+    """The run as seen (with `owner`: only if it is theirs — someone else's run is answered
+    exactly like a missing one)."""
     run = studio.store.get_run(run_id)
-    if run is None:
-        raise InputError(f"No comparison run with id '{run_id}'.")
+    if run is None or (owner is not None and run.owner != owner):
+        raise InputError(f"No comparison run with id '{run_id[:40]}'.")
     tasks = current_tasks(run, studio.store.run_tasks(run.id))
     votes = studio.store.votes([run.id])
     driving = local_input(run.inputs.video, studio.settings)
@@ -195,9 +197,10 @@ def vote(
     *,
     note: str | None = None,
     blind: bool = False,
+    owner: str | None = None,
 ) -> Vote:
     """Record which provider's result won this run (replacing an earlier vote on it)."""
-    view = load_run(studio, run_id)
+    view = load_run(studio, run_id, owner=owner)
     contenders = view.contenders
     winner = winner.strip().lower()
     if len(contenders) < 2:

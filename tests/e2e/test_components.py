@@ -119,7 +119,7 @@ def test_tasks_page_empty_missing_and_listed(env: Path) -> None:
     at = _page("tasks")
     at.query_params["task"] = "doesnotexist"
     at.run()
-    assert "There is no task with id `doesnotexist`" in _texts(at)
+    assert "There is no task with id doesnotexist." in _texts(at)  # plain text, not code
     assert not at.exception
 
     env.mkdir(parents=True, exist_ok=True)
