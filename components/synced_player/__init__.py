@@ -22,6 +22,7 @@ sync with the others, without the rest restarting.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -49,6 +50,16 @@ def _asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
+def _slim(source: str, *, css: bool) -> str:
+    """The asset as sent: Streamlit puts a v2 component's JS and CSS into the element itself,
+    so they travel with every script run. Comments, blank lines and indentation go (safe for
+    these files: no string spans lines)."""
+    if css:
+        source = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
+    lines = (line.strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line and not (not css and line.startswith("//")))
+
+
 @cache
 def _renderer() -> Any:
     # Imported here so that importing the module (AppTest, CLI tooling) does not pull in
@@ -56,7 +67,9 @@ def _renderer() -> Any:
     import streamlit as st
 
     return st.components.v2.component(
-        COMPONENT_NAME, css=_asset("player.css"), js=_asset("player.js")
+        COMPONENT_NAME,
+        css=_slim(_asset("player.css"), css=True),
+        js=_slim(_asset("player.js"), css=False),
     )
 
 

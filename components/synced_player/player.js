@@ -343,6 +343,7 @@ class SyncedPlayer {
   }
 
   onKey(e) {
+    if (e.ctrlKey || e.metaKey || e.altKey) return; // the browser's own shortcuts
     const t = e.target;
     const tag = t && t.tagName ? t.tagName : "";
     const formField = tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA";
@@ -637,7 +638,8 @@ class SyncedPlayer {
 
   play() {
     const total = this.duration();
-    if (total > 0 && this.base >= total - 0.5 * this.frameDur()) this.base = 0;
+    if (total <= 0) return; // nothing loaded yet: no clock without a video
+    if (this.base >= total - 0.5 * this.frameDur()) this.base = 0;
     this.want = true;
     this.running = false;
     this.setPhase("starting");
@@ -720,6 +722,15 @@ class SyncedPlayer {
     this.lastTick = nowMs;
     const total = this.duration();
     let t = this.now();
+
+    if (this.want && !(total > 0)) {
+      // Every video went away (tiles back to status text): nothing to play.
+      this.base = 0;
+      this.want = false;
+      this.running = false;
+      this.setPhase("idle");
+      this.updateButtons();
+    }
 
     if (this.running && total > 0 && t >= total) {
       if (this.loop) {
@@ -986,6 +997,10 @@ class SyncedPlayer {
       if (this.scrub.max !== max) this.scrub.max = max;
       const value = String(shown);
       if (this.scrub.value !== value) this.scrub.value = value;
+    }
+    const empty = !(total > 0);
+    if (this.playBtn.disabled !== empty) {
+      for (const c of [this.playBtn, this.prevBtn, this.nextBtn, this.scrub]) c.disabled = empty;
     }
     const text = `${fmtTime(t)} / ${fmtTime(total)}`;
     if (this.timeEl.textContent !== text) {

@@ -29,6 +29,7 @@ from starlette.applications import Starlette
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from components.synced_player import PlayerTile, player_data
 from tests.e2e.conftest import ROOT, shot
 from tests.mediagen import make_video
 
@@ -471,6 +472,33 @@ def test_playback_stays_in_sync(player: Page) -> None:
     muted = {k: v["muted"] for k, v in state(page).items()}
     assert muted == {REF: True, LONG: True, SHORT: False}
 
+    # The end of the timeline: with loop on, everything starts again together; with it off,
+    # playback stops there.
+    def near_the_end() -> None:
+        box = scrub.bounding_box()
+        assert box is not None
+        scrub.click(position={"x": box["width"] * 0.97, "y": box["height"] / 2})
+        page.wait_for_function(
+            f"() => [...{_ROOT_JS}.querySelectorAll('.sp-tile:not([data-id=\"{SHORT}\"]) video')]"
+            ".every(v => v.currentTime > 9)"
+        )
+
+    control(page, "Loop").click()
+    expect(control(page, "Loop")).to_have_attribute("aria-pressed", "true")
+    near_the_end()
+    control(page, "Play").click()
+    page.wait_for_function(
+        f"() => {{ const v = {_ROOT_JS}.querySelector('.sp-tile[data-id=\"{REF}\"] video');"
+        " return !v.paused && v.currentTime < 1; }"
+    )
+    wait_all_playing(page, playing, past=0.1)
+    control(page, "Loop").click()
+    near_the_end()
+    expect(control(page, "Play")).to_be_visible(timeout=10_000)
+    end = state(page)
+    assert all(v["paused"] for v in end.values())
+    assert end[REF]["t"] == pytest.approx(LENGTHS[REF], abs=2 * FRAME)
+
 
 def test_wipe_overlays_two_videos_and_focus_enlarges_one(player: Page) -> None:
     page = player
@@ -567,3 +595,64 @@ def test_reruns_keep_playback_and_a_landed_result_joins_in_sync(player: Page) ->
         assert not after[tile_id]["paused"] or tile_id == SHORT
     expect(tile(page, RUNNING).locator(".sp-sub")).to_have_text("Succeeded")
     control(page, "Pause").click()
+
+
+# ---------------------------------------------------------------- the Python side
+
+
+def test_tiles_are_validated_and_sent_as_plain_json() -> None:
+    tiles = [
+        PlayerTile(id="reference", label="Driving clip", src="/files/r/a.mp4", reference=True),
+        PlayerTile(id="t1", label=XSS_LABEL, status="Running · 42 %"),
+    ]
+    data = player_data(tiles, fps=24, height=None)
+    # Same input, same JSON: a rerun that changes nothing does not reach the browser's code.
+    assert json.dumps(data) == json.dumps(player_data(list(tiles), fps=24.0, height=None))
+    assert data["tiles"][1] == {
+        "id": "t1",
+        "label": XSS_LABEL,  # as given: the browser sets it as text
+        "src": None,
+        "status": "Running · 42 %",
+        "reference": False,
+    }
+    with pytest.raises(ValueError, match="repeated: t1"):
+        player_data([*tiles, PlayerTile(id="t1", label="again")], fps=24, height=None)
+    with pytest.raises(ValueError, match="fps"):
+        player_data(tiles, fps=0, height=None)
+    with pytest.raises(ValueError, match="height"):
+        player_data(tiles, fps=24, height=0)
+    with pytest.raises(ValueError):
+        PlayerTile(id="", label="no id")
+    with pytest.raises(ValueError):
+        PlayerTile.model_validate({"id": "x", "label": "y", "html": "<b>"})
+
+
+def _player_page() -> None:
+    import streamlit as st
+
+    from components.synced_player import PlayerTile, synced_player
+
+    synced_player(
+        [
+            PlayerTile(id="reference", label="Driving", src="/files/r/a.mp4", reference=True),
+            PlayerTile(id="t1", label="Runway", status="Running · 42 %"),
+        ],
+        key="player",
+    )
+    st.write("below the player")
+
+
+def test_mounts_in_apptest_with_its_data() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_player_page).run()
+    assert not at.exception
+    element = next(iter(at.main.children.values()))
+    proto = element.proto
+    assert proto.component_name == "reenact_synced_player"
+    assert proto.isolate_styles  # a shadow root: the page's CSS and ours never mix
+    assert "export default function" in proto.js_content
+    sent = json.loads(proto.json)
+    assert [t["id"] for t in sent["tiles"]] == ["reference", "t1"]
+    assert sent["fps"] == 24.0
+    assert at.markdown[0].value == "below the player"
