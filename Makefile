@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT   ?= 8501
+HOST   ?= 127.0.0.1
 
 .PHONY: run test lint bench chromium clean
 
@@ -19,7 +20,7 @@ COMPILE := $(BIN)/python -m compileall -q services components server
 
 run: $(STAMP)
 	@$(COMPILE)
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address $(HOST)
 
 # Browser tests drive Debian's Chromium; browsers cannot be downloaded by Playwright here.
 chromium:

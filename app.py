@@ -17,6 +17,7 @@ import streamlit as st
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from server.exposure import LocalOnlyWithoutSignIn
 from server.lifespan import MonitorHost
 from server.routes import (
     PublishedUploadsMiddleware,
@@ -62,6 +63,6 @@ app = st.App(
     ],
     # Streamlit reserves /media/ for its own files; published uploads share that prefix
     # (services.publish), so they are answered by a middleware ahead of Streamlit's router.
-    middleware=[Middleware(PublishedUploadsMiddleware)],
+    middleware=[Middleware(LocalOnlyWithoutSignIn), Middleware(PublishedUploadsMiddleware)],
     on_script_error=on_script_error,
 )
