@@ -183,14 +183,17 @@ def harness(
 
 
 @pytest.fixture
-def player(browser: Browser, harness: Harness) -> Iterator[Page]:
+def player(browser: Browser, harness: Harness, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """The harness page at 1280 px, all clips loaded. Parametrize `player` indirectly with a
+    query string (`?without=ID`, `?height=PX`) for another set-up."""
+    query = getattr(request, "param", "")
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=harness.url)
     context.set_default_timeout(30_000)
     page = context.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto("/")
-    expect(page.locator(".sp-tile")).to_have_count(5)
+    page.goto(f"/{query}")
+    expect(page.locator(".sp-tile")).to_have_count(4 if "without" in query else 5)
     # Every clip has loaded enough to play (preload=auto through Range requests).
     page.wait_for_function(
         f"() => {{ const sp = {_ROOT_JS}; if (!sp) return false;"
@@ -342,6 +345,41 @@ def test_grid_tiles_are_equal_and_texts_are_literal(player: Page) -> None:
     shot(page, "synced-player-narrow")
 
 
+def _equal_sizes(b: dict[str, dict[str, float]]) -> None:
+    widths = [box["width"] for box in b.values()]
+    heights = [box["height"] for box in b.values()]
+    assert max(widths) - min(widths) <= 1 and max(heights) - min(heights) <= 1, b
+
+
+@pytest.mark.parametrize("player", [f"?without={FAILED}"], indirect=True)
+def test_four_tiles_are_two_by_two_or_four_across_as_space_allows(player: Page) -> None:
+    page = player
+    ids = [REF, LONG, SHORT, RUNNING]
+    page.wait_for_function(f"() => {_ROOT_JS}.dataset.cols === '2'")
+    b = boxes(page, ids)
+    _equal_sizes(b)
+    assert len({round(box["x"]) for box in b.values()}) == 2
+    assert len({round(box["y"]) for box in b.values()}) == 2
+    # Wide and short: four across are bigger than two rows of two.
+    page.set_viewport_size({"width": 1920, "height": 600})
+    page.wait_for_function(f"() => {_ROOT_JS}.dataset.cols === '4'")
+    b = boxes(page, ids)
+    _equal_sizes(b)
+    assert len({round(box["y"]) for box in b.values()}) == 1
+    assert [b[i]["x"] for i in ids] == sorted(b[i]["x"] for i in ids)
+
+
+@pytest.mark.parametrize("player", ["?height=300"], indirect=True)
+def test_height_bounds_the_tiles(player: Page) -> None:
+    page = player
+    b = boxes(page, [REF, LONG, SHORT, RUNNING, FAILED])
+    _equal_sizes(b)
+    top = min(box["y"] for box in b.values())
+    bottom = max(box["y"] + box["height"] for box in b.values())
+    assert bottom - top <= 301, (top, bottom)
+    assert len({round(box["y"]) for box in b.values()}) == 2  # still two rows of three
+
+
 def test_playback_stays_in_sync(player: Page) -> None:
     page = player
     playing = [REF, LONG, SHORT]
@@ -372,13 +410,13 @@ def test_playback_stays_in_sync(player: Page) -> None:
               const sp = {_ROOT_JS};
               const [ref, v] = ['{REF}', '{LONG}'].map(
                 id => sp.querySelector(`.sp-tile[data-id="${{id}}"] video`));
+              let seeks = -1, rateDev = 0;  // -1: the push is a seek too
+              const count = () => seeks++;
+              v.addEventListener('seeking', count);
               v.currentTime = v.currentTime + push;
               const t0 = performance.now();
               await new Promise(r => v.addEventListener('seeked', r, {{once: true}}));
               const err0 = v.currentTime - ref.currentTime;
-              let seeks = 0, rateDev = 0;
-              const count = () => seeks++;
-              v.addEventListener('seeking', count);
               try {{
                 while (performance.now() - t0 < 5000) {{
                   await new Promise(r => requestAnimationFrame(r));
@@ -408,6 +446,7 @@ def test_playback_stays_in_sync(player: Page) -> None:
     expect(tile(page, REF).locator(".sp-ended-chip")).to_be_hidden()
     now = state(page)
     assert now[SHORT]["paused"] and now[SHORT]["t"] >= LENGTHS[SHORT] - 2 * FRAME
+    shot(page, "synced-player-ended")
     wait_all_playing(page, [REF, LONG], past=max(now[REF]["t"], now[LONG]["t"]) + 0.1)
 
     # 2×: every video's rate, and the clocks really advance twice as fast.
@@ -509,6 +548,7 @@ def test_wipe_overlays_two_videos_and_focus_enlarges_one(player: Page) -> None:
     expect(tile(page, REF)).to_be_hidden()
     big = tile(page, SHORT).bounding_box()
     assert big is not None and big["width"] > 1.5 * grid[SHORT]["width"]
+    shot(page, "synced-player-focus")
     page.keyboard.press("Escape")
     expect(tile(page, REF)).to_be_visible()
     assert boxes(page, [SHORT])[SHORT]["width"] == pytest.approx(grid[SHORT]["width"], abs=1)

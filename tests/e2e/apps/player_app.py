@@ -14,6 +14,9 @@ from components.synced_player import PlayerTile, synced_player
 st.set_page_config(page_title="Synced player harness", layout="wide")
 
 tiles = [PlayerTile.model_validate(t) for t in json.loads(os.environ["PLAYER_TILES"])]
+# ?without=ID drops a tile, ?height=PX bounds the tiles (layout checks).
+tiles = [t for t in tiles if t.id != st.query_params.get("without")]
+height = st.query_params.get("height")
 landed = json.loads(os.environ.get("PLAYER_LANDED", "null"))
 
 if st.session_state.get("landed") and landed:
@@ -39,5 +42,5 @@ synced_player(
     tiles,
     key="player",
     fps=float(os.environ.get("PLAYER_FPS", "24")),
-    height=int(os.environ["PLAYER_HEIGHT"]) if os.environ.get("PLAYER_HEIGHT") else None,
+    height=int(height) if height else None,
 )
