@@ -5,14 +5,26 @@ Adding a provider = one module here + one line in `registry.py`; nothing else ch
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.config import Settings
-from services.errors import ConfigError, ErrorKind, ProviderError
+from services.errors import ConfigError, ErrorKind, InputError, ProviderError
 from services.models import Availability, ProviderCapabilities, ProviderUpdate, TaskOptions
+
+# What any provider's task id may be made of: enough for UUIDs and prefixed ids
+# ("task_runway_act_two_1765166238716"), never a character with a meaning in a URL or a
+# header (/ ? # % & =, blanks, control characters), and starting with a letter or digit so
+# that "." and ".." (dot segments) are impossible. An id is pasted by a person ("Track a task
+# made elsewhere") or stored in the database, so it is never trusted to stay in its segment.
+SAFE_TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+SAFE_TASK_ID_WORDS = "letters, digits, '-', '_', '.' or ':', at most 128 characters"
+UUID_TASK_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
 class CreateRequest(BaseModel):
@@ -35,6 +47,10 @@ class CreateRequest(BaseModel):
 class Provider(ABC):
     id: ClassVar[str]
     name: ClassVar[str]
+    # The provider's own task ids (checked with fullmatch, within SAFE_TASK_ID) and how to
+    # describe them in the sentence that refuses another.
+    task_id_format: ClassVar[re.Pattern[str]] = SAFE_TASK_ID
+    task_id_words: ClassVar[str] = SAFE_TASK_ID_WORDS
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -70,6 +86,23 @@ class Provider(ABC):
         if not av.available:
             raise ConfigError(av.reason or f"{self.name} is not available.")
 
+    def check_task_id(self, provider_task_id: str) -> str:
+        """The id as given if it looks like one of this provider's, else InputError (CLI exit
+        1) with a sentence; nothing is sent either way. Used where a person pastes an id."""
+        if not (
+            SAFE_TASK_ID.fullmatch(provider_task_id)
+            and self.task_id_format.fullmatch(provider_task_id)
+        ):
+            raise InputError(self.bad_task_id_sentence(provider_task_id))
+        return provider_task_id
+
+    def bad_task_id_sentence(self, provider_task_id: str) -> str:
+        # The id itself is not repeated: it may hold line breaks or markup.
+        return (
+            f"That does not look like a {self.name} task id ({_id_problem(provider_task_id)}; "
+            f"its ids are {self.task_id_words}): paste the id exactly as the provider shows it."
+        )
+
     @abstractmethod
     def create(self, request: CreateRequest) -> str:
         """Submit; return the provider's task id. Raise ProviderError on refusal."""
@@ -87,3 +120,18 @@ class Provider(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+def _id_problem(value: str) -> str:
+    if any(ch in "\r\n" for ch in value):
+        return "it contains a line break"
+    if any(not ch.isprintable() for ch in value):
+        return "it contains a control character"
+    if any(ch.isspace() for ch in value):
+        return "it contains a space"
+    odd = sorted({ch for ch in value if ch in "/?#%&=\\"})
+    if odd:
+        return "it contains " + " and ".join(f"'{ch}'" for ch in odd)
+    if len(value) > 128:
+        return f"it is {len(value)} characters long"
+    return "it has another shape"

@@ -106,9 +106,16 @@ class CometApiProvider(HttpProvider):
 
     def capabilities(self) -> ProviderCapabilities:
         return ProviderCapabilities(
-            id=self.id, name=self.name, can_cancel=False, accepts_character_video=False,
-            requires_image=True, required_aspect="16:9", needs_urls=True,
-            cost_per_second_usd=None, poll_interval_s=5.0, not_found_grace_s=60.0,
+            id=self.id,
+            name=self.name,
+            can_cancel=False,
+            accepts_character_video=False,
+            requires_image=True,
+            required_aspect="16:9",
+            needs_urls=True,
+            cost_per_second_usd=None,
+            poll_interval_s=5.0,
+            not_found_grace_s=60.0,
             docs="https://apidoc.cometapi.com",
         )
 
@@ -120,7 +127,8 @@ class CometApiProvider(HttpProvider):
             return ProviderError(
                 ErrorKind.NOT_FOUND,
                 f"{self.name} does not know this task (yet): it answered task_not_exist.",
-                provider=self.id, status_code=response.status_code,
+                provider=self.id,
+                status_code=response.status_code,
             )
         if not isinstance(body, dict):
             return None
@@ -128,8 +136,9 @@ class CometApiProvider(HttpProvider):
         words = " ".join(
             str(v) for v in ((err or {}).values() if isinstance(err, dict) else [err]) if v
         ).lower()
-        if response.status_code in (402, 403) and ("quota" in words or "balance" in words
-                                                   or "credit" in words):
+        if response.status_code in (402, 403) and (
+            "quota" in words or "balance" in words or "credit" in words
+        ):
             return self.http.map_code(402, body)
         # A 200 whose numeric code is an error (gateways of this family do that).
         code = body.get("code")
@@ -164,7 +173,10 @@ class CometApiProvider(HttpProvider):
     # ---- poll ---------------------------------------------------------------------------------
     def poll(self, provider_task_id: str) -> ProviderUpdate:
         body = self.http.call(
-            "POST", "/runway/feed", json_body={"task_id": provider_task_id}, idempotent=True
+            "POST",
+            "/runway/feed",
+            json_body={"task_id": self.stored_task_id(provider_task_id)},
+            idempotent=True,
         )
         if not isinstance(body, dict):
             raise self.unreadable("a task status")
@@ -201,8 +213,10 @@ class CometApiProvider(HttpProvider):
             )
         if inner in CANCEL_WORDS or outer in CANCEL_WORDS:
             return ProviderUpdate(
-                status=TaskStatus.CANCELED, error="The task was canceled at the provider.",
-                error_kind=ErrorKind.CANCELED.value, raw_status=raw,
+                status=TaskStatus.CANCELED,
+                error="The task was canceled at the provider.",
+                error_kind=ErrorKind.CANCELED.value,
+                raw_status=raw,
             )
         if inner in QUEUED_WORDS or (outer in QUEUED_WORDS and inner not in RUNNING_WORDS):
             return ProviderUpdate(status=TaskStatus.QUEUED, progress=0.0, raw_status=raw)

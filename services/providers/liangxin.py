@@ -85,9 +85,20 @@ class LiangXinProvider(HttpProvider):
     name = "LiangXin"
     default_base_url = None  # the seed names paths but no host
     known_fields = (
-        "input.character.uri", "input.reference.uri", "input.character", "input.reference",
-        "input.ratio", "input.expression_intensity", "input.body_control", "input.seed",
-        "callBackUrl", "model", "taskId", "ratio", "expression_intensity", "body_control",
+        "input.character.uri",
+        "input.reference.uri",
+        "input.character",
+        "input.reference",
+        "input.ratio",
+        "input.expression_intensity",
+        "input.body_control",
+        "input.seed",
+        "callBackUrl",
+        "model",
+        "taskId",
+        "ratio",
+        "expression_intensity",
+        "body_control",
         "seed",
     )
     # 455 = down for maintenance: refused before accepting, like a 503.
@@ -95,10 +106,16 @@ class LiangXinProvider(HttpProvider):
 
     def capabilities(self) -> ProviderCapabilities:
         return ProviderCapabilities(
-            id=self.id, name=self.name, can_cancel=False, accepts_character_video=True,
+            id=self.id,
+            name=self.name,
+            can_cancel=False,
+            accepts_character_video=True,
             requires_image=False,
             options=frozenset({"expression_intensity", "body_control", "seed", "ratio"}),
-            ratios=RATIOS, reference_min_s=3.0, reference_max_s=30.0, needs_urls=True,
+            ratios=RATIOS,
+            reference_min_s=3.0,
+            reference_max_s=30.0,
+            needs_urls=True,
             poll_interval_s=5.0,
         )
 
@@ -121,24 +138,37 @@ class LiangXinProvider(HttpProvider):
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         n = self.name
         special: dict[int, tuple[ErrorKind, str, bool]] = {
-            433: (ErrorKind.INSUFFICIENT_CREDITS,
-                  f"{n} says this API key has reached its usage limit. Raise the key's limit "
-                  "or use another key, then submit again.", False),
-            455: (ErrorKind.UNAVAILABLE,
-                  f"{n} is down for maintenance. Try again later.", True),
-            501: (ErrorKind.UNEXPECTED,
-                  f"{n} could not start the generation. Try again; if it keeps failing, try "
-                  "other inputs.", False),
-            505: (ErrorKind.UNAVAILABLE,
-                  f"{n} has this model switched off for the account. Choose another provider "
-                  "or ask LiangXin to enable it.", False),
+            433: (
+                ErrorKind.INSUFFICIENT_CREDITS,
+                f"{n} says this API key has reached its usage limit. Raise the key's limit "
+                "or use another key, then submit again.",
+                False,
+            ),
+            455: (ErrorKind.UNAVAILABLE, f"{n} is down for maintenance. Try again later.", True),
+            501: (
+                ErrorKind.UNEXPECTED,
+                f"{n} could not start the generation. Try again; if it keeps failing, try "
+                "other inputs.",
+                False,
+            ),
+            505: (
+                ErrorKind.UNAVAILABLE,
+                f"{n} has this model switched off for the account. Choose another provider "
+                "or ask LiangXin to enable it.",
+                False,
+            ),
         }
         if code in special:
             kind, sentence, retryable = special[code]
             detail = body.get("msg") or body.get("message") if isinstance(body, dict) else None
             return ProviderError(
-                kind, sentence, provider=self.id, detail=detail, status_code=code,
-                retryable=retryable, retry_after=retry_after,
+                kind,
+                sentence,
+                provider=self.id,
+                detail=detail,
+                status_code=code,
+                retryable=retryable,
+                retry_after=retry_after,
             )
         if code >= 400:
             return self.http.map_code(code, body, retry_after=retry_after)
@@ -184,7 +214,9 @@ class LiangXinProvider(HttpProvider):
     def poll(self, provider_task_id: str) -> ProviderUpdate:
         try:
             body = self.http.call(
-                "GET", "/api/v1/jobs/recordInfo", params={"taskId": provider_task_id},
+                "GET",
+                "/api/v1/jobs/recordInfo",
+                params={"taskId": self.stored_task_id(provider_task_id)},
                 idempotent=True,
             )
         except ProviderError as err:
@@ -194,8 +226,10 @@ class LiangXinProvider(HttpProvider):
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict):
             raise ProviderError(
-                ErrorKind.NOT_FOUND, f"{self.name} has no record of this task.",
-                provider=self.id, detail=body.get("msg") if isinstance(body, dict) else None,
+                ErrorKind.NOT_FOUND,
+                f"{self.name} has no record of this task.",
+                provider=self.id,
+                detail=body.get("msg") if isinstance(body, dict) else None,
             )
         try:
             record = Record.model_validate(data)
@@ -214,7 +248,9 @@ class LiangXinProvider(HttpProvider):
                 )
             if not readable:
                 return ProviderUpdate(
-                    status=TaskStatus.FAILED, raw_status=raw, error_kind=ErrorKind.UNEXPECTED,
+                    status=TaskStatus.FAILED,
+                    raw_status=raw,
+                    error_kind=ErrorKind.UNEXPECTED,
                     error=f"{self.name} says the task succeeded, but its result "
                     f"(resultJson: “{str(record.resultJson)[:200]}”) has no link this app can "
                     "read. Check the task on LiangXin's site.",

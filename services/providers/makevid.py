@@ -42,8 +42,14 @@ class MakevidProvider(HttpProvider):
 
     def capabilities(self) -> ProviderCapabilities:
         return ProviderCapabilities(
-            id=self.id, name=self.name, can_create=False, can_track=True, can_cancel=False,
-            requires_image=False, poll_interval_s=5.0, docs="https://makevid.ai",
+            id=self.id,
+            name=self.name,
+            can_create=False,
+            can_track=True,
+            can_cancel=False,
+            requires_image=False,
+            poll_interval_s=5.0,
+            docs="https://makevid.ai",
         )
 
     def create(self, request: CreateRequest) -> str:
@@ -53,11 +59,14 @@ class MakevidProvider(HttpProvider):
         )
 
     def poll(self, provider_task_id: str) -> ProviderUpdate:
-        body = self.http.call("GET", f"/api/v1/get_runway/{provider_task_id}", idempotent=True)
+        body = self.http.call(
+            "GET", f"/api/v1/get_runway/{self.task_segment(provider_task_id)}", idempotent=True
+        )
         raw_task = body.get("task") if isinstance(body, dict) else None
         if not isinstance(raw_task, dict):
             raise ProviderError(
-                ErrorKind.NOT_FOUND, f"{self.name} has no task with this id. Check the id.",
+                ErrorKind.NOT_FOUND,
+                f"{self.name} has no task with this id. Check the id.",
                 provider=self.id,
             )
         try:
@@ -73,7 +82,9 @@ class MakevidProvider(HttpProvider):
         if status in ("PENDING", "THROTTLED"):
             eta = task.estimatedTimeToStartSeconds
             return ProviderUpdate(
-                status=TaskStatus.QUEUED, progress=0.0, raw_status=raw,
+                status=TaskStatus.QUEUED,
+                progress=0.0,
+                raw_status=raw,
                 eta_seconds=eta if eta is not None and eta >= 0 else None,
             )
         if status == "RUNNING":
@@ -86,14 +97,18 @@ class MakevidProvider(HttpProvider):
                 )
             return ProviderUpdate(status=TaskStatus.RUNNING, progress=0.99, raw_status=raw)
         if status in ("FAILED", "FAILURE"):
-            reason = task.error if isinstance(task.error, str) else (
-                str(task.error) if task.error else None
+            reason = (
+                task.error
+                if isinstance(task.error, str)
+                else (str(task.error) if task.error else None)
             )
             return failed_update(self.name, reason, raw_status=raw)
         if status in ("CANCELLED", "CANCELED"):
             return ProviderUpdate(
-                status=TaskStatus.CANCELED, error="The task was canceled.",
-                error_kind=ErrorKind.CANCELED.value, raw_status=raw,
+                status=TaskStatus.CANCELED,
+                error="The task was canceled.",
+                error_kind=ErrorKind.CANCELED.value,
+                raw_status=raw,
             )
         state = TaskStatus.RUNNING if progress else TaskStatus.QUEUED
         return ProviderUpdate(status=state, progress=progress, raw_status=raw or "UNKNOWN")

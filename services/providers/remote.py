@@ -7,11 +7,12 @@ import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote
 
 from services.config import Settings
 from services.errors import ErrorKind, InputError, ProviderError, TransportError
 from services.models import ProviderUpdate, TaskStatus
-from services.providers.base import CreateRequest, Provider
+from services.providers.base import SAFE_TASK_ID, CreateRequest, Provider
 from services.publish import INVALID_CALLBACK_BASE, public_url_for
 
 if TYPE_CHECKING:
@@ -59,7 +60,11 @@ def looks_like_moderation(*texts: str | None) -> bool:
 
 
 def failed_update(
-    name: str, reason: str | None, *, code: str | None = None, raw_status: str | None = None,
+    name: str,
+    reason: str | None,
+    *,
+    code: str | None = None,
+    raw_status: str | None = None,
     kind: ErrorKind | None = None,
 ) -> ProviderUpdate:
     """A provider-side failure as a sentence for a creator that keeps the provider's words."""
@@ -83,7 +88,9 @@ def failed_update(
             "a shorter or steadier driving video."
         )
     return ProviderUpdate(
-        status=TaskStatus.FAILED, error=sentence, error_kind=kind.value if kind else None,
+        status=TaskStatus.FAILED,
+        error=sentence,
+        error_kind=kind.value if kind else None,
         raw_status=raw_status,
     )
 
@@ -126,10 +133,15 @@ class HttpProvider(Provider):
 
                 assert self.base_url is not None
                 self._http = HttpClient(
-                    provider_id=self.id, provider_name=self.name, base_url=self.base_url,
-                    api_key=self.config.api_key, key_variable=self.config.key_variable,
-                    headers=self.default_headers(), options=self.http_options,
-                    error_mapper=self.map_error, refused_codes=self.refused_codes,
+                    provider_id=self.id,
+                    provider_name=self.name,
+                    base_url=self.base_url,
+                    api_key=self.config.api_key,
+                    key_variable=self.config.key_variable,
+                    headers=self.default_headers(),
+                    options=self.http_options,
+                    error_mapper=self.map_error,
+                    refused_codes=self.refused_codes,
                     known_fields=self.known_fields,
                 )
             return self._http
@@ -139,6 +151,27 @@ class HttpProvider(Provider):
             if self._http is not None:
                 self._http.close()
                 self._http = None
+
+    def stored_task_id(self, provider_task_id: str) -> str:
+        """The id for a poll or cancel, refused unless it is inert in a URL, a query or a body.
+
+        Defence in depth: whatever put an id in the database (a row from before ids were
+        checked, a provider answering a create with something odd), it never steers an
+        authenticated request. Only the shared charset is required here; the provider's own
+        format is for ids a person pastes (`check_task_id`), and its 404 says the rest.
+        NOT_FOUND: the monitor fails the task with this sentence once its grace is over.
+        """
+        if not SAFE_TASK_ID.fullmatch(provider_task_id):
+            raise ProviderError(
+                ErrorKind.NOT_FOUND,
+                self.bad_task_id_sentence(provider_task_id),
+                provider=self.id,
+            )
+        return provider_task_id
+
+    def task_segment(self, provider_task_id: str) -> str:
+        """The id as exactly one percent-encoded URL path segment."""
+        return quote(self.stored_task_id(provider_task_id), safe="")
 
     def link_for(self, value: str) -> str:
         """A link the provider can fetch: URLs pass through; local files are served by this
@@ -157,7 +190,8 @@ class HttpProvider(Provider):
             ErrorKind.UNEXPECTED,
             f"{self.name} sent {what} this app does not understand. Try again later; if it "
             "persists, the provider may have changed its API.",
-            provider=self.id, detail=detail,
+            provider=self.id,
+            detail=detail,
         )
 
     def unknown_create_outcome(self, detail: str | None = None) -> ProviderError:
@@ -165,7 +199,8 @@ class HttpProvider(Provider):
         err = TransportError(
             f"{self.name} answered the request but its answer had no task id this app can "
             "read, so whether the task was accepted is unknown.",
-            provider=self.id, sent=True,
+            provider=self.id,
+            sent=True,
         )
         err.detail = detail
         return err

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.errors import ErrorKind, InputError, ProviderError
 from services.models import ProviderCapabilities, ProviderUpdate, SizeCaps, TaskStatus
-from services.providers.base import CreateRequest
+from services.providers.base import UUID_TASK_ID, CreateRequest
 from services.providers.remote import HttpProvider, failed_update, is_url, progress_fraction
 from services.publish import safe_name
 
@@ -30,15 +30,22 @@ VERSION = "2024-11-06"
 RATIOS = ("1280:720", "720:1280", "960:960", "1104:832", "832:1104", "1584:672")
 MB = 1024 * 1024
 CAPS = SizeCaps(
-    url_image=16 * MB, url_video=32 * MB, data_uri_image=5 * MB, data_uri_video=16 * MB,
-    upload_min=512, upload_max=200 * MB,
+    url_image=16 * MB,
+    url_video=32 * MB,
+    data_uri_image=5 * MB,
+    data_uri_video=16 * MB,
+    upload_min=512,
+    upload_max=200 * MB,
 )
 # Uploads get time in proportion to their size (at least the usual deadline).
 UPLOAD_BYTES_PER_S = 512 * 1024
 FIELD_LABELS = {
-    "reference": "the driving video", "character": "the character image or video",
-    "ratio": "the output ratio", "expressionIntensity": "the expression intensity",
-    "bodyControl": "body control", "seed": "the seed",
+    "reference": "the driving video",
+    "character": "the character image or video",
+    "ratio": "the output ratio",
+    "expressionIntensity": "the expression intensity",
+    "bodyControl": "body control",
+    "seed": "the seed",
 }
 
 
@@ -90,19 +97,39 @@ class RunwayProvider(HttpProvider):
     id = "runway"
     name = "Runway"
     default_base_url = "https://api.dev.runwayml.com"
+    task_id_format = UUID_TASK_ID
+    task_id_words = "UUIDs such as 1b6a6b1e-6a2c-4f8e-9d61-2d3c4b5a6f70"
     known_fields = (
-        "character.uri", "reference.uri", "character.type", "reference.type", "character",
-        "reference", "ratio", "expressionIntensity", "bodyControl", "seed",
-        "contentModeration", "model", "filename",
+        "character.uri",
+        "reference.uri",
+        "character.type",
+        "reference.type",
+        "character",
+        "reference",
+        "ratio",
+        "expressionIntensity",
+        "bodyControl",
+        "seed",
+        "contentModeration",
+        "model",
+        "filename",
     )
 
     def capabilities(self) -> ProviderCapabilities:
         return ProviderCapabilities(
-            id=self.id, name=self.name, can_cancel=True, accepts_character_video=True,
+            id=self.id,
+            name=self.name,
+            can_cancel=True,
+            accepts_character_video=True,
             requires_image=False,
             options=frozenset({"expression_intensity", "body_control", "seed", "ratio"}),
-            ratios=RATIOS, reference_min_s=3.0, reference_max_s=30.0, needs_urls=False,
-            size_caps=CAPS, cost_per_second_usd=0.05, poll_interval_s=6.0,
+            ratios=RATIOS,
+            reference_min_s=3.0,
+            reference_max_s=30.0,
+            needs_urls=False,
+            size_caps=CAPS,
+            cost_per_second_usd=0.05,
+            poll_interval_s=6.0,
             docs="https://docs.dev.runwayml.com/api/",
         )
 
@@ -134,7 +161,8 @@ class RunwayProvider(HttpProvider):
             return ProviderError(
                 ErrorKind.INVALID_INPUT if response.status_code < 500 else ErrorKind.UNAVAILABLE,
                 f"{self.name}'s upload storage refused the file.",
-                provider=self.id, status_code=response.status_code,
+                provider=self.id,
+                status_code=response.status_code,
                 detail=" ".join(m.group(1) for m in (code, message) if m) or None,
                 retryable=response.status_code >= 500,
             )
@@ -184,8 +212,9 @@ class RunwayProvider(HttpProvider):
         if not path.is_file():
             raise InputError(f"The file was not found: {value}")
         size = path.stat().st_size
-        mime = mimetypes.guess_type(path.name)[0] or ("video/mp4" if kind == "video" else
-                                                     "image/png")
+        mime = mimetypes.guess_type(path.name)[0] or (
+            "video/mp4" if kind == "video" else "image/png"
+        )
         prefix = f"data:{mime};base64,"
         encoded_len = len(prefix) + 4 * ((size + 2) // 3)
         cap = CAPS.data_uri_video if kind == "video" else CAPS.data_uri_image
@@ -204,7 +233,9 @@ class RunwayProvider(HttpProvider):
             )
         name = safe_name(path.name)
         slot_body = self.http.call(
-            "POST", "/v1/uploads", json_body={"filename": name, "type": "ephemeral"},
+            "POST",
+            "/v1/uploads",
+            json_body={"filename": name, "type": "ephemeral"},
             idempotent=True,  # an unused upload slot costs nothing
         )
         try:
@@ -215,14 +246,22 @@ class RunwayProvider(HttpProvider):
         with path.open("rb") as fh:
             # The bucket is a third party's storage: never send it the API key.
             self.http.call(
-                "POST", slot.uploadUrl, data=slot.fields, files={"file": (name, fh, mime)},
-                idempotent=True, authenticated=False, expect_json=False, deadline=deadline,
+                "POST",
+                slot.uploadUrl,
+                data=slot.fields,
+                files={"file": (name, fh, mime)},
+                idempotent=True,
+                authenticated=False,
+                expect_json=False,
+                deadline=deadline,
             )
         return slot.runwayUri
 
     # ---- poll and cancel ----------------------------------------------------------------------
     def poll(self, provider_task_id: str) -> ProviderUpdate:
-        body = self.http.call("GET", f"/v1/tasks/{provider_task_id}", idempotent=True)
+        body = self.http.call(
+            "GET", f"/v1/tasks/{self.task_segment(provider_task_id)}", idempotent=True
+        )
         try:
             task = RunwayTask.model_validate(body)
         except ValidationError as exc:
@@ -236,7 +275,8 @@ class RunwayProvider(HttpProvider):
             return ProviderUpdate(status=TaskStatus.QUEUED, progress=0.0, raw_status=raw)
         if status == "RUNNING":
             return ProviderUpdate(
-                status=TaskStatus.RUNNING, progress=progress_fraction(task.progress),
+                status=TaskStatus.RUNNING,
+                progress=progress_fraction(task.progress),
                 raw_status=raw,
             )
         if status == "SUCCEEDED":
@@ -251,13 +291,18 @@ class RunwayProvider(HttpProvider):
             if task.failureCode and task.failureCode not in (reason or ""):
                 reason = f"{reason} [{task.failureCode}]" if reason else task.failureCode
             return failed_update(
-                self.name, reason, code=task.failureCode, raw_status=raw,
+                self.name,
+                reason,
+                code=task.failureCode,
+                raw_status=raw,
                 kind=_failure_kind(task.failureCode),
             )
         if status in ("CANCELLED", "CANCELED"):
             return ProviderUpdate(
-                status=TaskStatus.CANCELED, error="The task was canceled.",
-                error_kind=ErrorKind.CANCELED.value, raw_status=raw,
+                status=TaskStatus.CANCELED,
+                error="The task was canceled.",
+                error_kind=ErrorKind.CANCELED.value,
+                raw_status=raw,
             )
         progress = progress_fraction(task.progress)
         state = TaskStatus.RUNNING if progress else TaskStatus.QUEUED
@@ -265,5 +310,8 @@ class RunwayProvider(HttpProvider):
 
     def cancel(self, provider_task_id: str) -> None:
         self.http.call(
-            "DELETE", f"/v1/tasks/{provider_task_id}", idempotent=True, expect_json=False
+            "DELETE",
+            f"/v1/tasks/{self.task_segment(provider_task_id)}",
+            idempotent=True,
+            expect_json=False,
         )
