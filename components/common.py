@@ -15,11 +15,21 @@ import streamlit as st
 from pydantic import ValidationError
 
 from services.config import PROJECT_ROOT, load_settings
-from services.errors import ReenactError
+from services.errors import (
+    DISK_FULL_SUBMIT,
+    ErrorKind,
+    ReenactError,
+    default_sentence,
+    is_disk_full,
+)
 from services.models import Task
 from services.studio import Studio
 
 log = logging.getLogger("reenact.ui")
+
+# What a full disk stopped, by the action it interrupted (the rest get the general sentence).
+# A submit writes its row before anything is sent, so a full disk there sent nothing.
+_DISK_FULL_SENTENCES = {"submitting": DISK_FULL_SUBMIT, "starting the retry": DISK_FULL_SUBMIT}
 
 GENERIC_SENTENCE = (
     "Something went wrong while {action}. Nothing was charged twice and your tasks are safe; "
@@ -44,9 +54,23 @@ def sentences(action: str = "doing that") -> Iterator[None]:
     except ValidationError as err:
         first = err.errors()[0] if err.errors() else {}
         st.error(f"That value was not accepted: {first.get('msg', 'invalid value')}.")
-    except Exception:
+    except Exception as err:
+        if _disk_full(err):
+            log.warning("The disk is full (while %s): %s", action, err)
+            sentence = _DISK_FULL_SENTENCES.get(action, default_sentence(ErrorKind.DISK_FULL))
+            st.error(sentence, icon=":material/error:")
+            return
         log.exception("Unexpected error while %s", action)
         st.error(GENERIC_SENTENCE.format(action=action), icon=":material/error:")
+
+
+def _disk_full(err: Exception) -> bool:
+    try:
+        # The settings alone, not the Studio: opening the database may be what failed.
+        data_dir = load_settings().data_dir
+    except Exception:
+        data_dir = None
+    return is_disk_full(err, data_dir)
 
 
 def app_base_url() -> str:

@@ -26,19 +26,20 @@ from components.format import (
 )
 from components.providers import capabilities, provider_name
 from services.models import Task, TaskStatus, utcnow
+from services.monitor import request_archive, settled
 
 REFRESH_S = 1.0
-# A success whose file is not archived yet keeps the card refreshing, but not forever.
+# A success whose file is not archived yet keeps the card refreshing, but not forever: counted
+# from the archive's latest move, so a Retry download is followed too.
 ARCHIVE_WAIT = timedelta(minutes=15)
 
 
 def needs_refresh(task: Task) -> bool:
-    if task.status in (TaskStatus.SUBMITTING, TaskStatus.QUEUED, TaskStatus.RUNNING):
-        return True
-    if task.status is TaskStatus.SUCCEEDED and not task.result_path:
-        done = task.finished_at or task.updated_at
-        return utcnow() - done < ARCHIVE_WAIT
-    return False
+    if settled(task):  # done, or waiting on the user (a full disk, a dead link)
+        return False
+    if task.status is TaskStatus.SUCCEEDED:  # the archive is under way
+        return utcnow() - max(task.finished_at or task.updated_at, task.updated_at) < ARCHIVE_WAIT
+    return True
 
 
 def task_cards(tasks: list[Task], *, key: str, columns: int = 1, player: bool = True) -> None:
@@ -118,6 +119,8 @@ def _card(task: Task, *, key: str, player: bool) -> None:
             st.warning(task.error, icon=":material/help:")
         elif task.status is TaskStatus.CANCELED:
             st.caption("Canceled. Nothing more will happen to this task.")
+        elif _unsaved(task) and task.error:
+            st.warning(task.error, icon=":material/warning:")
         if task.status is TaskStatus.SUCCEEDED and player:
             _result(task)
         _actions(task, key=key)
@@ -148,9 +151,20 @@ def _archived(task: Task) -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
+def _unsaved(task: Task) -> bool:
+    """A success whose result is not in the data folder and that nothing is saving now: the
+    archive stopped (a full disk, a dead link) or the file was removed."""
+    if task.status is not TaskStatus.SUCCEEDED or not task.result_url:
+        return False
+    if task.result_path:
+        return _archived(task) is None
+    return settled(task)
+
+
 def _result(task: Task) -> None:
     if not task.result_path:
-        st.info("Saving the result to this computer…", icon=":material/downloading:")
+        if not settled(task):
+            st.info("Saving the result to this computer…", icon=":material/downloading:")
         return
     path = _archived(task)
     if path is None:
@@ -176,6 +190,18 @@ def _actions(task: Task, *, key: str) -> None:
             icon=":material/download:",
             type="primary",
         )
+    if _unsaved(task) and buttons.button(
+        "Retry download",
+        key=f"redownload_{key}_{task.id}",
+        icon=":material/download:",
+        type="primary",
+        help="Saves the result to this computer again from the provider's link (no new "
+        "charge). Free some disk space first if the disk was full.",
+    ):
+        with sentences("asking for the download again"):
+            # The server's monitor downloads it (on its next sweep): never this page thread.
+            request_archive(get_studio(), task.id)
+            st.rerun(scope="app")
     cancellable = needs_refresh(task) and task.status is not TaskStatus.SUCCEEDED
     cancellable = cancellable and caps is not None and caps.can_cancel
     if cancellable and buttons.button(

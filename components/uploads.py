@@ -13,9 +13,12 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from services.errors import DISK_FULL_UPLOAD, DiskFullError, ensure_free_space, is_disk_full
 from services.publish import safe_name, sha256_of
 
 CHUNK = 1024 * 1024
@@ -23,21 +26,36 @@ VIDEO_TYPES = ["mp4", "mov", "m4v", "webm", "mkv"]
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp"]
 
 
+@contextmanager
+def _disk_full_sentence() -> Iterator[None]:
+    """ENOSPC/EDQUOT while storing a file becomes the sentence, not an OSError."""
+    try:
+        yield
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(DISK_FULL_UPLOAD) from exc
+        raise
+
+
 def save_stream(source: BinaryIO, filename: str, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    """Store an upload; no room → DiskFullError, with nothing partial left behind."""
     tmp = folder / f".upload-{uuid.uuid4().hex}.part"
     hasher = hashlib.sha256()
-    try:
-        source.seek(0)
-        with tmp.open("wb") as out:
-            while chunk := source.read(CHUNK):
-                hasher.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        return _place(tmp, folder / hasher.hexdigest() / safe_name(filename))
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _disk_full_sentence():
+        try:
+            size = source.seek(0, os.SEEK_END)
+            source.seek(0)
+            ensure_free_space(folder, size, DISK_FULL_UPLOAD)
+            folder.mkdir(parents=True, exist_ok=True)
+            with tmp.open("wb") as out:
+                while chunk := source.read(CHUNK):
+                    hasher.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            return _place(tmp, folder / hasher.hexdigest() / safe_name(filename))
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def named_link(stored: Path, filename: str, folder: Path) -> Path:
@@ -46,14 +64,15 @@ def named_link(stored: Path, filename: str, folder: Path) -> Path:
     if target.is_file():
         return target
     tmp = folder / f".link-{uuid.uuid4().hex}.part"
-    try:
+    with _disk_full_sentence():
         try:
-            os.link(stored, tmp)
-        except OSError:
-            shutil.copyfile(stored, tmp)
-        return _place(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+            try:
+                os.link(stored, tmp)
+            except OSError:
+                shutil.copyfile(stored, tmp)
+            return _place(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _place(tmp: Path, target: Path) -> Path:

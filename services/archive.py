@@ -16,7 +16,14 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from services.config import Settings
-from services.errors import ErrorKind, InputError, ProviderError
+from services.errors import (
+    DiskFullError,
+    ErrorKind,
+    InputError,
+    ProviderError,
+    ensure_free_space,
+    is_disk_full,
+)
 
 RESULT_NAME = "result.mp4"
 # Act-Two outputs are at most 30 s; a generous cap still stops a runaway or hostile answer.
@@ -30,8 +37,9 @@ def result_dest(settings: Settings, task_id: str) -> Path:
 def fetch_result(url: str, task_id: str, settings: Settings) -> Path:
     """Put the result behind `url` at `result_dest(...)` and return that path.
 
-    Raises ProviderError (retryable or not — an expired link is NOT_FOUND and not retryable)
-    or InputError (a web page or garbage instead of a video) with the sentence to show.
+    Raises ProviderError (retryable or not — an expired link is NOT_FOUND and not retryable),
+    InputError (a web page or garbage instead of a video) or DiskFullError (no room: nothing
+    is left behind, and it works once space is freed) with the sentence to show.
     """
     dest = result_dest(settings, task_id)
     if url.lower().startswith("file:"):
@@ -70,16 +78,22 @@ def _copy_local(url: str, dest: Path, settings: Settings) -> Path:
         found = sniff(fh.read(SNIFF_BYTES))
     if found.kind != "video":
         raise InputError(f"The local engine's output is {found.describe()}, not a video.")
-    if real.stat().st_size > MAX_RESULT_BYTES:
+    size = real.stat().st_size
+    if size > MAX_RESULT_BYTES:
         raise InputError("The local engine's output is too large to archive.")
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_suffix(".part")
     try:
+        ensure_free_space(dest.parent, size)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with real.open("rb") as src, part.open("wb") as out:
             shutil.copyfileobj(src, out, 1024 * 1024)
             out.flush()
             os.fsync(out.fileno())
         os.replace(part, dest)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFullError() from exc
+        raise
     finally:
         part.unlink(missing_ok=True)
     return dest

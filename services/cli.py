@@ -215,7 +215,7 @@ def _describe(task: Task) -> str:
 def _wait(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
     from services.cli_output import ProgressBar
     from services.errors import ErrorKind
-    from services.monitor import Monitor, WaitTimeout
+    from services.monitor import Monitor, WaitTimeout, archive_blocked
 
     bar = ProgressBar(sys.stderr)
     monitor = Monitor(ctx.studio)
@@ -242,7 +242,13 @@ def _wait(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
     finally:
         bar.done()
         monitor.stop()
-    return _finish(ctx, final, many=many)
+    code = _finish(ctx, final, many=many)
+    # A full disk settles the wait (it needs the user), with the task's sentence said above;
+    # the result is not here, so this is a failure.
+    blocked = [t for t in final if archive_blocked(t)]
+    for task in blocked:
+        ctx.note(f"Once there is room: reenact download {task.id}")
+    return max(code, EXIT_FAILED) if blocked else code
 
 
 def _after_submit(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
@@ -702,12 +708,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(ctx: Ctx, exc: Exception) -> int:
-    from services.errors import ConfigError, ReenactError
+    from services.errors import (
+        DISK_FULL_ARCHIVE,
+        DISK_FULL_SUBMIT,
+        ConfigError,
+        ErrorKind,
+        ReenactError,
+        default_sentence,
+        is_disk_full,
+    )
 
     if isinstance(exc, ConfigError):
         code, sentence = EXIT_USAGE, str(exc)
     elif isinstance(exc, ReenactError):
         code, sentence = EXIT_FAILED, str(exc)
+    elif is_disk_full(exc, ctx._settings.data_dir if ctx._settings is not None else None):
+        # Rows are written before anything is sent, so a submit stopped here sent nothing.
+        code = EXIT_FAILED
+        sentence = {
+            "submit": DISK_FULL_SUBMIT,
+            "compare": DISK_FULL_SUBMIT,
+            "download": DISK_FULL_ARCHIVE,
+        }.get(getattr(ctx.args, "command", ""), default_sentence(ErrorKind.DISK_FULL))
     elif isinstance(exc, OSError) and exc.filename:
         code = EXIT_FAILED
         sentence = f"Could not read or write {exc.filename}: {exc.strerror or exc}."

@@ -5,7 +5,10 @@ Code raises these; pages and the CLI show `str(err)` (the sentence) and never a 
 
 from __future__ import annotations
 
+import errno
+import shutil
 from enum import StrEnum
+from pathlib import Path
 
 
 class ErrorKind(StrEnum):
@@ -19,6 +22,7 @@ class ErrorKind(StrEnum):
     UNEXPECTED = "unexpected"
     TIMEOUT = "timeout"
     CANCELED = "canceled"
+    DISK_FULL = "disk_full"
 
 
 _DEFAULT_SENTENCES: dict[ErrorKind, str] = {
@@ -38,7 +42,15 @@ _DEFAULT_SENTENCES: dict[ErrorKind, str] = {
     "Try again later; if it persists, the provider may have changed its API.",
     ErrorKind.TIMEOUT: "The provider did not answer in time. Try again in a few minutes.",
     ErrorKind.CANCELED: "The task was canceled.",
+    ErrorKind.DISK_FULL: "The disk is full, so that was not done: free some space and try again.",
 }
+
+# What a full disk stopped, said the same way on pages and in the CLI.
+DISK_FULL_ARCHIVE = "The disk is full: free some space, then press Retry download."
+DISK_FULL_SUBMIT = "The disk is full, so nothing was sent: free some space and submit again."
+DISK_FULL_UPLOAD = (
+    "The disk is full, so the file was not saved: free some space and add the file again."
+)
 
 
 class ReenactError(Exception):
@@ -110,6 +122,74 @@ class TransportError(ProviderError):
             retryable=True,
         )
         self.sent = sent
+
+
+class DiskFullError(ReenactError):
+    """The data folder's disk (or the user's quota) has no room. Whatever was being written
+    is removed; the same action works again once space is freed, so it is retryable."""
+
+    kind = ErrorKind.DISK_FULL
+    retryable = True
+    retry_after: float | None = None
+
+    def __init__(self, sentence: str = DISK_FULL_ARCHIVE) -> None:
+        super().__init__(sentence)
+
+
+# Room a write of known size leaves free beyond itself: the database still has to record the
+# result (its WAL grows) and thumbnails follow, so the app is never what fills the last byte.
+FREE_SPACE_MARGIN = 8 * 1024 * 1024
+# An I/O error while less than this is free is the disk being full: SQLite says "disk I/O
+# error", not "disk is full", when it cannot even create its shared-memory file.
+_NEARLY_FULL = 1024 * 1024
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SQLITE_FULL, _SQLITE_IOERR = 13, 10  # primary result codes (the low byte of extended ones)
+
+
+def free_space(folder: Path) -> int | None:
+    """Bytes free to this process on `folder`'s disk (its nearest existing parent); None if
+    that cannot be told."""
+    probe = Path(folder)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free
+    except OSError:
+        return None
+
+
+def ensure_free_space(folder: Path, size: int, sentence: str = DISK_FULL_ARCHIVE) -> None:
+    """Refuse, before a byte is written, a write of known `size` that cannot fit."""
+    free = free_space(folder)
+    if free is not None and free < size + FREE_SPACE_MARGIN:
+        raise DiskFullError(sentence)
+
+
+def is_disk_full(exc: BaseException, folder: Path | None = None) -> bool:
+    """Whether `exc`, or anything it wraps, means the disk is full: ENOSPC/EDQUOT, SQLite's
+    "database or disk is full" (also inside SQLAlchemy's wrapper, by duck typing so nothing
+    imports SQLAlchemy for this), or an I/O error while `folder`'s disk has next to no room."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        err = todo.pop()
+        if not isinstance(err, BaseException) or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, DiskFullError):
+            return True
+        if isinstance(err, OSError) and err.errno in _FULL_ERRNOS:
+            return True
+        code = getattr(err, "sqlite_errorcode", None)
+        if isinstance(code, int):
+            if code & 0xFF == _SQLITE_FULL:
+                return True
+            if code & 0xFF == _SQLITE_IOERR and folder is not None:
+                free = free_space(folder)
+                if free is not None and free < _NEARLY_FULL:
+                    return True
+        todo.extend((getattr(err, "orig", None), err.__cause__, err.__context__))
+    return False
 
 
 def _clip(text: str, limit: int = 300) -> str:

@@ -22,7 +22,14 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from services.config import Settings
-from services.errors import ErrorKind, InputError, ProviderError
+from services.errors import (
+    DiskFullError,
+    ErrorKind,
+    InputError,
+    ProviderError,
+    ensure_free_space,
+    is_disk_full,
+)
 from services.media.sniff import SNIFF_BYTES, Sniffed, sniff
 from services.netguard import blocked_sentence, check_url, guarded_transport
 
@@ -176,9 +183,29 @@ def download(
     403/404/410 → ProviderError(NOT_FOUND): result links expire and retrying cannot help.
     429, 5xx, timeouts and dropped connections are retried (`attempts` in all) with
     exponential backoff, honouring Retry-After; the last failure is raised as a retryable
-    ProviderError. A web page or garbage instead of the expected media → InputError.
+    ProviderError. A web page or garbage instead of the expected media → InputError. No room
+    on the disk (a known size that cannot fit, or ENOSPC/EDQUOT while writing) →
+    DiskFullError, the `.part` removed; retrying at once cannot help, so it is not retried.
     """
     dest = Path(dest)
+    try:
+        return _download(url, dest, settings, max_bytes, expect, attempts, backoff_s, timeout)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFullError() from exc
+        raise
+
+
+def _download(
+    url: str,
+    dest: Path,
+    settings: Settings,
+    max_bytes: int,
+    expect: Expect,
+    attempts: int,
+    backoff_s: float,
+    timeout: httpx.Timeout,
+) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_suffix(".part")
     deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
@@ -265,6 +292,11 @@ def _download_once(
                 f"The result link answered HTTP {code} instead of the file.",
                 status_code=code,
             )
+        declared = resp.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) <= max_bytes:
+            # A size that cannot fit is refused before a byte is written, instead of filling
+            # the disk to the last byte (and starving the database) and failing anyway.
+            ensure_free_space(dest.parent, int(declared))
         try:
             with part.open("wb") as fh:
                 _stream(resp, fh, max_bytes=max_bytes, deadline=deadline, on_head=judge)

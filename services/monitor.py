@@ -29,7 +29,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.config import Settings
-from services.errors import ErrorKind, ProviderError, ReenactError, default_sentence
+from services.errors import (
+    DISK_FULL_ARCHIVE,
+    ErrorKind,
+    InputError,
+    ProviderError,
+    ReenactError,
+    default_sentence,
+    is_disk_full,
+)
 from services.models import (
     ProviderCapabilities,
     ProviderUpdate,
@@ -59,6 +67,9 @@ IDLE_TICK_S = 1.0  # the background loop looks for new work at least this often
 # must not mean 1,000 passes.
 PASS_GRANULARITY_S = (0.005, 0.1)
 SWEEP_EVERY_S = 1.0  # interrupted submissions and leftover archives are looked for this often
+# Archives stopped by a full disk carry `error_kind`, which the per-sweep query of leftover
+# archives leaves out; they are looked for this often (and followed by id in between).
+DISK_FULL_RESCAN_S = 30.0
 # Archived results not yet measured (specs, motion fidelity) after a restart are looked for
 # this often; new ones are queued the moment they are archived.
 ANALYSIS_BACKLOG_EVERY_S = 30.0
@@ -121,11 +132,58 @@ def archive_pending(task: Task) -> bool:
     )
 
 
+def archive_blocked(task: Task) -> bool:
+    """A pending archive stopped by a full disk. The monitor still tries now and then (space
+    often frees up), but it waits on the user: free space, then Retry download."""
+    return archive_pending(task) and task.error_kind == ErrorKind.DISK_FULL.value
+
+
 def settled(task: Task) -> bool:
     """Nothing more will happen to this task without the user: done, or needs a decision."""
     if task.status in (TaskStatus.UNKNOWN, TaskStatus.DRAFT):
         return True
-    return task.status.terminal and not archive_pending(task)
+    return task.status.terminal and (not archive_pending(task) or archive_blocked(task))
+
+
+def _owner_alive(owner: Any) -> bool:
+    """Whether the process named in an archive claim is still running."""
+    if not isinstance(owner, dict):
+        return False
+    if owner.get("host") != socket.gethostname():
+        return True  # cannot tell; wait for the lease to run out
+    return process_running(owner.get("pid"))
+
+
+def request_archive(studio: Studio, task_id: str) -> Task:
+    """Retry download, from a page: hand the archive back to the server's monitor, which
+    takes it on its next sweep (within a second), instead of downloading in the page thread.
+    Clears the reason it stopped (a full disk, a dead link) and any backoff; a download in
+    progress elsewhere is left alone. The CLI's `reenact download` does the same work in its
+    own process (`Monitor.archive_now`)."""
+    task = studio.get(task_id)
+    if task.status is not TaskStatus.SUCCEEDED:
+        raise InputError(f"Task {task.id} is {task.status.value}, so there is no result to save.")
+    if not task.result_url:
+        raise ReenactError(task.error or "The provider sent no link to the result.")
+    if task.result_path and os.path.isfile(task.result_path):
+        return task
+    now = utcnow()
+    owner = task.meta.get(_ARCHIVE_OWNER)
+    if task.next_poll_at is not None and task.next_poll_at > now and _owner_alive(owner):
+        return task  # someone alive is downloading it (or waiting out a short backoff)
+    meta = {k: v for k, v in task.meta.items() if k not in (_ARCHIVE_OWNER, _ARCHIVE_GAVE_UP)}
+    updated = studio.store.update_task(
+        task.id,
+        message="Retry download requested.",
+        expect_status=TaskStatus.SUCCEEDED,
+        expect={"result_path": task.result_path, "next_poll_at": task.next_poll_at},
+        result_path=None,
+        next_poll_at=now,
+        error=None,
+        error_kind=None,
+        meta=meta,
+    )
+    return updated or studio.get(task_id)
 
 
 class Monitor:
@@ -166,6 +224,8 @@ class Monitor:
         self._analysing: set[str] = set()
         self._analyzer: threading.Thread | None = None
         self._last_backlog = -ANALYSIS_BACKLOG_EVERY_S
+        self._blocked: set[str] = set()  # archives waiting for disk space (task ids)
+        self._last_space_scan = -DISK_FULL_RESCAN_S
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -518,10 +578,12 @@ class Monitor:
 
     # ---- archiving -------------------------------------------------------------------------
     def _leftover_successes(self, task_ids: Sequence[str] | None) -> list[Task]:
-        """Succeeded tasks whose archive never finished (a crash, a failed download)."""
+        """Succeeded tasks whose archive never finished (a crash, a failed download, a full
+        disk)."""
         wanted = set(task_ids) if task_ids is not None else None
         out = []
-        for task in self.store.unarchived_successes(pending_only=True):
+        leftovers = self.store.unarchived_successes(pending_only=True)
+        for task in leftovers + self._waiting_for_space():
             if wanted is not None and task.id not in wanted:
                 continue
             if not archive_pending(task) or not task.result_url:
@@ -531,17 +593,24 @@ class Monitor:
                 out.append(claimed)
         return out
 
-    def _owner_alive(self, owner: Any) -> bool:
-        if not isinstance(owner, dict):
-            return False
-        if owner.get("host") != self.owner["host"]:
-            return True  # cannot tell; wait for the lease to run out
-        pid = owner.get("pid")
-        return process_running(pid)
+    def _waiting_for_space(self) -> list[Task]:
+        """Archives stopped by a full disk, due or not (the claim respects their backoff)."""
+        now = time.monotonic()
+        if now - self._last_space_scan >= DISK_FULL_RESCAN_S:
+            self._last_space_scan = now
+            found = [t for t in self.store.unarchived_successes() if archive_blocked(t)]
+        elif self._blocked:
+            found = [t for t in self.store.get_tasks(sorted(self._blocked)) if archive_blocked(t)]
+        else:
+            return []
+        with self._lock:
+            self._blocked = {t.id for t in found}
+        return found
 
     def _claim_archive(self, task: Task, *, force: bool = False) -> Task | None:
         """Take the archive of `task` unless someone alive holds it (downloading, or waiting
-        out a backoff). `force` (the user asked) skips only this monitor's own backoff."""
+        out a backoff) or it was released with a backoff (a full disk). `force` (the user
+        asked) skips this monitor's own backoff and a released one."""
         now = utcnow()
         owner = task.meta.get(_ARCHIVE_OWNER)
         mine = isinstance(owner, dict) and owner.get("id") == self.owner["id"]
@@ -550,7 +619,9 @@ class Monitor:
                 if task.id in self._archiving:
                     return None
         leased = task.next_poll_at is not None and task.next_poll_at > now
-        if leased and (not mine or not force) and (mine or self._owner_alive(owner)):
+        if leased and not force and (owner is None or mine):
+            return None
+        if leased and not mine and owner is not None and _owner_alive(owner):
             return None
         meta = {**task.meta, _ARCHIVE_OWNER: self.owner}
         if force:
@@ -613,7 +684,12 @@ class Monitor:
 
         try:
             path = fetch_result(task.result_url, task.id, self.settings)
-        except ReenactError as err:
+        except Exception as exc:
+            if is_disk_full(exc):
+                return self._disk_full(task, record)
+            if not isinstance(exc, ReenactError):
+                raise
+            err = exc
             failures = task.poll_failures + 1
             kind = getattr(err, "kind", None)
             if getattr(err, "retryable", False) and failures < ARCHIVE_MAX_ATTEMPTS:
@@ -648,6 +724,26 @@ class Monitor:
         )
         self._queue_analysis(task.id)
         return None
+
+    def _disk_full(self, task: Task, record: Callable[..., None]) -> str:
+        """No room for the result: say so on the task and release the claim with a backoff.
+        Never given up on (a full disk often frees up; the link may outlive it), and the
+        released claim lets the user's Retry download, from any process, go at once."""
+        sentence = DISK_FULL_ARCHIVE
+        failures = task.poll_failures + 1
+        wait = self.backoff(task.provider, failures, None)
+        meta = {k: v for k, v in task.meta.items() if k != _ARCHIVE_OWNER}
+        record(
+            f"{sentence} Trying again by itself in {wait:.0f} s.",
+            error=sentence,
+            error_kind=ErrorKind.DISK_FULL.value,
+            poll_failures=failures,
+            next_poll_at=utcnow() + timedelta(seconds=wait),
+            meta=meta,
+        )
+        with self._lock:
+            self._blocked.add(task.id)
+        return sentence
 
     # ---- measuring results -----------------------------------------------------------------
     def _queue_analysis(self, task_id: str) -> None:
