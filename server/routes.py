@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import mimetypes
 import re
+import threading
+import time
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -149,28 +152,54 @@ async def run_export(request: Request) -> Response:
     )
 
 
-async def provider_hook(request: Request) -> Response:
-    """POST /hooks/{provider}/{token} — a provider says something happened.
+_HOOK_TOKEN = re.compile(r"^([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{16,64})$")
+# When each task's hook last brought a poll forward (this process): at most one extra poll
+# per provider interval, however many times the hook is called.
+_last_nudge: dict[str, float] = {}
+_NUDGE_MEMORY = 10_000
+_nudge_lock = threading.Lock()
 
-    The payload is never trusted (anyone can POST here): the task is only moved up the
-    monitor's queue, and the monitor asks the provider itself.
+
+async def provider_hook(request: Request) -> Response:
+    """POST /hooks/{provider}/{task id}.{secret} — a provider says something happened.
+
+    The payload is never trusted (anyone can POST here): a valid hook only moves the task up
+    the monitor's queue, and the monitor asks the provider itself. Every hook, valid or not,
+    gets the same answer before anything is looked up, so neither the answer nor its timing
+    tells a stranger whether a task or secret exists.
     """
+    provider, token = request.path_params["provider"], request.path_params["token"]
+    return JSONResponse({"ok": True}, background=BackgroundTask(_hook, provider, token))
+
+
+async def _hook(provider: str, token: str) -> None:
     from services.config import PROVIDER_IDS
 
-    provider = request.path_params["provider"]
-    token = request.path_params["token"]
-    if provider in PROVIDER_IDS and _TASK_ID.match(token):
-        await run_in_threadpool(_nudge, provider, token)
-    return JSONResponse({"ok": True})
+    match = _HOOK_TOKEN.match(token)
+    if provider in PROVIDER_IDS and match:
+        await run_in_threadpool(_nudge, provider, *match.groups())
 
 
-def _nudge(provider: str, task_id: str) -> None:
+def _nudge(provider: str, task_id: str, secret: str) -> None:
+    import hmac
+
     from services.models import TaskStatus, utcnow
 
     store = _store()
     task = store.get_task(task_id)
     if task is None or task.provider != provider or not task.status.pollable:
         return
+    expected = task.meta.get("hook_secret")
+    if not isinstance(expected, str) or not hmac.compare_digest(expected, secret):
+        return
+    interval = _monitor.interval(provider) if _monitor is not None else NUDGE_HORIZON_S
+    with _nudge_lock:  # hooks arrive on many threads at once
+        now_s = time.monotonic()
+        if now_s - _last_nudge.get(task_id, -interval) < interval:
+            return
+        if len(_last_nudge) > _NUDGE_MEMORY:
+            _last_nudge.clear()
+        _last_nudge[task_id] = now_s
     planned = task.next_poll_at
     now = utcnow()
     # Far-off next_poll_at is either a poll in flight right now (the monitor's lease) or a

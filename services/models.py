@@ -84,6 +84,10 @@ class TaskOptions(BaseModel):
         return v
 
 
+# Task.meta entries that never leave the server (the callback secret is the hook's password).
+PRIVATE_META = frozenset({"hook_secret"})
+
+
 class Task(BaseModel):
     """A task as stored and as printed by `reenact ... --json` (the task JSON contract)."""
 
@@ -114,9 +118,11 @@ class Task(BaseModel):
     owner: str = LOCAL_OWNER  # who may see and act on it (see services.store)
 
     def public_json(self) -> dict[str, Any]:
-        return self.model_dump(
+        data = self.model_dump(
             mode="json", exclude={"next_poll_at", "poll_failures"}, exclude_none=False
         )
+        data["meta"] = {k: v for k, v in self.meta.items() if k not in PRIVATE_META}
+        return data
 
 
 class TaskEvent(BaseModel):

@@ -75,9 +75,18 @@ def public_url_for(path: Path, settings: Settings, *, provider_name: str = "This
     return f"{base}/media/{digest}/{quote(name)}"
 
 
+def new_hook_secret() -> str:
+    """A task's callback secret: the hook URL carries it, so only the provider that was given
+    the URL can nudge the task (server/routes.py compares it in constant time)."""
+    import secrets
+
+    return secrets.token_urlsafe(24)
+
+
 def callback_url_for(provider_id: str, token: str, settings: Settings) -> str:
     """Where a provider may POST its result: this app's hook route, or a `.invalid` address
-    that goes nowhere when the app has no public URL (polling still finds the result)."""
+    that goes nowhere when the app has no public URL (polling still finds the result).
+    `token` is "<task id>.<hook secret>"."""
     tail = f"{quote(provider_id, safe='')}/{quote(token, safe='')}"
     if settings.public_url:
         return f"{settings.public_url.rstrip('/')}/hooks/{tail}"

@@ -11,8 +11,9 @@ import pytest
 
 from services.config import load_settings
 from services.models import TaskStatus, utcnow
+from services.publish import new_hook_secret
 from services.store import Store
-from tests.e2e.conftest import AppServer
+from tests.e2e.conftest import RENDER_SECONDS, AppServer
 from tests.emulators import RunwayEmulator
 
 
@@ -74,19 +75,34 @@ def test_callback_nudges_the_monitor_and_ignores_the_payload(
     app_server: AppServer, store: Store, runway: RunwayEmulator
 ) -> None:
     ptid = runway.add_task()
-    task, _ = store.create_task("runway", status=TaskStatus.DRAFT, provider_task_id=ptid)
+    secret = new_hook_secret()
+    task, _ = store.create_task(
+        "runway", status=TaskStatus.DRAFT, provider_task_id=ptid, meta={"hook_secret": secret}
+    )
     # Queued, but not due for a minute: only the callback can make the monitor look sooner.
     store.update_task(
         task.id, status=TaskStatus.QUEUED, next_poll_at=utcnow() + timedelta(seconds=60)
     )
     assert runway.task(ptid).requests == 0
 
-    r = httpx.post(
-        f"{app_server.url}/hooks/runway/{task.id}",
-        json={"status": "SUCCEEDED", "output": ["https://evil.example/x.mp4"]},
-        timeout=10,
+    # Strangers — no secret, a wrong one, the task id alone, another provider — get the same
+    # answer as the real hook and move nothing.
+    forged = (
+        f"/hooks/runway/{task.id}",
+        f"/hooks/runway/{task.id}.{new_hook_secret()}",
+        f"/hooks/cometapi/{task.id}.{secret}",
+        "/hooks/runway/nosuchtask.0123456789abcdef0123",
+        "/hooks/unknown/abc",
     )
-    assert r.status_code == 200
+    answers = {httpx.post(app_server.url + path, content=b"{}", timeout=10).text for path in forged}
+    store.update_task(task.id, next_poll_at=utcnow() + timedelta(seconds=60))
+    assert runway.task(ptid).requests == 0, "a forged hook brought a poll forward"
+
+    hook = f"{app_server.url}/hooks/runway/{task.id}.{secret}"
+    r = httpx.post(
+        hook, json={"status": "SUCCEEDED", "output": ["https://evil.example/x.mp4"]}, timeout=10
+    )
+    assert r.status_code == 200 and answers == {r.text}
     deadline = time.monotonic() + 15
     while runway.task(ptid).requests == 0 and time.monotonic() < deadline:
         time.sleep(0.05)  # polling a condition owned by another process, with a deadline
@@ -94,6 +110,35 @@ def test_callback_nudges_the_monitor_and_ignores_the_payload(
     after = store.get_task(task.id)
     assert after is not None and after.result_url != "https://evil.example/x.mp4"
 
-    # Strangers get the same short answer and move nothing.
-    for path in ("/hooks/runway/nosuchtask", "/hooks/unknown/abc", f"/hooks/cometapi/{task.id}"):
-        assert httpx.post(app_server.url + path, content=b"{}", timeout=10).status_code == 200
+
+def test_a_burst_of_valid_hooks_costs_at_most_one_extra_poll_per_interval(
+    app_server: AppServer, store: Store, runway: RunwayEmulator
+) -> None:
+    runway.configure(seconds_to_finish=600.0)  # stays running for the whole burst
+    try:
+        ptid = runway.add_task()
+        secret = new_hook_secret()
+        task, _ = store.create_task(
+            "runway", status=TaskStatus.DRAFT, provider_task_id=ptid, meta={"hook_secret": secret}
+        )
+        store.update_task(
+            task.id, status=TaskStatus.QUEUED, next_poll_at=utcnow() + timedelta(seconds=60)
+        )
+        hook = f"{app_server.url}/hooks/runway/{task.id}.{secret}"
+        started = time.monotonic()
+        with httpx.Client(timeout=10) as client:
+            for _ in range(200):
+                assert client.post(hook, content=b"{}").status_code == 200
+        # Let a poll the burst caused land, then count (the app polls at 0.05 x Runway's 6 s).
+        deadline = time.monotonic() + 2
+        while runway.task(ptid).requests == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling a condition owned by another process, with a deadline
+        polls = runway.task(ptid).requests
+        elapsed = time.monotonic() - started
+        store.update_task(task.id, status=TaskStatus.CANCELED)
+    finally:
+        runway.configure(seconds_to_finish=RENDER_SECONDS)
+    # The task is polled at its interval anyway; the hooks may add at most one poll per
+    # interval on top (before this rule, 200 hooks meant about 200 polls).
+    interval = 6.0 * 0.05
+    assert 1 <= polls <= 2 + 2 * elapsed / interval, (polls, elapsed)
