@@ -24,6 +24,9 @@ class ProviderSettings(BaseModel):
     key_source: str | None = None  # "env" | "secrets"
     base_url: str | None = None
     key_variable: str
+    # Set (and api_key left None) when the value found cannot be a key: the sentence naming
+    # the variable, shown as the provider's reason for being unavailable.
+    key_error: str | None = None
 
 
 class Settings(BaseModel):
@@ -76,6 +79,20 @@ def load_secrets() -> dict[str, object]:
     return out
 
 
+def key_problem(value: str) -> str | None:
+    """Why `value` (already trimmed) cannot be an API key, or None.
+
+    A key travels as an HTTP header value: it must be one run of visible ASCII characters.
+    Anything else cannot be what the provider issued — and a line break in it would end the
+    header early and start another (header injection on the libcurl poll path).
+    """
+    if all("!" <= ch <= "~" for ch in value):
+        return None
+    if any(ch.isspace() for ch in value):
+        return "it contains a line break or spaces"
+    return "it contains characters that cannot be sent in an HTTP header"
+
+
 def _truthy(value: object) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
@@ -87,12 +104,14 @@ def load_settings(
     secrets = load_secrets() if secrets is None else secrets
 
     def get(name: str) -> tuple[str | None, str | None]:
-        value = env.get(name)
+        # Trimmed: a value pasted with a trailing newline or spaces means the same thing.
+        value = (env.get(name) or "").strip()
         if value:
             return value, "env"
-        value = secrets.get(name)
-        if value not in (None, ""):
-            return str(value), "secrets"
+        found = secrets.get(name)
+        value = "" if found is None else str(found).strip()
+        if value:
+            return value, "secrets"
         return None, None
 
     data_dir = Path(get("REENACT_DATA_DIR")[0] or PROJECT_ROOT / "data").expanduser().resolve()
@@ -100,14 +119,24 @@ def load_settings(
     providers: dict[str, ProviderSettings] = {}
     for pid in KEYED_PROVIDERS:
         var = f"REENACT_{pid.upper()}_API_KEY"
+        read = var
         key, source = get(var)
         if key is None and pid == "runway":
-            key, source = get("RUNWAYML_API_SECRET")
+            read = "RUNWAYML_API_SECRET"
+            key, source = get(read)
+        problem = key_problem(key) if key else None
+        key_error = None
+        if problem:
+            # One bad key must not stop the app or the other providers: this one is
+            # unavailable, with a sentence that names the variable and never shows the value.
+            where = " in .streamlit/secrets.toml" if source == "secrets" else ""
+            key_error = f"{read}{where} is not a valid key ({problem}); set it again."
         providers[pid] = ProviderSettings(
-            api_key=SecretStr(key) if key else None,
+            api_key=SecretStr(key) if key and not problem else None,
             key_source=source,
             base_url=(get(f"REENACT_{pid.upper()}_BASE_URL")[0] or None),
             key_variable=var,
+            key_error=key_error,
         )
     providers["local"] = ProviderSettings(key_variable="")
     return Settings(

@@ -46,6 +46,7 @@ class CurlPollTransport(httpx.BaseTransport):
         payload = self._payload(request)
         if payload is None or self._closed:
             return self._fallback.handle_request(request)
+        _refuse_broken_headers(request)
         return self._send(request, payload)
 
     @staticmethod
@@ -168,6 +169,17 @@ class CurlPollTransport(httpx.BaseTransport):
         if code in (pycurl.E_GOT_NOTHING, pycurl.E_PARTIAL_FILE):
             return httpx.RemoteProtocolError(message, request=request)
         return httpx.ReadError(message, request=request)
+
+
+def _refuse_broken_headers(request: httpx.Request) -> None:
+    """libcurl writes header lines as given: a CR or LF inside one would end it and start a
+    header of the caller's choosing (a key pasted with a line break, say). h11 refuses such a
+    header on httpx's own path; refuse it here the same way, before anything is sent."""
+    for name, value in request.headers.raw:
+        if any(c in name or c in value for c in (b"\r", b"\n", b"\0")):
+            raise httpx.LocalProtocolError(
+                f"Illegal header value for {name.decode('latin-1')!r}", request=request
+            )
 
 
 def _final_headers(raw: bytes) -> list[tuple[bytes, bytes]]:

@@ -210,8 +210,10 @@ class HttpClient:
         self._request_headers: dict[bool, httpx.Headers] = {}
         o = self.options
         self._full_timeout = httpx.Timeout(
-            connect=o.connect_timeout, read=o.read_timeout,
-            write=o.write_timeout, pool=o.pool_timeout,
+            connect=o.connect_timeout,
+            read=o.read_timeout,
+            write=o.write_timeout,
+            pool=o.pool_timeout,
         )
         self._longest_timeout = max(
             o.connect_timeout, o.read_timeout, o.write_timeout, o.pool_timeout
@@ -268,8 +270,10 @@ class HttpClient:
         o = self.options
         r = max(0.001, remaining)
         return httpx.Timeout(
-            connect=min(o.connect_timeout, r), read=min(o.read_timeout, r),
-            write=min(o.write_timeout, r), pool=min(o.pool_timeout, r),
+            connect=min(o.connect_timeout, r),
+            read=min(o.read_timeout, r),
+            write=min(o.write_timeout, r),
+            pool=min(o.pool_timeout, r),
         )
 
     # ---- the call ----------------------------------------------------------------------------
@@ -301,8 +305,14 @@ class HttpClient:
             remaining = budget - (time.monotonic() - started)
             try:
                 response = self.client.request(
-                    method, _parsed_url(url), json=json_body, params=params, data=data, files=files,
-                    headers=headers, timeout=self._timeout(remaining),
+                    method,
+                    _parsed_url(url),
+                    json=json_body,
+                    params=params,
+                    data=data,
+                    files=files,
+                    headers=headers,
+                    timeout=self._timeout(remaining),
                     extensions=_IDEMPOTENT if idempotent else None,
                 )
                 log.debug("%s %s -> %s (attempt %d)", method, path, response.status_code, attempt)
@@ -314,8 +324,9 @@ class HttpClient:
                 wait = self._wait(attempt, err.retry_after)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Never reached the provider: repeating is safe even for a create.
-                log.debug("%s %s not sent: %s (attempt %d)", method, path, type(exc).__name__,
-                          attempt)
+                log.debug(
+                    "%s %s not sent: %s (attempt %d)", method, path, type(exc).__name__, attempt
+                )
                 err = self._not_sent(exc, url)
                 wait = self._wait(attempt, None)
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -323,10 +334,24 @@ class HttpClient:
                     f"The address for {self.provider_name} is not a valid http(s) URL: check "
                     f"REENACT_{self.provider_id.upper()}_BASE_URL."
                 ) from exc
+            except httpx.LocalProtocolError as exc:
+                # The request itself could not be written (a header value with a line break):
+                # nothing left this machine, and repeating it cannot help. Keys are checked at
+                # load (services.config), so only a key handed in another way gets here.
+                raise ConfigError(
+                    f"The request to {self.provider_name} could not be sent: a header holds a "
+                    f"line break or another character headers cannot carry. Check "
+                    f"{self.key_variable} and set it again."
+                ) from exc
             except httpx.TransportError as exc:
                 # Sent (or partly sent) and no usable answer: the provider may have acted on it.
-                log.debug("%s %s sent, no answer: %s (attempt %d)", method, path,
-                          type(exc).__name__, attempt)
+                log.debug(
+                    "%s %s sent, no answer: %s (attempt %d)",
+                    method,
+                    path,
+                    type(exc).__name__,
+                    attempt,
+                )
                 err = self._sent_no_answer(exc)
                 if not idempotent:
                     raise err from exc
@@ -351,7 +376,8 @@ class HttpClient:
             return TransportError(
                 f"{self.provider_name} did not confirm the request in time (HTTP "
                 f"{err.status_code} from its gateway); it may or may not have been accepted.",
-                provider=self.provider_id, sent=True,
+                provider=self.provider_id,
+                sent=True,
             )
         if (
             not idempotent
@@ -362,7 +388,8 @@ class HttpClient:
             # "OK" with an unreadable body: the provider may well have accepted the create.
             return TransportError(
                 f"{err.sentence} It may or may not have accepted the task.",
-                provider=self.provider_id, sent=True,
+                provider=self.provider_id,
+                sent=True,
             )
         return err
 
@@ -375,24 +402,29 @@ class HttpClient:
 
     # ---- outcomes ----------------------------------------------------------------------------
     def _not_sent(self, exc: Exception, url: str) -> TransportError:
-        reason = "it did not answer the connection" if isinstance(
-            exc, httpx.ConnectTimeout | httpx.PoolTimeout
-        ) else "the connection was refused or the name did not resolve"
+        reason = (
+            "it did not answer the connection"
+            if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            else "the connection was refused or the name did not resolve"
+        )
         return TransportError(
             f"Could not reach {self.provider_name} at {urlsplit(url).netloc} ({reason}). Check the "
             f"internet connection and REENACT_{self.provider_id.upper()}_BASE_URL, then try "
             "again.",
-            provider=self.provider_id, sent=False,
+            provider=self.provider_id,
+            sent=False,
         )
 
     def _sent_no_answer(self, exc: Exception) -> TransportError:
         what = (
-            "did not answer in time" if isinstance(exc, httpx.TimeoutException)
+            "did not answer in time"
+            if isinstance(exc, httpx.TimeoutException)
             else "dropped the connection before answering"
         )
         return TransportError(
             f"{self.provider_name} {what}. Try again in a few minutes.",
-            provider=self.provider_id, sent=True,
+            provider=self.provider_id,
+            sent=True,
         )
 
     def _check(
@@ -444,7 +476,9 @@ class HttpClient:
                 "have changed its API."
             )
         return ProviderError(
-            ErrorKind.UNEXPECTED, sentence, provider=self.provider_id,
+            ErrorKind.UNEXPECTED,
+            sentence,
+            provider=self.provider_id,
             status_code=response.status_code,
         )
 
@@ -460,7 +494,8 @@ class HttpClient:
         if not_json and not looks_like_html(response.text[:2000]):
             detail = self.scrub(response.text[:300].strip()) or None
         return self.map_code(
-            status, body if not not_json else detail,
+            status,
+            body if not not_json else detail,
             retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
 
@@ -477,49 +512,64 @@ class HttpClient:
                 f"The provider rejected the API key: {name} did not accept the key in "
                 f"{self.key_variable}. Check it in Settings (or the environment variable) and "
                 "try again.",
-                provider=pid, detail=detail, status_code=status,
+                provider=pid,
+                detail=detail,
+                status_code=status,
             )
         if status == 402:
             return ProviderError(
                 ErrorKind.INSUFFICIENT_CREDITS,
                 f"{name} says the account has run out of credits. Top up the account, then "
                 "submit again.",
-                provider=pid, detail=detail, status_code=status,
+                provider=pid,
+                detail=detail,
+                status_code=status,
             )
         if status in (404, 410):
             return ProviderError(
                 ErrorKind.NOT_FOUND,
                 f"{name} does not know this task (or this address). Check the task id.",
-                provider=pid, detail=detail, status_code=status,
+                provider=pid,
+                detail=detail,
+                status_code=status,
             )
         if status == 429:
             return ProviderError(
                 ErrorKind.RATE_LIMITED,
-                f"{name} is limiting how fast requests may be made. Wait a minute and try "
-                "again.",
-                provider=pid, detail=detail, status_code=status, retryable=True,
+                f"{name} is limiting how fast requests may be made. Wait a minute and try again.",
+                provider=pid,
+                detail=detail,
+                status_code=status,
+                retryable=True,
                 retry_after=retry_after,
             )
         if status in (400, 409, 413, 415, 422):
             return self.invalid_input(body, detail, status)
         if status >= 500:
             err = body.get("error") if isinstance(body, dict) else None
-            code = err.get("code") if isinstance(err, dict) else (
-                body.get("code") if isinstance(body, dict) else None
+            code = (
+                err.get("code")
+                if isinstance(err, dict)
+                else (body.get("code") if isinstance(body, dict) else None)
             )
             if code == "invalid_request":
                 return self.invalid_input(body, detail, status)
             return ProviderError(
                 ErrorKind.UNAVAILABLE,
                 f"{name} is unavailable right now (HTTP {status}). Try again in a few minutes.",
-                provider=pid, detail=detail, status_code=status,
-                retryable=status in RETRY_STATUSES, retry_after=retry_after,
+                provider=pid,
+                detail=detail,
+                status_code=status,
+                retryable=status in RETRY_STATUSES,
+                retry_after=retry_after,
             )
         return ProviderError(
             ErrorKind.UNEXPECTED,
             f"{name} answered HTTP {status}, which this app does not understand. Try again "
             "later; if it persists, the provider may have changed its API.",
-            provider=pid, detail=detail, status_code=status,
+            provider=pid,
+            detail=detail,
+            status_code=status,
         )
 
     def invalid_input(self, body: Any, detail: str | None, status: int) -> ProviderError:
@@ -529,5 +579,8 @@ class HttpClient:
             ErrorKind.INVALID_INPUT,
             f"{self.provider_name} refused{where}. Check the video and image against its "
             "limits and try again.",
-            provider=self.provider_id, detail=detail, field=fld, status_code=status,
+            provider=self.provider_id,
+            detail=detail,
+            field=fld,
+            status_code=status,
         )

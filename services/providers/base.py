@@ -61,6 +61,10 @@ class Provider(ABC):
 
     def availability(self) -> Availability:
         """Default for keyed HTTP providers: a key and a base URL are needed."""
+        if self.config.key_error:
+            return Availability(
+                available=False, reason=self.config.key_error, key_source=self.config.key_source
+            )
         if self.config.api_key is None:
             return Availability(
                 available=False,
