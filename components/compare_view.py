@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import string
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,11 @@ from components.synced_player import PlayerTile, synced_player
 from services.compare.analysis import local_input
 from services.compare.bundle import exports_dir, video_name, zip_name
 from services.compare.runs import RunView, TaskNumbers, load_run, numbers, vote
-from services.models import Task, TaskStatus
+from services.models import Task, TaskStatus, utcnow
 
 REFRESH_S = 1.0
+# How long a finished result may wait to be measured before the page stops refreshing for it.
+ANALYSIS_WAIT = timedelta(minutes=10)
 
 
 def _blind_key(run_id: str) -> str:
@@ -104,7 +107,12 @@ def _quiet(view: RunView) -> bool:
     for task in view.tasks:
         if task.status is TaskStatus.SUCCEEDED and task.result_path:
             done = view.analysis(task.id)
-            if done is None or done.state == "running" or done.result_path != task.result_path:
+            measuring = (
+                done is None or done.state == "running" or done.result_path != task.result_path
+            )
+            # No server monitor may be running to measure it (a CLI-only setup): stop asking.
+            recent = utcnow() - (task.finished_at or task.updated_at) < ANALYSIS_WAIT
+            if measuring and recent:
                 return False
     return True
 
