@@ -22,8 +22,9 @@ const INSTANCES = new WeakMap();
 const SPEEDS = [0.25, 0.5, 1, 1.5, 2];
 const HAVE_METADATA = 1;
 const HAVE_FUTURE_DATA = 3;
-// Silent videos: continuous rate nudge, as a fraction of the rate per second of drift.
-const NUDGE_GAIN = 2.5;
+// Silent videos: continuous rate nudge, as a fraction of the rate per second of drift (they
+// take a new rate at once, so the loop can be stiff).
+const NUDGE_GAIN = 5;
 const NUDGE_MAX = 0.1;
 const START_TIMEOUT_MS = 4000;
 const LAUNCH_TIMEOUT_MS = 1500;

@@ -396,6 +396,7 @@ def test_playback_stays_in_sync(player: Page) -> None:
         f"\nsync over {samples[-1]['t'] - samples[0]['t']:.1f} s of media, {len(samples)} samples"
         f" of {max(s['n'] for s in samples)} videos: max drift {max(spreads) * 1000:.1f} ms,"
         f" median {statistics.median(spreads) * 1000:.1f} ms"
+        f" (the largest at {samples[spreads.index(max(spreads))]['t']:.2f} s)"
     )
     assert len(samples) >= 40
     assert samples[-1]["t"] - samples[0]["t"] >= 4.8
