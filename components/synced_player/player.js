@@ -522,6 +522,7 @@ class SyncedPlayer {
     this.refreshWipeChoices();
     this.layout();
     this.render();
+    this.wake();
     return this.generation;
   }
 
@@ -699,10 +700,26 @@ class SyncedPlayer {
 
   // ---------------------------------------------------------------- loop
 
+  // Every frame while playing or settling; once paused and settled the loop sleeps (the
+  // interval still looks in four times a second) until something wakes it.
   frame() {
+    this.raf = 0;
     if (this.destroyed) return;
-    this.tick();
-    this.raf = requestAnimationFrame(this.loopFn);
+    this.tick(true);
+    if (this.want || this.settling()) this.wake();
+  }
+
+  wake() {
+    if (!this.raf && !this.destroyed) this.raf = requestAnimationFrame(this.loopFn);
+  }
+
+  settling() {
+    if (this.scrubbing || this.dragging) return true;
+    for (const rec of this.tiles.values()) {
+      const v = rec.video;
+      if (v && (v.seeking || !v.paused || rec.playPending)) return true;
+    }
+    return false;
   }
 
   active(t) {
@@ -717,10 +734,11 @@ class SyncedPlayer {
     return out;
   }
 
-  tick() {
+  tick(fromFrame = false) {
     if (this.destroyed) return;
     const nowMs = performance.now();
     this.lastTick = nowMs;
+    if (!fromFrame) this.wake(); // an action or the interval: watch closely until settled
     const total = this.duration();
     let t = this.now();
 
