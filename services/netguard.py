@@ -9,6 +9,7 @@ between the check and the connection (DNS rebinding) still cannot reach a privat
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import ssl
 from collections.abc import Iterable
@@ -35,10 +36,36 @@ _METADATA_ADDRESSES = frozenset(
 )
 _METADATA_HOSTS = frozenset({"metadata", "metadata.google.internal", "metadata.goog"})
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address a gateway will dial for us: NAT64
+# (RFC 6052 well-known prefix, RFC 8215 local-use prefix) and IPv4-compatible (::a.b.c.d).
+_IPV4_IN_LAST_32 = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/96"),
+)
+# A host whose last label is a number is an IPv4 address to WHATWG URL parsers and to
+# inet_aton (which getaddrinfo uses), in octal, hex or as fewer than four parts.
+_NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries to a v4 host: IPv4-mapped, 6to4 (2002::/16,
+    bits 16-48), NAT64 and IPv4-compatible (last 32 bits); None for any other address."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in (ipaddress.IPv6Address("::"), ipaddress.IPv6Address("::1")):
+        return None  # unspecified and loopback themselves, not ::0.0.0.0 / ::0.0.0.1
+    if any(ip in net for net in _IPV4_IN_LAST_32):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
 
 def _blocked_reason(ip: IPAddress, *, allow_private: bool) -> str | None:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # Judged as the IPv4 address it reaches, like any IPv4 address.
+        ip = embedded_ipv4(ip) or ip
     if ip in _METADATA_ADDRESSES:
         return "a cloud metadata service"
     if ip.is_multicast:
@@ -86,9 +113,21 @@ def check_addresses(host: str, addresses: Iterable[IPAddress], *, allow_private:
 
 
 def check_url(url: str, *, allow_private: bool) -> None:
-    """Raise InputError with a sentence unless `url` is an http(s) URL to a public host."""
+    """Raise InputError with a sentence unless `url` is an http(s) URL to a public host.
+
+    The host judged is the one the HTTP client will dial (httpx's IDNA-encoded form), and
+    spellings that parsers read differently (a tab dropped by one, octal digits read by
+    another) are refused outright rather than guessed at.
+    """
+    url = url.strip()
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        # urlsplit silently drops tabs and line breaks; httpx refuses them: never guess.
+        raise InputError(
+            "The link contains a tab, a line break or another control character. Copy it "
+            "again so that it is one line with nothing hidden in it."
+        )
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise InputError(f"This is not a valid link: {url!r}.") from exc
@@ -106,6 +145,7 @@ def check_url(url: str, *, allow_private: bool) -> None:
             "Links with a user name or password in them are not fetched; "
             "use a plain public link to the file."
         )
+    host = _client_host(url, host)
     if host.lower().rstrip(".") in _METADATA_HOSTS:
         raise InputError(
             f"The link points to a cloud metadata service ({host}), which this app does not "
@@ -113,6 +153,36 @@ def check_url(url: str, *, allow_private: bool) -> None:
         )
     default_port = 443 if parts.scheme.lower() == "https" else 80
     check_addresses(host, _resolve(host, port or default_port), allow_private=allow_private)
+
+
+def _client_host(url: str, host: str) -> str:
+    """The ASCII host httpx will connect to, or InputError when it cannot use the link."""
+    if host.isascii():
+        _refuse_odd_ipv4(host)
+    try:
+        raw = httpx.URL(url).raw_host.decode("ascii")
+    except httpx.InvalidURL as exc:
+        if any(ch.isdigit() and not ch.isascii() for ch in host):
+            raise InputError(
+                f"The link's address ({host}) is written with non-ASCII digits. Type it with "
+                "ordinary digits 0-9, or use the site's name."
+            ) from exc
+        raise InputError(f"This is not a valid link ({exc}).") from exc
+    _refuse_odd_ipv4(raw)  # IDNA mapping may have made one (a full-width dot is a dot)
+    return raw
+
+
+def _refuse_odd_ipv4(host: str) -> None:
+    if ":" in host or not _NUMERIC_LABEL.fullmatch(host.rstrip(".").rsplit(".", 1)[-1]):
+        return
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        raise InputError(
+            f"The link's address ({host}) is a number written in an unusual way (octal, "
+            "hexadecimal, a single number or fewer than four parts). Write it as four "
+            "decimal numbers such as 203.0.113.7, or use the site's name."
+        ) from None
 
 
 class _GuardedBackend(httpcore.SyncBackend):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,10 +28,24 @@ class InputReport(BaseModel):
         return self.report.failed
 
 
+# Read without urlsplit, which raises on a malformed host ("http://[::1/a.mp4"): such a link
+# is still a link, and fetching it gives it its own sentence.
+_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*):")
+
+
 def is_url(item: str) -> bool:
-    scheme = urlsplit(item.strip()).scheme.lower()
+    match = _SCHEME.match(item)
     # One letter is a Windows drive ("C:\\clip.mp4"), not a scheme.
-    return len(scheme) > 1 and "://" in item
+    return match is not None and len(match.group(1)) > 1 and "://" in item
+
+
+def _url_path(url: str) -> Path:
+    """The path part of a link, for its extension; empty when the link does not parse (its
+    own sentence already says so — this must not fail the whole check a second time)."""
+    try:
+        return Path(urlsplit(url).path)
+    except ValueError:
+        return Path()
 
 
 def _role_guess(path: Path) -> MediaRole | None:
@@ -77,7 +92,7 @@ def _check_one(item: str, caps: list[ProviderCapabilities], settings: Settings) 
             path = ingest_url(item, settings)
         except InputError as err:
             fail = Check(id="fetch", status="fail", sentence=str(err))
-            role = _role_guess(Path(urlsplit(item).path))
+            role = _role_guess(_url_path(item))
             return InputReport(
                 input=item,
                 role=role,

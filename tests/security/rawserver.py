@@ -10,8 +10,10 @@ from types import TracebackType
 
 
 class RawServer:
-    def __init__(self, body: bytes = b"{}") -> None:
+    def __init__(self, body: bytes = b"{}", *, status: str = "200 OK", headers: str = "") -> None:
         self.body = body
+        self.status = status
+        self.headers = headers  # extra "Name: value\r\n" lines
         self.heads: list[bytes] = []
         self._lock = threading.Lock()
         self._sock = socket.socket()
@@ -65,7 +67,8 @@ class RawServer:
             self.heads.append(data.split(b"\r\n\r\n", 1)[0])
         with contextlib.suppress(OSError):
             conn.sendall(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                f"HTTP/1.1 {self.status}\r\nContent-Type: application/json\r\n".encode()
+                + f"{self.headers}Connection: close\r\n".encode()
                 + f"Content-Length: {len(self.body)}\r\n\r\n".encode()
                 + self.body
             )
