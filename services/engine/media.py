@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from services.errors import InputError
+from services.media.metadata import av_path, check_frame_size, stat_regular_file, stated_duration
 
 # 8-bit formats whose first plane is the luma itself: read it without any conversion.
 _LUMA_FIRST = frozenset(
@@ -53,8 +54,9 @@ class DrivingReader:
     ) -> None:
         name = Path(path).name
         self._convert = convert
+        stat_regular_file(Path(path))  # a FIFO or a device would block or never end
         try:
-            self._container = av.open(str(path))
+            self._container = av.open(av_path(Path(path)))
         except FileNotFoundError:
             raise InputError(f"The driving video {path} does not exist.") from None
         except (av.error.FFmpegError, OSError):
@@ -65,6 +67,12 @@ class DrivingReader:
             self._container.close()
             raise InputError(f"The driving video {name} has no video track.")
         self.video = self._container.streams.video[0]
+        cc = self.video.codec_context
+        try:
+            check_frame_size(f"The driving video {name}", cc.width, cc.height, cc.format)
+        except InputError:
+            self._container.close()
+            raise
         self.video.thread_type = "AUTO"
         rate = self.video.average_rate or self.video.guessed_rate or self.video.base_rate
         if not rate or rate <= 0:
@@ -84,6 +92,11 @@ class DrivingReader:
         if self._container.duration:
             return max(1, round(self._container.duration / av.time_base * float(self.fps)))
         return None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds the header states (unjudged: may be negative or absurd); None if none."""
+        return stated_duration(self.video, self._container)
 
     @property
     def video_start(self) -> float:

@@ -22,7 +22,19 @@ from pydantic import BaseModel, Field, computed_field
 from services.errors import InputError
 from services.media import faces as face_mod
 from services.media.frames import Sample, frame_to_rgb, image_sample, pick_times, samples
-from services.media.metadata import MediaInfo, Opened, aspect_label, display_name, open_media
+from services.media.metadata import (
+    MIN_MEAN_FPS,
+    MediaInfo,
+    Opened,
+    aspect_label,
+    display_name,
+    header_duration_sentence,
+    human_duration,
+    open_media,
+    plausible_duration,
+    sparse_frames_sentence,
+    too_sparse,
+)
 from services.models import MediaRole, ProviderCapabilities, SizeCaps
 
 log = logging.getLogger(__name__)
@@ -246,8 +258,11 @@ def _resolution_check(info: MediaInfo, name: str) -> Check:
 def _timing_checks(info: MediaInfo, name: str) -> list[Check]:
     out: list[Check] = []
     fps = info.fps
+    duration = _duration_check(info, name)
     if not fps:
         out.append(_check("fps", "warn", f"The frame rate of {name} is unknown."))
+    elif fps < MIN_MEAN_FPS:
+        pass  # not a frame rate but a slideshow: the duration check says so
     elif fps < FPS_LOW:
         out.append(
             _check(
@@ -268,18 +283,37 @@ def _timing_checks(info: MediaInfo, name: str) -> list[Check]:
         )
     else:
         out.append(_check("fps", "ok", f"{fps:.3g} frames per second."))
-    d = info.duration_s or 0.0
-    if d < MIN_DURATION_S:
-        out.append(
-            _check(
-                "duration",
-                "fail",
-                f"{name} lasts {d:.1f} s, too short to carry a performance.",
-            )
-        )
-    else:
-        out.append(_check("duration", "ok", f"{d:.1f} seconds long."))
+    out.append(duration)
     return out
+
+
+def _duration_check(info: MediaInfo, name: str) -> Check:
+    """The clip's length, or why it cannot be trusted: a header that states none or an
+    impossible one, or frames too few for the time they span. Each of those fails: the
+    providers (and the local engine) would read the same header."""
+    header, d = info.header_duration_s, info.duration_s
+    if header is None:
+        span = f" (its frames span {human_duration(d)})" if d else ""
+        return _check(
+            "duration",
+            "fail",
+            f"The header of {name} does not say how long the video lasts{span}, so providers "
+            "cannot tell either. Convert it to H.264 MP4, which writes a proper header.",
+            ["transcode_h264"],
+        )
+    if not plausible_duration(header):
+        return _check(
+            "duration", "fail", header_duration_sentence(name, header, d), ["transcode_h264"]
+        )
+    d = d or 0.0
+    if too_sparse(info.frame_count, d, info.fps):
+        frames = info.frame_count or round(d * (info.fps or 0.0))
+        return _check("duration", "fail", sparse_frames_sentence(name, frames, d))
+    if d < MIN_DURATION_S:
+        return _check(
+            "duration", "fail", f"{name} lasts {d:.1f} s, too short to carry a performance."
+        )
+    return _check("duration", "ok", f"{d:.1f} seconds long.")
 
 
 def _face_checks(
@@ -557,10 +591,10 @@ def _aspect_check(info: MediaInfo, name: str, cap: ProviderCapabilities, shape: 
 
 
 def _reference_checks(info: MediaInfo, name: str, cap: ProviderCapabilities) -> list[Check]:
-    d = info.duration_s or 0.0
     lo, hi = cap.reference_min_s, cap.reference_max_s
-    if lo is None and hi is None:
-        return []
+    if (lo is None and hi is None) or info.duration_s is None:
+        return []  # an unknown length already fails the duration check, with its reason
+    d = info.duration_s
     span = f"{lo:g}–{hi:g} s" if lo is not None and hi is not None else ""
     if hi is not None and d > hi + 0.05:
         fixes = ["trim_30s"] if abs(hi - 30) < 1e-6 else []

@@ -19,10 +19,12 @@ def thumbnail(path: Path | str, faces: bool = True, max_side: int = 480) -> Imag
 
     Raises InputError with a sentence for a file that cannot be read.
     """
-    with open_media(Path(path)) as opened:
+    side = max(max_side, DETECT_SIDE)
+    # The image is shrunk to what is shown as soon as it is decoded: no full-size copies.
+    with open_media(Path(path), image_max_side=side) as opened:
         # Faces are searched at the checks' size even for a tiny thumbnail: small faces
         # vanish below the cascade's 24-pixel window.
-        sample = samples(opened, [0.0], max(max_side, DETECT_SIDE))[0]
+        sample = samples(opened, [0.0], side)[0]
     img = Image.fromarray(sample.rgb)
     boxes = face_mod.detect(sample.rgb) if faces else []
     if max(img.size) > max_side:
