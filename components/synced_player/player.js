@@ -224,7 +224,10 @@ class SyncedPlayer {
       value: "0",
       "aria-label": "Position",
     });
-    this.timeEl = el("span", "sp-time", { "aria-label": "Current time / total time" });
+    this.timeEl = el("span", "sp-time", {
+      role: "timer",
+      "aria-label": "Current time / total time",
+    });
     this.timeEl.textContent = "0:00.00 / 0:00.00";
     this.speedSel = el("select", "sp-select sp-speed", { "aria-label": "Playback speed" });
     for (const s of SPEEDS) {
