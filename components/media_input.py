@@ -18,7 +18,7 @@ from PIL import Image
 from pydantic import BaseModel
 
 from components.common import get_studio, human_mb, log, sentences, upload_limit_mb
-from components.format import duration, size
+from components.format import duration, plain, size
 from components.providers import capabilities
 from components.uploads import IMAGE_TYPES, VIDEO_TYPES, display_name, named_link, save_stream
 from services.models import MediaRole
@@ -236,7 +236,7 @@ def _fit(image: Image.Image) -> int | str:
 
 def _facts_line(choice: MediaChoice, report: CheckReport) -> str:
     info = report.info
-    parts = [choice.name]
+    parts = [plain(choice.name)]
     if info is not None:
         parts.append(f"{info.width}×{info.height}")
         if info.kind == "video":
@@ -244,7 +244,7 @@ def _facts_line(choice: MediaChoice, report: CheckReport) -> str:
                 parts.append(duration(info.duration_s))
             if info.fps:
                 parts.append(f"{info.fps:.0f} fps")
-        parts.append(info.codec.upper())
+        parts.append(plain(info.codec.upper()))
         parts.append(size(info.size_bytes))
     if choice.url and not choice.fix:
         parts.append("from a link")
@@ -257,7 +257,7 @@ def _checks(role: MediaRole, choice: MediaChoice, report: CheckReport) -> None:
     passed = [c for c in checks if c.status == "ok"]
     for c in sorted(problems, key=lambda c: c.status != "fail"):
         with st.container(key=f"check_{role.value}_{c.id}_{c.provider or 'all'}"):
-            st.markdown(f"{_BADGE[c.status]} {c.sentence}")
+            st.markdown(f"{_BADGE[c.status]} {plain(c.sentence)}")
             fixes = c.fixes or ([c.fix] if c.fix else [])
             if fixes:
                 row = st.container(horizontal=True, gap="small")
@@ -268,7 +268,7 @@ def _checks(role: MediaRole, choice: MediaChoice, report: CheckReport) -> None:
     if passed:
         with st.expander(f"{len(passed)} checks passed", icon=":material/task_alt:"):
             for c in passed:
-                st.markdown(f"{_BADGE['ok']} {c.sentence}")
+                st.markdown(f"{_BADGE['ok']} {plain(c.sentence)}")
 
 
 def _apply(role: MediaRole, choice: MediaChoice, fix: str) -> None:
