@@ -32,7 +32,7 @@ from services.models import (
 from services.procs import process_running
 from services.providers.base import CreateRequest, Provider
 from services.providers.registry import get_provider, provider_ids
-from services.publish import callback_url_for
+from services.publish import callback_url_for, new_hook_secret
 from services.store import Store
 
 # A create call never takes longer than this (the HTTP base's total deadline is shorter), so
@@ -149,7 +149,11 @@ class Studio:
             retry_of=retry_of,
             idempotency_key=idempotency_key,
             cost_estimate=self.estimate_cost(caps, inputs),
-            meta={"submitter_pid": os.getpid(), "submitter_host": socket.gethostname()},
+            meta={
+                "submitter_pid": os.getpid(),
+                "submitter_host": socket.gethostname(),
+                "hook_secret": new_hook_secret(),
+            },
             message=f"Submitting to {provider.name}.",
             owner=owner,
         )
@@ -160,7 +164,9 @@ class Studio:
             image=inputs.image,
             character_video=inputs.character_video,
             options=options,
-            callback_url=callback_url_for(provider_id, task.id, self.settings),
+            callback_url=callback_url_for(
+                provider_id, f"{task.id}.{task.meta['hook_secret']}", self.settings
+            ),
             idempotency_key=task.id,
         )
         try:
