@@ -27,6 +27,7 @@ from server.routes import (
     run_export,
     run_reference,
 )
+from server.security import SecurityHeaders
 
 log = logging.getLogger("reenact.app")
 
@@ -63,6 +64,11 @@ app = st.App(
     ],
     # Streamlit reserves /media/ for its own files; published uploads share that prefix
     # (services.publish), so they are answered by a middleware ahead of Streamlit's router.
-    middleware=[Middleware(LocalOnlyWithoutSignIn), Middleware(PublishedUploadsMiddleware)],
+    # Security headers first (outermost), so even a refusal below carries them.
+    middleware=[
+        Middleware(SecurityHeaders),
+        Middleware(LocalOnlyWithoutSignIn),
+        Middleware(PublishedUploadsMiddleware),
+    ],
     on_script_error=on_script_error,
 )

@@ -64,7 +64,7 @@ def _inside(path: Path, folder: Path) -> Path | None:
     """The real file if `path` resolves to a regular file inside `folder`, else None."""
     try:
         real = path.resolve(strict=True)
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):  # ValueError: a NUL in the name
         return None
     root = folder.resolve()
     if root not in real.parents or not real.is_file():
