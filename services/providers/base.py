@@ -15,13 +15,16 @@ from services.config import Settings
 from services.errors import ConfigError, ErrorKind, InputError, ProviderError
 from services.models import Availability, ProviderCapabilities, ProviderUpdate, TaskOptions
 
-# What any provider's task id may be made of: enough for UUIDs and prefixed ids
-# ("task_runway_act_two_1765166238716"), never a character with a meaning in a URL or a
-# header (/ ? # % & =, blanks, control characters), and starting with a letter or digit so
-# that "." and ".." (dot segments) are impossible. An id is pasted by a person ("Track a task
-# made elsewhere") or stored in the database, so it is never trusted to stay in its segment.
-SAFE_TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-SAFE_TASK_ID_WORDS = "letters, digits, '-', '_', '.' or ':', at most 128 characters"
+# What any provider's task id may be made of. An id is pasted by a person ("Track a task made
+# elsewhere") or read back from the database, so it is never trusted to stay in its URL
+# segment: UUIDs and prefixed ids ("task_runway_act_two_1765166238716") fit, with room for
+# base64-ish or e-mail-like ids, but never a character that changes how a URL or a header is
+# read (/ \ ? # % &, blanks, control characters), and the first is a letter or digit so "."
+# and ".." (dot segments) are impossible. What remains is still percent-encoded in a path.
+SAFE_TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:~+=@-]{0,127}")
+SAFE_TASK_ID_WORDS = (
+    "letters, digits and - _ . : ~ + = @, starting with a letter or digit, at most 128 long"
+)
 UUID_TASK_ID = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
@@ -133,9 +136,11 @@ def _id_problem(value: str) -> str:
         return "it contains a control character"
     if any(ch.isspace() for ch in value):
         return "it contains a space"
-    odd = sorted({ch for ch in value if ch in "/?#%&=\\"})
+    odd = sorted({ch for ch in value if not SAFE_TASK_ID.fullmatch(f"a{ch}")})
     if odd:
-        return "it contains " + " and ".join(f"'{ch}'" for ch in odd)
+        return "it contains " + " and ".join(f"'{ch}'" for ch in odd[:3])
     if len(value) > 128:
         return f"it is {len(value)} characters long"
+    if not SAFE_TASK_ID.fullmatch(value):
+        return "it does not start with a letter or digit"
     return "it has another shape"
