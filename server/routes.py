@@ -239,7 +239,10 @@ class PublishedUploadsMiddleware:
                 digest, name = match.groups()
                 folder = _settings().uploads_dir
                 real = _inside(folder / digest / name, folder)
-                if real is None or real.parent.name != digest:
+                # Published only while a task that is not finished uses it: the link given
+                # to a provider stops working once the provider no longer needs it.
+                live = real is not None and await run_in_threadpool(_store().upload_in_use, digest)
+                if real is None or real.parent.name != digest or not live:
                     response: Response = _not_found("No such file.")
                 else:
                     response = FileResponse(

@@ -26,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     and_,
     bindparam,
+    cast,
     create_engine,
     delete,
     event,
@@ -887,6 +888,23 @@ class Store:
             if pending_only:
                 stmt = stmt.where(TaskRow.error_kind.is_(None))
             return [_to_task(r) for r in s.scalars(stmt)]
+
+    def upload_in_use(self, digest: str) -> bool:
+        """Whether a task that is not finished names the upload stored under `digest`
+        (uploads/<digest>/…) among its inputs: only then is it published to providers."""
+        if not digest.isalnum():
+            return False
+        live = [TaskStatus.SUBMITTING.value, TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]
+        with self.engine.connect() as conn:
+            found = conn.scalar(
+                select(TaskRow.id)
+                .where(
+                    TaskRow.status.in_(live),
+                    cast(TaskRow.inputs, Text).like(f"%/{digest}/%"),
+                )
+                .limit(1)
+            )
+        return found is not None
 
     def delete_task(self, task_id: str) -> bool:
         with self._session() as s:

@@ -142,3 +142,29 @@ def test_a_burst_of_valid_hooks_costs_at_most_one_extra_poll_per_interval(
     # interval on top (before this rule, 200 hooks meant about 200 polls).
     interval = 6.0 * 0.05
     assert 1 <= polls <= 2 + 2 * elapsed / interval, (polls, elapsed)
+
+
+def test_an_upload_is_published_only_while_a_live_task_uses_it(
+    app_server: AppServer, store: Store
+) -> None:
+    from services.models import TaskInputs
+    from services.publish import sha256_of
+
+    data = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8
+    staged = app_server.data_dir / "staged.mp4"
+    staged.write_bytes(data)
+    digest = sha256_of(staged)
+    stored = app_server.data_dir / "uploads" / digest / "drive.mp4"
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    staged.replace(stored)
+    url = f"{app_server.url}/media/{digest}/drive.mp4"
+    # Uploaded, rejected or not yet sent: nobody can fetch it by its hash.
+    assert httpx.get(url, timeout=10).status_code == 404
+    task, _ = store.create_task(
+        "cometapi", status=TaskStatus.QUEUED, inputs=TaskInputs(video=str(stored))
+    )
+    r = httpx.get(url, timeout=10)
+    assert r.status_code == 200 and r.content == data
+    store.update_task(task.id, status=TaskStatus.SUCCEEDED)
+    assert httpx.get(url, timeout=10).status_code == 404
+    store.delete_task(task.id)
