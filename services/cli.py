@@ -515,7 +515,20 @@ def cmd_download(ctx: Ctx) -> int:
         finally:
             monitor.stop()
     out = _out_dir(ctx.args.out) or Path.cwd()
-    dest = _copy_result(task, out)
+    try:
+        dest = _copy_result(task, out)
+    except OSError as exc:
+        from services.errors import DiskFullError, is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        # The archive is safe; only the copy did not fit. Leave no half-written file there.
+        for partial in out.glob(f"{task.id}-*.part"):
+            partial.unlink(missing_ok=True)
+        raise DiskFullError(
+            f"The disk holding {out} is full, so the result was not copied there: free some "
+            f"space and run `reenact download {task.id}` again."
+        ) from exc
     print(str(dest), flush=True)
     return EXIT_OK
 

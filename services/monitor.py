@@ -732,6 +732,11 @@ class Monitor:
         sentence = DISK_FULL_ARCHIVE
         failures = task.poll_failures + 1
         wait = self.backoff(task.provider, failures, None)
+        log.warning(
+            "The disk is full: the result of task %s is not saved; trying again in %.0f s",
+            task.id,
+            wait,
+        )
         meta = {k: v for k, v in task.meta.items() if k != _ARCHIVE_OWNER}
         record(
             f"{sentence} Trying again by itself in {wait:.0f} s.",

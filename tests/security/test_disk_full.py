@@ -328,6 +328,16 @@ def test_cli_download_says_the_sentence_then_works_once_space_is_freed(
         assert copy.read_bytes() == tiny_mp4()
         final = studio.get(task_id)
         assert final.result_path and final.error is None and not archive_blocked(final)
+
+        # The archive is fine but the folder it is copied to is full: said, nothing left there.
+        full_out = small_disk(tmp_path / "full-out", size_mb=4)
+        full_out.fill()
+        r = run(["download", task_id, "--out", str(full_out.root)], env)
+        assert r.code == 1, r.output
+        assert "is full, so the result was not copied there" in r.stderr
+        assert f"reenact download {task_id}" in r.stderr
+        assert "Something went wrong" not in r.output and "Traceback" not in r.output
+        assert sorted(p.name for p in full_out.root.iterdir()) == [".filler"]
     finally:
         monitor.stop()
         studio.close()
