@@ -17,7 +17,13 @@ import av
 import numpy as np
 
 from services.errors import InputError
-from services.media.metadata import av_path, check_frame_size, stat_regular_file, stated_duration
+from services.media.metadata import (
+    check_frame_size,
+    declared_frame,
+    open_input,
+    stat_regular_file,
+    stated_duration,
+)
 
 # 8-bit formats whose first plane is the luma itself: read it without any conversion.
 _LUMA_FIRST = frozenset(
@@ -56,7 +62,7 @@ class DrivingReader:
         self._convert = convert
         stat_regular_file(Path(path))  # a FIFO or a device would block or never end
         try:
-            self._container = av.open(av_path(Path(path)))
+            self._container = open_input(Path(path))
         except FileNotFoundError:
             raise InputError(f"The driving video {path} does not exist.") from None
         except (av.error.FFmpegError, OSError):
@@ -67,9 +73,9 @@ class DrivingReader:
             self._container.close()
             raise InputError(f"The driving video {name} has no video track.")
         self.video = self._container.streams.video[0]
-        cc = self.video.codec_context
         try:
-            check_frame_size(f"The driving video {name}", cc.width, cc.height, cc.format)
+            size = declared_frame(Path(path), self._container)
+            check_frame_size(f"The driving video {name}", *size)
         except InputError:
             self._container.close()
             raise

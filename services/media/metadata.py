@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import av
 from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
@@ -545,15 +545,45 @@ def stated_duration(stream: av.VideoStream, container: av.container.InputContain
     return None
 
 
-def av_path(path: Path) -> str:
-    """The path as FFmpeg must be given it: absolute, so a relative name such as 'pipe:0' or
-    'http:x' is never read as a protocol."""
-    return str(Path(path).absolute())
+# av.open() already decodes a frame or two to learn a stream's parameters (H.264's frame
+# delay, for one), at full size, before any header can be checked: its decoders get this
+# limit, the budget's worth of pixels at 24 bits each. Larger frames are simply not decoded
+# there; the size and pixel format still come from the header, for check_frame_size.
+_OPEN_MAX_PIXELS = DECODE_BUDGET * 8 // (_VIDEO_DECODE_FACTOR * _UNKNOWN_FORMAT_BITS)
+
+
+def open_input(path: Path, *, decode: bool = True, **kwargs: Any) -> av.container.InputContainer:
+    """av.open for reading a local file: absolute path (a relative name such as 'pipe:0' or
+    'http:x' would be read as a protocol) and the decoding limit above; decode=False lets
+    FFmpeg decode nothing at all while it reads the header."""
+    options = {"max_pixels": str(_OPEN_MAX_PIXELS)} if decode else {"skip_frame": "all"}
+    return av.open(str(Path(path).absolute()), "r", options=options, **kwargs)
+
+
+def declared_frame(
+    path: Path, container: av.container.InputContainer
+) -> tuple[int, int, av.VideoFormat | None]:
+    """Width, height and pixel format of the first video stream, as the header declares.
+
+    A frame beyond open_input's limit can make a decoder refuse to open inside av.open, and
+    FFmpeg then forgets the size: the header is read again with decoding switched off.
+    """
+    cc = container.streams.video[0].codec_context
+    if cc.width and cc.height:
+        return cc.width, cc.height, cc.format
+    try:
+        with open_input(path, decode=False, metadata_errors="ignore") as bare:
+            if bare.streams.video:
+                again = bare.streams.video[0].codec_context
+                return again.width, again.height, again.format or cc.format
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError):
+        pass
+    return 0, 0, None
 
 
 def _open_video(path: Path, name: str, size: int, found: Sniffed) -> Opened:
     try:
-        container = av.open(av_path(path), metadata_errors="ignore")
+        container = open_input(path, metadata_errors="ignore")
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError):
         raise _damaged(name) from None
     try:
@@ -570,10 +600,10 @@ def _read_video(
         raise InputError(f"{name} has no video track (it may be audio only).")
     vs = container.streams.video[0]
     cc = vs.codec_context
-    stored_w, stored_h = cc.width, cc.height
+    stored_w, stored_h, pix_fmt = declared_frame(path, container)
     if not stored_w or not stored_h:
         raise _damaged(name)
-    check_frame_size(name, stored_w, stored_h, cc.format)
+    check_frame_size(name, stored_w, stored_h, pix_fmt)
     tb = vs.time_base or Fraction(1, 1)
     header_s = stated_duration(vs, container)
     rate = vs.average_rate or vs.guessed_rate or vs.base_rate
