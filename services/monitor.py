@@ -596,15 +596,19 @@ class Monitor:
     def _waiting_for_space(self) -> list[Task]:
         """Archives stopped by a full disk, due or not (the claim respects their backoff)."""
         now = time.monotonic()
+        with self._lock:
+            watched = set(self._blocked)
         if now - self._last_space_scan >= DISK_FULL_RESCAN_S:
             self._last_space_scan = now
             found = [t for t in self.store.unarchived_successes() if archive_blocked(t)]
-        elif self._blocked:
-            found = [t for t in self.store.get_tasks(sorted(self._blocked)) if archive_blocked(t)]
+        elif watched:
+            found = [t for t in self.store.get_tasks(sorted(watched)) if archive_blocked(t)]
         else:
             return []
+        ids = {t.id for t in found}
         with self._lock:
-            self._blocked = {t.id for t in found}
+            # An archive that filled the disk meanwhile keeps its place.
+            self._blocked = (self._blocked - (watched - ids)) | ids
         return found
 
     def _claim_archive(self, task: Task, *, force: bool = False) -> Task | None:

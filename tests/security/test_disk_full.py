@@ -202,6 +202,29 @@ def test_monitor_archive_on_a_full_disk_says_so_backs_off_and_succeeds_once_free
         files.close()
 
 
+def test_a_restarted_monitor_finds_the_archives_waiting_for_space(
+    data_dir: Path, runway_emulator: RunwayEmulator, small_disk: Callable[..., Disk]
+) -> None:
+    studio, monitor, task_id, disk = _blocked_task(data_dir, runway_emulator, small_disk)
+    monitor.stop()
+    studio.close()  # the process that met the full disk is gone
+    disk.free_up()
+    fresh = _studio(data_dir, runway_emulator)
+    restarted = Monitor(fresh, interval_scale=SCALE)
+    try:
+
+        def archived() -> str | None:
+            restarted.tick()  # a server's own pass: no task ids given
+            return fresh.get(task_id).result_path
+
+        path = Path(wait_for(archived, timeout=30, what="the archive by a new monitor"))
+        assert path.read_bytes() == tiny_mp4()
+        assert fresh.get(task_id).error is None
+    finally:
+        restarted.stop()
+        fresh.close()
+
+
 def test_a_known_size_that_cannot_fit_is_refused_before_writing(
     tmp_path: Path, small_disk: Callable[..., Disk]
 ) -> None:
