@@ -129,6 +129,8 @@ def stat_regular_file(path: Path) -> os.stat_result:
         st = os.stat(path)
     except FileNotFoundError:
         raise InputError(_missing_sentence(path, name)) from None
+    except ValueError:  # a NUL byte: no file can be named so
+        raise InputError(f"The file {name} does not exist: its name holds a NUL byte.") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise InputError(

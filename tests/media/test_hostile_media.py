@@ -377,6 +377,12 @@ def test_special_files_each_get_their_sentence(specials: dict[str, tuple[Path, s
         assert report.failed and words in report.checks[0].sentence, kind
 
 
+def test_nul_in_a_path_is_a_sentence(tmp_path: Path) -> None:
+    """Before: ValueError from os.stat, reported as a damaged file by the checks."""
+    with pytest.raises(InputError, match="its name holds a NUL byte"):
+        probe(tmp_path / "a\x00b.mp4")
+
+
 def test_cli_check_names_each_special_file(
     specials: dict[str, tuple[Path, str]], tmp_path: Path
 ) -> None:
