@@ -35,6 +35,12 @@ from pydantic import BaseModel
 
 from services.engine.media import DrivingReader, ResultWriter
 from services.errors import InputError
+from services.media.metadata import (
+    check_frame_size,
+    declared_frame,
+    open_input,
+    stat_regular_file,
+)
 
 log = logging.getLogger("reenact.export")
 
@@ -333,9 +339,16 @@ class _Result:
             self.status = tile.status or NO_RESULT
             return
         try:
-            container = av.open(str(tile.path), metadata_errors="ignore")
+            # A provider's file: opened as a file (never a protocol), and refused before
+            # decoding when its frames would not fit the decoding budget.
+            stat_regular_file(tile.path)
+            container = open_input(tile.path, metadata_errors="ignore")
         except FileNotFoundError:
             self.status = FILE_MISSING
+            return
+        except InputError as err:
+            self.status = FILE_MISSING if not tile.path.exists() else FILE_UNREADABLE
+            log.info("Result %s left out of the export: %s", self._name, err)
             return
         except (av.FFmpegError, OSError, ValueError):
             self.status = FILE_UNREADABLE
@@ -343,6 +356,13 @@ class _Result:
         if not container.streams.video:
             container.close()
             self.status = FILE_UNREADABLE
+            return
+        try:
+            check_frame_size(self._name, *declared_frame(tile.path, container))
+        except InputError as err:
+            container.close()
+            self.status = FILE_UNREADABLE
+            log.info("Result %s left out of the export: %s", self._name, err)
             return
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"

@@ -16,6 +16,12 @@ import numpy as np
 
 from services.errors import InputError
 from services.face.landmarks import Image, Yuv420
+from services.media.metadata import (
+    check_frame_size,
+    declared_frame,
+    open_input,
+    stat_regular_file,
+)
 
 _PLANAR_420 = frozenset({"yuv420p", "yuvj420p"})
 # AVColorSpace / AVColorRange numbers PyAV reports for a frame
@@ -34,13 +40,19 @@ def sampled_frames(path: Path, max_fps: float, *, label: str = "video") -> Itera
     """Frames no closer than 1/max_fps apart, on a fixed grid of that step from the first
     frame. Raises InputError (naming the file as `label`) for anything unreadable."""
     name = f"The {label} {Path(path).name}"
+    # Results come from providers: a regular file, opened as one (never a protocol), and
+    # refused before decoding when its frames would not fit the decoding budget.
+    if Path(path).exists():
+        stat_regular_file(Path(path))  # a folder, pipe or device: its own sentence
     try:
-        container = av.open(str(path))
+        container = open_input(Path(path))
     except FileNotFoundError:
         raise InputError(f"{name} does not exist.") from None
     except (av.error.FFmpegError, OSError, UnicodeDecodeError):
         raise InputError(f"{name} could not be read as a video.") from None
     with container:
+        if container.streams.video:
+            check_frame_size(name, *declared_frame(Path(path), container))
         # an MP4's cover art is a one-frame video stream of its own: skip it
         moving = [
             v
