@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from services.config import load_settings
-from services.models import TaskStatus
+from services.models import TaskInputs, TaskStatus
 from services.publish import public_url_for
 from services.store import Store
 from tests.e2e.conftest import ROOT, AppServer, _free_port, _wait_healthy, start_app, stop_app
@@ -51,6 +51,13 @@ def served(app: AppServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     )
     published = public_url_for(clip, settings)
     store = Store.open(settings)
+    # Published uploads answer only while a task that is not finished uses them.
+    digest, name = published.removeprefix(app.url).split("/")[2:4]
+    store.create_task(
+        "cometapi",
+        status=TaskStatus.QUEUED,
+        inputs=TaskInputs(video=str(settings.uploads_dir / digest / name)),
+    )
     task, _ = store.create_task("runway", status=TaskStatus.DRAFT)
     result = settings.results_dir / task.id / "result.mp4"
     result.parent.mkdir(parents=True)

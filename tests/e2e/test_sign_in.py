@@ -21,10 +21,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from services.models import TaskInputs, TaskOptions, TaskStatus
 from services.store import Store
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT
+from tests.e2e.conftest import ROOT
 from tests.mediagen import make_video
 
-pytestmark = pytest.mark.e2e
 ALICE, BOB = "alice@example.com", "bob@example.com"
 
 
@@ -127,18 +126,6 @@ def app(tmp_path_factory: pytest.TempPathFactory, oidc: str) -> Iterator[SignedI
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _sign_in(browser: Browser, app: SignedInApp, email: str) -> tuple[BrowserContext, Page]:
