@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import streamlit as st
 from pydantic import ValidationError
 
+from components.format import plain
 from services.config import PROJECT_ROOT, load_settings
 from services.errors import (
     DISK_FULL_SUBMIT,
@@ -50,10 +51,11 @@ def sentences(action: str = "doing that") -> Iterator[None]:
     try:
         yield
     except ReenactError as err:
-        st.error(str(err), icon=":material/error:")
+        # Sentences quote what came from outside (a provider's words, a file name, an id).
+        st.error(plain(str(err)), icon=":material/error:")
     except ValidationError as err:
         first = err.errors()[0] if err.errors() else {}
-        st.error(f"That value was not accepted: {first.get('msg', 'invalid value')}.")
+        st.error(plain(f"That value was not accepted: {first.get('msg', 'invalid value')}."))
     except Exception as err:
         if _disk_full(err):
             log.warning("The disk is full (while %s): %s", action, err)

@@ -96,11 +96,22 @@ def cost(usd: float | None) -> str:
     return f"≈ ${usd:,.2f}"
 
 
-# Everything Markdown (and Streamlit's :directive[...] syntax) gives meaning to.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+# What Markdown (and Streamlit's :directive[...] / :icon: syntax) gives meaning to anywhere in a
+# line; list markers and headings only mean something at a line's start.
+# (A colon before "//" too, and "www.": GitHub-style Markdown turns bare links into anchors.)
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|<>~$]|:(?=[A-Za-z]|//)|(?<=www)\.)")
+_LINE_START = re.compile(r"^(\s*)([-+]|\d+\.)(?=\s)", re.MULTILINE)
 
 
 def plain(text: object) -> str:
     """Text from outside (a provider's message, a file name, a task id) made safe to put
-    inside Markdown: shown as typed, never as a link, an image, code or a colour."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", "  \n")
+    inside Markdown: shown as typed, never as a link, an image, code, a list or a colour."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    escaped = _LINE_START.sub(_escape_marker, escaped)
+    return escaped.replace("\n", "  \n")
+
+
+def _escape_marker(m: re.Match[str]) -> str:
+    marker = m.group(2)
+    marker = marker[:-1] + "\\." if marker.endswith(".") else "\\" + marker
+    return m.group(1) + marker

@@ -21,6 +21,7 @@ from components.format import (
     duration,
     elapsed_s,
     eta_s,
+    plain,
     size,
     status_badge_md,
 )
@@ -113,14 +114,15 @@ def _card(task: Task, *, key: str, player: bool) -> None:
             sub.append(cost(task.cost_estimate))
         st.caption(" · ".join(sub))
         _progress(task)
+        # A failure sentence quotes the provider's own words: plain text, never Markdown.
         if task.status is TaskStatus.FAILED and task.error:
-            st.error(task.error, icon=":material/error:")
+            st.error(plain(task.error), icon=":material/error:")
         elif task.status is TaskStatus.UNKNOWN and task.error:
-            st.warning(task.error, icon=":material/help:")
+            st.warning(plain(task.error), icon=":material/help:")
         elif task.status is TaskStatus.CANCELED:
             st.caption("Canceled. Nothing more will happen to this task.")
         elif _unsaved(task) and task.error:
-            st.warning(task.error, icon=":material/warning:")
+            st.warning(plain(task.error), icon=":material/warning:")
         if task.status is TaskStatus.SUCCEEDED and player:
             _result(task)
         _actions(task, key=key)
