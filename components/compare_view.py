@@ -291,7 +291,7 @@ def _judging(view: RunView, blind: bool) -> None:
     labels = _labels(_order(view, blind), blind)
     if view.vote is not None:
         how = "blind" if view.vote.blind else "seeing the names"
-        note = f" — “{view.vote.note}”" if view.vote.note else ""
+        note = f" — “{plain(view.vote.note)}”" if view.vote.note else ""
         st.success(
             f"Your vote ({how}): {provider_name(view.vote.winner)}{note}",
             icon=":material/how_to_vote:",
