@@ -19,9 +19,19 @@ from pydantic import BaseModel
 
 from components.common import get_studio, human_mb, log, sentences, upload_limit_mb
 from components.format import duration, plain, size
+from components.identity import viewer
 from components.providers import capabilities
-from components.uploads import IMAGE_TYPES, VIDEO_TYPES, display_name, named_link, save_stream
+from components.uploads import (
+    IMAGE_TYPES,
+    VIDEO_TYPES,
+    display_name,
+    named_link,
+    release_memory,
+    save_stream,
+)
+from services.errors import InputError, ReenactError
 from services.models import MediaRole
+from services.upload_policy import check_quota, discard, remember
 
 if TYPE_CHECKING:
     from services.media import CheckReport
@@ -122,13 +132,24 @@ def _picker(role: MediaRole) -> None:
             help=f"Up to {human_mb(upload_limit_mb())} per file.",
             label_visibility="collapsed",
         )
+        refused = st.session_state.pop(f"_refused_{role.value}", None)
+        if refused:
+            st.error(plain(refused), icon=":material/error:")
         if uploaded is not None:
+            # A new widget key lets Streamlit drop the in-memory copy of the upload, whether
+            # it is kept or refused; a refused one is said above a fresh uploader.
+            st.session_state[f"_upgen_{role.value}"] = gen + 1
             with st.spinner("Saving the file…"), sentences("saving the upload"):
-                folder = get_studio().settings.uploads_dir
-                stored = save_stream(uploaded, uploaded.name, folder)
-                _set(role, MediaChoice(path=str(stored), name=display_name(uploaded.name)))
-                # A new widget key lets Streamlit drop the in-memory copy of the upload.
-                st.session_state[f"_upgen_{role.value}"] = gen + 1
+                try:
+                    studio, owner = get_studio(), viewer().owner
+                    check_quota(studio.store, studio.settings, owner, uploaded.size)
+                    shown = display_name(uploaded.name)
+                    stored = save_stream(uploaded, uploaded.name, studio.settings.uploads_dir)
+                    del uploaded
+                    release_memory()
+                    _keep_if_readable(role, stored, shown, owner)
+                except ReenactError as err:
+                    st.session_state[f"_refused_{role.value}"] = str(err)
                 st.rerun()
     with tab_link:
         with st.form(f"link_form_{role.value}", border=False):
@@ -156,8 +177,36 @@ def _fetch(role: MediaRole, url: str) -> None:
         if not Path(name).suffix:
             name += fetched.suffix
         stored = named_link(fetched, name, settings.uploads_dir)
-        _set(role, MediaChoice(path=str(stored), name=display_name(name), url=url))
+        owner = viewer().owner
+        check_quota(get_studio().store, settings, owner, stored.stat().st_size)
+        _keep_if_readable(role, stored, display_name(name), owner, url=url)
         st.rerun()
+
+
+_WRONG_KIND = {
+    "image": "{name} is an image, not a video: add it as the character image.",
+    "video": "{name} is a video, not an image: add it as the driving video.",
+}
+
+
+def _keep_if_readable(
+    role: MediaRole, stored: Path, name: str, owner: str, *, url: str | None = None
+) -> None:
+    """Count the file against its owner and make it the input — or, if it cannot be read
+    at all (not a video or image, damaged), delete it at once and say why."""
+    from services.media import probe
+
+    studio = get_studio()
+    try:
+        kind = probe(stored).kind
+        wanted = "image" if role is MediaRole.CHARACTER_IMAGE else "video"
+        if kind != wanted:
+            raise InputError(_WRONG_KIND[kind].format(name=name))
+    except InputError:
+        discard(studio.store, studio.settings, stored)
+        raise
+    remember(studio.store, owner, stored)
+    _set(role, MediaChoice(path=str(stored), name=name, url=url))
 
 
 # ----------------------------------------------------------------------------- the check panel

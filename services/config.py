@@ -5,10 +5,12 @@ Keys are held as `SecretStr` so they never print; nothing here logs or stores th
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -37,6 +39,11 @@ class Settings(BaseModel):
     public_url: str | None = None
     allow_private_urls: bool = False
     providers: dict[str, ProviderSettings]
+    # Per owner: what their uploads (and fetched links) may take, and how long an upload no
+    # task uses is kept.
+    upload_quota_bytes: int = 20 * 1024**3
+    upload_quota_files: int = 1000
+    upload_retention_days: float = 7.0
 
     @property
     def uploads_dir(self) -> Path:
@@ -145,4 +152,30 @@ def load_settings(
         public_url=(get("REENACT_PUBLIC_URL")[0] or None),
         allow_private_urls=_truthy(get("REENACT_ALLOW_PRIVATE_URLS")[0] or ""),
         providers=providers,
+        **_upload_limits(get),
     )
+
+
+def _upload_limits(get: Callable[[str], tuple[str | None, str | None]]) -> dict[str, Any]:
+    """REENACT_UPLOAD_QUOTA_MB, REENACT_UPLOAD_QUOTA_FILES, REENACT_UPLOAD_RETENTION_DAYS;
+    a value that is not a positive number keeps the default (and says so in the log)."""
+    out: dict[str, Any] = {}
+    for var, field, scale in (
+        ("REENACT_UPLOAD_QUOTA_MB", "upload_quota_bytes", 1024 * 1024),
+        ("REENACT_UPLOAD_QUOTA_FILES", "upload_quota_files", 1),
+        ("REENACT_UPLOAD_RETENTION_DAYS", "upload_retention_days", None),
+    ):
+        raw = get(var)[0]
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if value <= 0:
+            logging.getLogger("reenact.config").warning(
+                "%s=%r is not a positive number; using the default", var, raw
+            )
+            continue
+        out[field] = value if scale is None else int(value * scale)
+    return out

@@ -73,6 +73,7 @@ DISK_FULL_RESCAN_S = 30.0
 # Archived results not yet measured (specs, motion fidelity) after a restart are looked for
 # this often; new ones are queued the moment they are archived.
 ANALYSIS_BACKLOG_EVERY_S = 30.0
+UPLOAD_SWEEP_EVERY_S = 3600.0  # uploads no task uses are cleaned up this often (server only)
 
 _ARCHIVE_GAVE_UP = "archive_gave_up"
 _ARCHIVE_OWNER = "archiver"
@@ -224,6 +225,7 @@ class Monitor:
         self._analysing: set[str] = set()
         self._analyzer: threading.Thread | None = None
         self._last_backlog = -ANALYSIS_BACKLOG_EVERY_S
+        self._last_upload_sweep = -UPLOAD_SWEEP_EVERY_S
         self._blocked: set[str] = set()  # archives waiting for disk space (task ids)
         self._last_space_scan = -DISK_FULL_RESCAN_S
         self._stop = threading.Event()
@@ -315,6 +317,7 @@ class Monitor:
         stats.archives_started = len(started)
         if sweep and self._thread is not None:
             self._analysis_backlog()
+            self._upload_sweep()
         if block:
             for done in started:
                 done.wait()
@@ -781,6 +784,18 @@ class Monitor:
                 self._queue_analysis(task.id)
         except Exception:
             log.exception("Could not look for results to measure")
+
+    def _upload_sweep(self) -> None:
+        now = time.monotonic()
+        if now - self._last_upload_sweep < UPLOAD_SWEEP_EVERY_S:
+            return
+        self._last_upload_sweep = now
+        from services.upload_policy import sweep
+
+        try:
+            sweep(self.store, self.settings)
+        except Exception:
+            log.exception("Could not clean up old uploads")
 
     def _analyse_loop(self) -> None:
         from services.compare.analysis import analyze

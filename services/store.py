@@ -167,6 +167,19 @@ class VoteRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class UploadRow(Base):
+    """An owner's upload or fetched link (uploads/<digest>/<name>), for quotas and cleanup.
+    The same file uploaded by two people is stored once and counted for each."""
+
+    __tablename__ = "uploads"
+
+    owner: Mapped[str] = mapped_column(String(320), primary_key=True)
+    path: Mapped[str] = mapped_column(String(600), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class PreferenceRow(Base):
     """Small creator settings kept with the data (e.g. their price per second per provider)."""
 
@@ -888,6 +901,55 @@ class Store:
             if pending_only:
                 stmt = stmt.where(TaskRow.error_kind.is_(None))
             return [_to_task(r) for r in s.scalars(stmt)]
+
+    # ---- uploads ---------------------------------------------------------------------------
+    def record_upload(self, owner: str, path: str, digest: str, size_bytes: int) -> None:
+        with self._session() as s:
+            row = s.get(UploadRow, (owner, path))
+            if row is None:
+                s.add(
+                    UploadRow(
+                        owner=owner,
+                        path=path,
+                        digest=digest,
+                        size_bytes=size_bytes,
+                        created_at=utcnow(),
+                    )
+                )
+            else:
+                row.created_at = utcnow()  # used again: kept longer
+            s.commit()
+
+    def upload_usage(self, owner: str) -> tuple[int, int]:
+        """(bytes, files) of `owner`'s uploads."""
+        with self._session() as s:
+            size, count = s.execute(
+                select(func.coalesce(func.sum(UploadRow.size_bytes), 0), func.count()).where(
+                    UploadRow.owner == owner
+                )
+            ).one()
+            return int(size), int(count)
+
+    def upload_last_used(self, digest: str) -> datetime | None:
+        with self._session() as s:
+            return s.scalar(
+                select(func.max(UploadRow.created_at)).where(UploadRow.digest == digest)
+            )
+
+    def forget_upload(self, digest: str) -> None:
+        with self._session() as s:
+            s.execute(delete(UploadRow).where(UploadRow.digest == digest))
+            s.commit()
+
+    def upload_referenced(self, digest: str) -> bool:
+        """Whether any task (in any state) names the upload stored under `digest`."""
+        if not digest.isalnum():
+            return True  # never delete what cannot be looked up safely
+        with self.engine.connect() as conn:
+            found = conn.scalar(
+                select(TaskRow.id).where(cast(TaskRow.inputs, Text).like(f"%/{digest}/%")).limit(1)
+            )
+        return found is not None
 
     def upload_in_use(self, digest: str) -> bool:
         """Whether a task that is not finished names the upload stored under `digest`
