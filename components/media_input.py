@@ -145,8 +145,8 @@ def _picker(role: MediaRole) -> None:
                     check_quota(studio.store, studio.settings, owner, uploaded.size)
                     shown = display_name(uploaded.name)
                     stored = save_stream(uploaded, uploaded.name, studio.settings.uploads_dir)
+                    release_memory(uploaded)
                     del uploaded
-                    release_memory()
                     _keep_if_readable(role, stored, shown, owner)
                 except ReenactError as err:
                     st.session_state[f"_refused_{role.value}"] = str(err)
