@@ -32,3 +32,19 @@ def test_refused_uploads_get_a_sentence_and_are_deleted(
         digest = sha256_of(upload)
         assert not (app_server.data_dir / "uploads" / digest).exists(), "the refused file stayed"
     assert_no_traceback(page)
+
+
+def test_a_stored_upload_leaves_the_servers_memory(
+    page: Page, app_server: AppServer, media: Media
+) -> None:
+    """Streamlit keeps uploaded bytes for the session unless told otherwise; once the file
+    is on disk the app drops them (Streamlit's own metrics list what it still holds)."""
+    import httpx
+
+    from tests.e2e.helpers import upload
+
+    open_create(page)
+    upload(page, "driving_video", media.long)
+    metrics = httpx.get(f"{app_server.url}/_stcore/metrics", timeout=10).text
+    held = [line for line in metrics.splitlines() if "UploadedFileManager" in line]
+    assert held == [], held
