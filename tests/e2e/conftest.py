@@ -8,6 +8,8 @@ the emulators' faults and lifecycle they changed.
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -103,10 +105,21 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     )
 
 
-def start_app(data_dir: Path, extra_env: dict[str, str], port: int | None = None) -> AppServer:
+def start_app(
+    data_dir: Path,
+    extra_env: dict[str, str],
+    port: int | None = None,
+    *,
+    sign_in_metadata_url: str | None = None,
+) -> AppServer:
     """`streamlit run app.py` on 127.0.0.1 with its own data dir; returns once the page
-    server answers and its monitor runs."""
+    server answers and its monitor runs. With `sign_in_metadata_url` (an OpenID provider's
+    discovery URL) the app runs from a folder beside the data dir whose secrets.toml turns
+    sign-in on, the way an operator does."""
     port = port or _free_port()
+    cwd = ROOT
+    if sign_in_metadata_url is not None:
+        cwd = _signed_in_home(data_dir.parent / f"home-{port}", port, sign_in_metadata_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REENACT_", "RUNWAYML_"))}
     env.update(extra_env)
     env.update(
@@ -128,7 +141,7 @@ def start_app(data_dir: Path, extra_env: dict[str, str], port: int | None = None
                 "-m",
                 "streamlit",
                 "run",
-                "app.py",
+                str(ROOT / "app.py"),
                 "--server.port",
                 str(port),
                 "--server.address",
@@ -138,7 +151,7 @@ def start_app(data_dir: Path, extra_env: dict[str, str], port: int | None = None
                 "--server.fileWatcherType",
                 "none",
             ],
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -152,6 +165,20 @@ def start_app(data_dir: Path, extra_env: dict[str, str], port: int | None = None
         stop_app(server)
         raise
     return server
+
+
+def _signed_in_home(home: Path, port: int, metadata_url: str) -> Path:
+    (home / ".streamlit").mkdir(parents=True)
+    shutil.copyfile(ROOT / ".streamlit" / "config.toml", home / ".streamlit" / "config.toml")
+    (home / ".streamlit" / "secrets.toml").write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+        f'cookie_secret = "{secrets.token_hex(16)}"\n'
+        'client_id = "reenact-test"\n'
+        'client_secret = "not-a-real-secret"\n'
+        f'server_metadata_url = "{metadata_url}"\n'
+    )
+    return home
 
 
 def stop_app(server: AppServer) -> None:

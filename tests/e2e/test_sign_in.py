@@ -4,13 +4,8 @@ seeing only their own tasks and comparisons and getting 404 on the other's file 
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +16,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from services.models import TaskInputs, TaskOptions, TaskStatus
 from services.store import Store
-from tests.e2e.conftest import ROOT
+from tests.e2e.conftest import start_app, stop_app
 from tests.mediagen import make_video
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -68,64 +63,17 @@ def _seed(data_dir: Path, clip: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, oidc: str) -> Iterator[SignedInApp]:
-    home = tmp_path_factory.mktemp("signed-in")
-    data_dir = home / "data"
+    data_dir = tmp_path_factory.mktemp("signed-in") / "data"
     data_dir.mkdir()
-    clip = make_video(home / "clip.mp4", size=(160, 90), seconds=1.0, fps=8)
+    clip = make_video(data_dir.parent / "clip.mp4", size=(160, 90), seconds=1.0, fps=8)
     tasks, runs = _seed(data_dir, clip)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    (home / ".streamlit").mkdir()
-    shutil.copyfile(ROOT / ".streamlit" / "config.toml", home / ".streamlit" / "config.toml")
-    (home / ".streamlit" / "secrets.toml").write_text(
-        "[auth]\n"
-        f'redirect_uri = "{url}/oauth2callback"\n'
-        f'cookie_secret = "{secrets.token_hex(16)}"\n'
-        'client_id = "reenact-test"\n'
-        'client_secret = "not-a-real-secret"\n'
-        f'server_metadata_url = "{oidc}/.well-known/openid-configuration"\n'
+    server = start_app(
+        data_dir, {}, sign_in_metadata_url=f"{oidc}/.well-known/openid-configuration"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REENACT_", "RUNWAYML_"))}
-    env.update(
-        REENACT_DATA_DIR=str(data_dir),
-        REENACT_POLL_SCALE="0.05",
-        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
-        PYTHONUNBUFFERED="1",
-    )
-    log_path = home / "server.log"
-    with log_path.open("ab") as log:
-        # The secrets (and so sign-in) come from this folder: the app runs from it.
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")),
-                *("--server.port", str(port), "--server.address", "127.0.0.1"),
-                *("--server.headless", "true", "--server.fileWatcherType", "none"),
-            ],
-            cwd=home,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited early:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)  # polling a condition with a deadline
-        yield SignedInApp(url=url, data_dir=data_dir, tasks=tasks, runs=runs)
+        yield SignedInApp(url=server.url, data_dir=data_dir, tasks=tasks, runs=runs)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_app(server)
 
 
 def _sign_in(browser: Browser, app: SignedInApp, email: str) -> tuple[BrowserContext, Page]:

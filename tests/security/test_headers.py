@@ -5,13 +5,10 @@ upgraded, and Streamlit's metrics not answered once sign-in is configured."""
 from __future__ import annotations
 
 import base64
-import os
 import re
 import secrets
 import shutil
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -21,7 +18,7 @@ from services.config import load_settings
 from services.models import TaskInputs, TaskStatus
 from services.publish import public_url_for
 from services.store import Store
-from tests.e2e.conftest import ROOT, AppServer, _free_port, _wait_healthy, start_app, stop_app
+from tests.e2e.conftest import AppServer, _free_port, start_app, stop_app
 from tests.mediagen import make_video
 
 pytestmark = pytest.mark.e2e
@@ -154,45 +151,13 @@ def test_nul_and_invalid_bytes_in_file_paths_are_404_without_a_traceback(
 
 @pytest.fixture(scope="module")
 def signed_in_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    """The app run from a folder whose .streamlit/secrets.toml has an [auth] section (the way
-    an operator turns sign-in on). Nobody signs in here: only plain HTTP routes are asked."""
-    home = tmp_path_factory.mktemp("signed-in-home")
-    data_dir = home / "data"
+    """The app with sign-in configured (an [auth] section, the way an operator turns it on).
+    Nobody signs in here: only plain HTTP routes are asked, so no provider need answer."""
+    data_dir = tmp_path_factory.mktemp("signed-in-home") / "data"
     data_dir.mkdir()
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    (home / ".streamlit").mkdir()
-    shutil.copyfile(ROOT / ".streamlit" / "config.toml", home / ".streamlit" / "config.toml")
-    (home / ".streamlit" / "secrets.toml").write_text(
-        "[auth]\n"
-        f'redirect_uri = "{url}/oauth2callback"\n'
-        f'cookie_secret = "{secrets.token_hex(16)}"\n'
-        'client_id = "reenact-test"\n'
-        'client_secret = "not-a-real-secret"\n'
-        f'server_metadata_url = "http://127.0.0.1:{_free_port()}/.well-known/openid-configuration"\n'
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REENACT_", "RUNWAYML_"))}
-    env.update(
-        REENACT_DATA_DIR=str(data_dir),
-        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
-        PYTHONUNBUFFERED="1",
-    )
-    log_path = data_dir / "server.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")),
-                *("--server.port", str(port), "--server.address", "127.0.0.1"),
-                *("--server.headless", "true", "--server.fileWatcherType", "none"),
-            ],
-            cwd=home,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = AppServer(url=url, data_dir=data_dir, process=proc, log_path=log_path)
+    metadata = f"http://127.0.0.1:{_free_port()}/.well-known/openid-configuration"
+    server = start_app(data_dir, {}, sign_in_metadata_url=metadata)
     try:
-        _wait_healthy(server)
         yield server
     finally:
         stop_app(server)
