@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 from starlette.middleware import Middleware
 from starlette.routing import Route
+from streamlit.runtime.pages_manager import PagesManager
 
 from server.exposure import LocalOnlyWithoutSignIn
 from server.lifespan import MonitorHost
@@ -30,6 +31,12 @@ from server.routes import (
 from server.security import SecurityHeaders
 
 log = logging.getLogger("reenact.app")
+
+# `ui.py`'s st.navigation is the only router. Streamlit would otherwise treat the `pages/`
+# folder as an old-style multipage app until some visitor's first run reaches st.navigation
+# — so a deep link opened first after a (re)start ran the page file directly: no top bar,
+# no wide layout, no sign-in gate. tests/e2e/test_navigation.py holds this in place.
+PagesManager.uses_pages_directory = False
 
 
 @asynccontextmanager

@@ -76,6 +76,20 @@ def app(tmp_path_factory: pytest.TempPathFactory, oidc: str) -> Iterator[SignedI
         stop_app(server)
 
 
+def test_a_deep_link_before_sign_in_shows_only_the_sign_in_page(
+    browser: Browser, app: SignedInApp
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=app.url)
+    try:
+        page = context.new_page()
+        page.goto(f"/tasks?task={app.tasks[ALICE]}")
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("heading", name="Tasks")).to_have_count(0)
+        expect(page.get_by_text(app.tasks[ALICE])).to_have_count(0)
+    finally:
+        context.close()
+
+
 def _sign_in(browser: Browser, app: SignedInApp, email: str) -> tuple[BrowserContext, Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=app.url)
     context.set_default_timeout(30_000)
