@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.errors import StreamlitAPIException
 
 from components.common import app_base_url, get_studio, result_url, sentences
@@ -22,14 +23,18 @@ from components.format import (
     elapsed_s,
     eta_s,
     plain,
+    shown_progress,
     size,
     status_badge_md,
+    waiting_to_start,
 )
 from components.providers import capabilities, provider_name
+from services.errors import retry_helps
 from services.models import Task, TaskStatus, utcnow
 from services.monitor import request_archive, settled
 
 REFRESH_S = 1.0
+OTHER_INPUTS = "Use other inputs"
 # A success whose file is not archived yet keeps the card refreshing, but not forever: counted
 # from the archive's latest move, so a Retry download is followed too.
 ARCHIVE_WAIT = timedelta(minutes=15)
@@ -131,15 +136,15 @@ def _card(task: Task, *, key: str, player: bool) -> None:
 def _progress(task: Task) -> None:
     now = utcnow()
     elapsed = duration(elapsed_s(task, now))
+    shown = shown_progress(task)
     if task.status is TaskStatus.SUBMITTING:
         st.progress(0.0, text="Sending to the provider…")
         st.caption(f"Elapsed {elapsed}")
-    elif task.status is TaskStatus.QUEUED:
-        st.progress(0.0, text="Waiting in the provider's queue")
+    elif waiting_to_start(task):
+        st.progress(0.0, text="Queued · waiting for the provider to start")
         st.caption(f"Elapsed {elapsed}")
-    elif task.status is TaskStatus.RUNNING:
-        pct = max(0.0, min(1.0, task.progress or 0.0))
-        st.progress(pct, text=f"Rendering · {pct:.0%}")
+    elif task.status is TaskStatus.RUNNING and shown is not None:
+        st.progress(shown, text=f"Rendering · {shown:.0%}")
         eta = eta_s(task, now)
         left = f" · about {duration(eta)} left" if eta is not None else ""
         st.caption(f"Elapsed {elapsed}{left}")
@@ -213,6 +218,11 @@ def _actions(task: Task, *, key: str) -> None:
             get_studio().cancel(task.id)
             st.rerun(scope="app")
     retryable = task.status.terminal or task.status is TaskStatus.UNKNOWN
+    if task.status is TaskStatus.FAILED and not retry_helps(task.error_kind):
+        # The provider refused the content itself: the same files would be refused again
+        # (and maybe charged), so the way on is other inputs, not Retry.
+        retryable = False
+        _other_inputs(buttons)
     if retryable and task.inputs is not None and caps is not None and caps.can_create:
         label = "Run again" if task.status is TaskStatus.SUCCEEDED else "Retry"
         if buttons.button(
@@ -242,6 +252,14 @@ def _actions(task: Task, *, key: str) -> None:
         except StreamlitAPIException:
             # Rendered outside the app's navigation (a test harness): a plain link will do.
             buttons.markdown(f"[Details]({app_base_url()}/tasks?task={task.id})")
+
+
+def _other_inputs(buttons: DeltaGenerator) -> None:
+    try:
+        buttons.page_link("pages/create.py", label=OTHER_INPUTS, icon=":material/swap_horiz:")
+    except StreamlitAPIException:
+        # Rendered outside the app's navigation (a test harness): a plain link will do.
+        buttons.markdown(f"[{OTHER_INPUTS}]({app_base_url()}/)")
 
 
 @st.dialog("Delete this task?")

@@ -25,6 +25,16 @@ class ErrorKind(StrEnum):
     DISK_FULL = "disk_full"
 
 
+# A refusal of the content itself: the same files are refused again, so the card offers other
+# inputs instead of Retry (see `retry_helps`), and every moderation sentence ends the same way.
+MODERATION_NO_RETRY = "a retry with the same inputs will be refused again."
+
+
+def retry_helps(error_kind: str | None) -> bool:
+    """Whether sending the same inputs again can succeed after a failure of this kind."""
+    return error_kind != ErrorKind.MODERATION.value
+
+
 _DEFAULT_SENTENCES: dict[ErrorKind, str] = {
     ErrorKind.AUTHENTICATION: "The provider rejected the API key. Check the key in Settings "
     "(or the environment variable) and try again.",
@@ -35,7 +45,7 @@ _DEFAULT_SENTENCES: dict[ErrorKind, str] = {
     ErrorKind.INVALID_INPUT: "The provider refused the inputs. Check the video and image "
     "against the provider's limits and try again.",
     ErrorKind.MODERATION: "The provider's content moderation refused this input. Use a "
-    "different video or image; retrying the same input will not help.",
+    f"different video or image; {MODERATION_NO_RETRY}",
     ErrorKind.UNAVAILABLE: "The provider is unavailable right now. Try again in a few minutes.",
     ErrorKind.NOT_FOUND: "The provider does not know this task. Check the task id.",
     ErrorKind.UNEXPECTED: "The provider sent an answer this app does not understand. "

@@ -6,11 +6,17 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote
 
 from services.config import Settings
-from services.errors import ErrorKind, InputError, ProviderError, TransportError
+from services.errors import (
+    MODERATION_NO_RETRY,
+    ErrorKind,
+    InputError,
+    ProviderError,
+    TransportError,
+)
 from services.models import ProviderUpdate, TaskStatus
 from services.providers.base import SAFE_TASK_ID, CreateRequest, Provider
 from services.publish import INVALID_CALLBACK_BASE, public_url_for
@@ -59,6 +65,50 @@ def looks_like_moderation(*texts: str | None) -> bool:
     return any(t and _MODERATION_WORDS.search(t) for t in texts)
 
 
+# Words a provider uses when its message is about one of the two inputs. Checked on the
+# provider's own words (and failure code), so the advice names the input it blamed.
+_IMAGE_WORDS = re.compile(
+    r"\b(?:input[ _.-]?)?image\b|picture|photo|portrait|character|\.input\.image|"
+    r"\bimg\b|promptimage|reference[ _]?image",
+    re.I,
+)
+_VIDEO_WORDS = re.compile(
+    r"\bvideo\b|driving|performance|\bclip\b|reference[ _]?video|\.input\.video|"
+    r"frames?\b|duration",
+    re.I,
+)
+
+Blamed = Literal["image", "video"]
+
+
+def blamed_input(*texts: str | None) -> Blamed | None:
+    """Which input the provider's words blame: "image", "video", or None (neither or both)."""
+    said = " ".join(t for t in texts if t)
+    image, video = bool(_IMAGE_WORDS.search(said)), bool(_VIDEO_WORDS.search(said))
+    if image == video:
+        return None
+    return "image" if image else "video"
+
+
+# What to change, by the input the provider blamed (None: it did not say which).
+_OTHER_INPUT: dict[Blamed | None, str] = {
+    "image": "Use a different character image",
+    "video": "Use a different driving video",
+    None: "Use a different video or image",
+}
+_CHECK_INPUT: dict[Blamed | None, str] = {
+    "image": "Check the character image (one clear face, PNG or JPEG) against its limits",
+    "video": "Check the driving video against its limits",
+    None: "Check the video and image against its limits",
+}
+_RETRY_ADVICE: dict[Blamed | None, str] = {
+    "image": "Try again; if it keeps failing, try a character image with one clear, "
+    "front-facing face",
+    "video": "Try again; if it keeps failing, try a shorter or steadier driving video",
+    None: "Try again; if it keeps failing, try a shorter or steadier driving video",
+}
+
+
 def failed_update(
     name: str,
     reason: str | None,
@@ -67,26 +117,24 @@ def failed_update(
     raw_status: str | None = None,
     kind: ErrorKind | None = None,
 ) -> ProviderUpdate:
-    """A provider-side failure as a sentence for a creator that keeps the provider's words."""
+    """A provider-side failure as a sentence for a creator that keeps the provider's words;
+    the advice is about the input those words blame (the image or the video)."""
     said = (reason or "").strip()
     quoted = f" (the provider said: “{said}”)" if said else ""
     if kind is None and (looks_like_moderation(said) or (code or "").upper().startswith("SAFETY")):
         kind = ErrorKind.MODERATION
+    blamed = blamed_input(said, code)
     if kind is ErrorKind.MODERATION:
         sentence = (
-            f"{name}'s content moderation refused this task{quoted}. Use a different video or "
-            "image; retrying the same input will not help."
+            f"{name}'s content moderation refused this task{quoted}. "
+            f"{_OTHER_INPUT[blamed]}; {MODERATION_NO_RETRY}"
         )
     elif kind is ErrorKind.INVALID_INPUT:
         sentence = (
-            f"{name} could not use the inputs{quoted}. Check the video and image against its "
-            "limits, then try again."
+            f"{name} could not use the inputs{quoted}. {_CHECK_INPUT[blamed]}, then try again."
         )
     else:
-        sentence = (
-            f"{name} could not finish the task{quoted}. Try again; if it keeps failing, try "
-            "a shorter or steadier driving video."
-        )
+        sentence = f"{name} could not finish the task{quoted}. {_RETRY_ADVICE[blamed]}."
     return ProviderUpdate(
         status=TaskStatus.FAILED,
         error=sentence,

@@ -137,7 +137,7 @@ def test_safety_failure_is_moderation_with_a_sentence_and_no_retry(
     assert final.error_kind == ErrorKind.MODERATION.value
     assert "content moderation refused this task" in (final.error or "")
     assert "SAFETY.INPUT.IMAGE" in (final.error or "")
-    assert "Use a different video or image" in (final.error or "")
+    assert "Use a different character image" in (final.error or "")
     assert h.sleeps == [] and h.emu.create_count == 1
 
 
