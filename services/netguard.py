@@ -112,6 +112,20 @@ def check_addresses(host: str, addresses: Iterable[IPAddress], *, allow_private:
             )
 
 
+def scheme_sentence(url: str, scheme: str) -> str:
+    """Why a link that is not http(s) is not fetched, and what to type instead. A link typed
+    without "https://" ("example.com/clip.mp4", or "example.com:8080/…", whose host reads as
+    a scheme) gets the link to try."""
+    after = url.split(":", 1)[1] if scheme else ""
+    if not scheme or "." in scheme or ("://" not in url and after[:1].isdigit()):
+        return f"Add https:// to the link: https://{url.removeprefix('//')}"
+    shown = f"{scheme}://" if "://" in url else f"{scheme}:"
+    return (
+        f"Only http:// and https:// links can be fetched, not {shown} links. "
+        "Upload the file instead, or give a web link to it."
+    )
+
+
 def check_url(url: str, *, allow_private: bool) -> None:
     """Raise InputError with a sentence unless `url` is an http(s) URL to a public host.
 
@@ -132,11 +146,7 @@ def check_url(url: str, *, allow_private: bool) -> None:
     except ValueError as exc:
         raise InputError(f"This is not a valid link: {url!r}.") from exc
     if parts.scheme.lower() not in ("http", "https"):
-        scheme = parts.scheme or "no scheme"
-        raise InputError(
-            f"Only http:// and https:// links can be fetched, not {scheme}. "
-            "Upload the file instead, or give a web link to it."
-        )
+        raise InputError(scheme_sentence(url, parts.scheme))
     host = parts.hostname
     if not host:
         raise InputError(f"The link {url!r} has no host name.")

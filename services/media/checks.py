@@ -62,6 +62,8 @@ class Check(BaseModel):
     sentence: str
     fix: str | None = None  # the suggested one-click fix (see services.media.fixes.FIXES)
     fixes: list[str] = Field(default_factory=list)  # every applicable fix, `fix` first
+    # Per fix, a button label that says what it will produce ("Crop to 16:9 → 360×202").
+    fix_labels: dict[str, str] = Field(default_factory=dict)
     provider: str | None = None  # set for checks that come from one provider's limits
 
 
@@ -114,10 +116,14 @@ def run_checks(
     capabilities: list[ProviderCapabilities],
     *,
     source: Source = "path",
+    name: str | None = None,
 ) -> CheckReport:
     """All checks of one file for one role against the given providers. Never raises for a
-    bad file: it becomes a report with a failing `readable` check and the sentence."""
-    return check_file(path, MediaRole(role), capabilities, source=source)
+    bad file: it becomes a report with a failing `readable` check and the sentence.
+
+    `name` is what the creator calls the file (the name the page shows beside the checks);
+    sentences use it instead of the stored file's name, so both name the same file."""
+    return check_file(path, MediaRole(role), capabilities, source=source, name=name)
 
 
 def check_file(
@@ -126,9 +132,11 @@ def check_file(
     capabilities: list[ProviderCapabilities],
     *,
     source: Source = "path",
+    name: str | None = None,
 ) -> CheckReport:
     """run_checks, with role None meaning: an image is a character image, a video a
     driving video (what `reenact check` does)."""
+    stored, shown = display_name(Path(path)), sentence_name(path, name)
     try:
         with open_media(path) as opened:
             if role is None:
@@ -137,27 +145,31 @@ def check_file(
                     if opened.info.kind == "image"
                     else MediaRole.DRIVING_VIDEO
                 )
-            return _run(opened, role, capabilities, source)
+            return _run(opened, role, capabilities, source, shown)
     except InputError as err:
-        return unreadable_report(str(err), role)
+        return unreadable_report(str(err).replace(stored, shown), role)
     except Exception:
         # A library choking on a hostile file must not become a traceback for the user;
         # the details go to the debug log for whoever investigates.
         log.debug("checks of %s failed", path, exc_info=True)
         return unreadable_report(
-            f"{display_name(path)} could not be read as a video or image; it may be damaged.",
-            role,
+            f"{shown} could not be read as a video or image; it may be damaged.", role
         )
+
+
+def sentence_name(path: Path | str, name: str | None = None) -> str:
+    """How check sentences name a file: the creator's name for it when given (an upload's
+    or link's own name, kept after a fix), else the file's; quoted, printable."""
+    return display_name(Path(name) if name else Path(path))
 
 
 # ------------------------------------------------------------------ the run
 
 
 def _run(
-    opened: Opened, role: MediaRole, caps: list[ProviderCapabilities], source: Source
+    opened: Opened, role: MediaRole, caps: list[ProviderCapabilities], source: Source, name: str
 ) -> CheckReport:
     info = opened.info
-    name = display_name(opened.path)
     checks: list[Check] = []
 
     want = "image" if role is MediaRole.CHARACTER_IMAGE else "video"
@@ -188,7 +200,17 @@ def _run(
     shape = Shape(measured=w / h, content=_content_aspect(frames))
     for cap in caps:
         checks.extend(_provider_checks(info, name, role, cap, source, shape))
+    _label_fixes(checks, info)
     return CheckReport(role=role, info=info, checks=checks, faces=rep_faces)
+
+
+def _label_fixes(checks: list[Check], info: MediaInfo) -> None:
+    if not any(c.fixes for c in checks):
+        return
+    from services.media.fixes import fix_label  # PyAV/x264 code, only when a fix is offered
+
+    for c in checks:
+        c.fix_labels = {f: fix_label(f, info.width, info.height, info.kind) for f in c.fixes}
 
 
 # ------------------------------------------------------------------ generic checks
@@ -569,15 +591,17 @@ def _aspect_check(info: MediaInfo, name: str, cap: ProviderCapabilities, shape: 
     off = abs(got - want) / want
     label = cap.required_aspect
     if off > cap.aspect_tolerance:
-        return _check(
-            "aspect",
-            "fail",
-            f"{cap.name} accepts {label} {info.kind}s only, and {name} is "
-            f"{aspect_label(got)} ({info.width}×{info.height}). Crop it to {label} around the "
-            f"face, or pad it to {label} with a blurred fill.",
-            ["crop_16_9", "pad_16_9"] if label == "16:9" else [],
-            provider=cap.id,
-        )
+        lead = f"{cap.name} accepts {label} {info.kind}s only, and {name} is {aspect_label(got)} "
+        lead += f"({info.width}×{info.height})."
+        if label != "16:9":
+            return _check(
+                "aspect",
+                "fail",
+                f"{lead} Crop it to {label} around the face, or pad it to {label} with a "
+                "blurred fill.",
+                provider=cap.id,
+            )
+        return _check("aspect", "fail", *_aspect_fixes(lead, info), provider=cap.id)
     if content_aspect is not None and abs(content_aspect - want) / want > 0.1:
         return _check(
             "aspect",
@@ -588,6 +612,24 @@ def _aspect_check(info: MediaInfo, name: str, cap: ProviderCapabilities, shape: 
             provider=cap.id,
         )
     return _check("aspect", "ok", f"{label}, as {cap.name} requires.", provider=cap.id)
+
+
+def _aspect_fixes(lead: str, info: MediaInfo) -> tuple[str, list[str]]:
+    """The sentence and the fixes for a 16:9-only provider, in the order to offer them: a
+    crop that would leave fewer pixels than the resolution check asks for comes after the
+    pad (which keeps every pixel), and the sentence says what each one produces."""
+    from services.media.fixes import fix_output_size  # PyAV/x264 code, only when needed
+
+    def made(fix: str) -> tuple[int, int]:
+        return fix_output_size(fix, info.width, info.height, info.kind)
+
+    (cw, ch), (pw, ph) = made("crop_16_9"), made("pad_16_9")
+    crop = f"cropping it to 16:9 around the face gives {cw}×{ch}"
+    pad = f"padding it to 16:9 with a blurred fill gives {pw}×{ph}"
+    if min(cw, ch) < MIN_SIDE_WARN and min(pw, ph) > min(cw, ch):
+        crop += f", below the {MIN_SIDE_WARN} pixels a clear result needs"
+        return f"{lead} Pad it instead: {pad}; {crop}.", ["pad_16_9", "crop_16_9"]
+    return f"{lead} Crop it ({crop}) or pad it ({pad}).", ["crop_16_9", "pad_16_9"]
 
 
 def _reference_checks(info: MediaInfo, name: str, cap: ProviderCapabilities) -> list[Check]:

@@ -33,6 +33,14 @@ FIXES: dict[str, str] = {
     "trim_30s": "Trim to the first 30 seconds",
     "transcode_h264": "Convert to H.264 MP4 (plays in every browser)",
 }
+# Button-sized names of the same fixes; the crop/pad labels get their output size appended
+# (fix_label), so the creator knows before clicking what the file will become.
+FIX_SHORT_LABELS: dict[str, str] = {
+    "crop_16_9": "Crop to 16:9",
+    "pad_16_9": "Pad to 16:9",
+    "trim_30s": "Trim to 30 s",
+    "transcode_h264": "Convert to H.264",
+}
 TRIM_SECONDS = 30.0
 # Crop/pad outputs are capped at 720p: the providers render at 1280:720 anyway, and a
 # smaller file stays under their upload / data-URI size caps (16–32 MB).
@@ -128,6 +136,27 @@ def pad_size(width: int, height: int) -> tuple[int, int]:
     if width / height < ASPECT_16_9:
         return _even(height * ASPECT_16_9), _even(height)
     return _even(width), _even(width / ASPECT_16_9)
+
+
+def fix_output_size(fix: str, width: int, height: int, kind: str = "video") -> tuple[int, int]:
+    """The size `apply_fix` will produce from an upright width×height file, known before
+    any pixel is touched (a crop's window size does not depend on where the face is)."""
+    if fix == "crop_16_9":
+        box = crop_box(width, height, None)
+        return _fit(box.w, box.h) if kind == "video" else (box.w, box.h)
+    if fix == "pad_16_9":
+        canvas = pad_size(width, height)
+        return _fit(*canvas) if kind == "video" else canvas
+    return (_even(width), _even(height)) if kind == "video" else (width, height)
+
+
+def fix_label(fix: str, width: int, height: int, kind: str = "video") -> str:
+    """A fix's button label with what it will produce: "Crop to 16:9 → 360×202"."""
+    short = FIX_SHORT_LABELS.get(fix, FIXES.get(fix, fix))
+    if fix not in ("crop_16_9", "pad_16_9"):
+        return short
+    w, h = fix_output_size(fix, width, height, kind)
+    return f"{short} → {w}×{h}"
 
 
 def _face_centre(opened: Opened) -> tuple[float, float] | None:

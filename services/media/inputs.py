@@ -39,6 +39,15 @@ def is_url(item: str) -> bool:
     return match is not None and len(match.group(1)) > 1 and "://" in item
 
 
+# A web address typed without its scheme ("example.com/clip.mp4"): not a file here, so the
+# sentence says to add https:// instead of "no such file".
+_WEB_ADDRESS = re.compile(r"\s*(?:www\.|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?::\d+)?/)")
+
+
+def looks_like_web_address(item: str) -> bool:
+    return not is_url(item) and _WEB_ADDRESS.match(item) is not None
+
+
 def _url_path(url: str) -> Path:
     """The path part of a link, for its extension; empty when the link does not parse (its
     own sentence already says so — this must not fail the whole check a second time)."""
@@ -102,6 +111,16 @@ def _check_one(item: str, caps: list[ProviderCapabilities], settings: Settings) 
     else:
         source = "path"
         path = Path(item).expanduser()
-    report = check_file(path, None, caps, source=source)
+        if looks_like_web_address(item) and not path.exists():
+            from services.netguard import scheme_sentence
+
+            fail = Check(id="fetch", status="fail", sentence=scheme_sentence(item.strip(), ""))
+            role = _role_guess(_url_path(item))
+            return InputReport(
+                input=item, role=role, source="url", report=CheckReport(role=role, checks=[fail])
+            )
+    # A fetched link is stored under its content hash: sentences use the link's file name.
+    shown = _url_path(item).name if source == "url" else None
+    report = check_file(path, None, caps, source=source, name=shown or None)
     role = report.role or _role_guess(path)
     return InputReport(input=item, role=role, source=source, path=str(path), report=report)
