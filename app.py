@@ -48,10 +48,44 @@ async def lifespan(_app: st.App) -> AsyncIterator[dict[str, Any]]:
         host.stop()
 
 
+class _ExpectedErrorsInOneLine(logging.Filter):
+    """Streamlit logs every exception that leaves a page with its traceback before
+    `on_script_error` runs. A ReenactError is expected input (a bad file, a bad link) with
+    its own sentence, so its record loses the traceback; bugs keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and _is_expected(exc):
+            record.msg, record.args = "Refused on a page: %s", (exc,)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _is_expected(exc: BaseException) -> bool:
+    from services.errors import ReenactError
+
+    return isinstance(exc, ReenactError)
+
+
+logging.getLogger("streamlit.error_util").addFilter(_ExpectedErrorsInOneLine())
+
+
 def on_script_error(exc: Exception) -> bool:
     """Last line of defence: components already turn failures into sentences, so reaching
-    here is a bug. Log it for the operator and show the creator a sentence, never a trace."""
-    log.error("Unhandled error on a page", exc_info=exc)
+    here is a bug. Log it for the operator and show the creator a sentence, never a trace.
+
+    A ReenactError that escaped (a bad file or link said outside `sentences()`) is expected
+    input, not a bug: one log line and its own sentence; the traceback is kept for bugs."""
+    from components.format import plain  # the page's modules load after the server starts
+
+    if _is_expected(exc):
+        # Streamlit has already logged it, in one line (_ExpectedErrorsInOneLine).
+        st.error(plain(str(exc)), icon=":material/error:")
+        return True
+    # Streamlit has logged the traceback just before ("Uncaught app execution"): once is
+    # enough, this line ties it to the sentence the creator saw.
+    log.error("Unhandled error on a page (traceback above): %r", exc)
     st.error(
         "Something went wrong on this page. Reload it; your tasks are safe and keep running. "
         "If it happens again, the server log has the details."

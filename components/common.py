@@ -51,10 +51,14 @@ def sentences(action: str = "doing that") -> Iterator[None]:
     try:
         yield
     except ReenactError as err:
+        # Expected (a bad file, a bad link, a refusal): the sentence says it all, so the log
+        # gets one line, never a traceback.
+        log.info("Refused while %s: %s", action, err)
         # Sentences quote what came from outside (a provider's words, a file name, an id).
         st.error(plain(str(err)), icon=":material/error:")
     except ValidationError as err:
         first = err.errors()[0] if err.errors() else {}
+        log.info("A value was not accepted while %s: %s", action, first.get("msg"))
         st.error(plain(f"That value was not accepted: {first.get('msg', 'invalid value')}."))
     except Exception as err:
         if _disk_full(err):
