@@ -173,9 +173,12 @@ def numbers_table(rows: Sequence[Any]) -> str:
     lines = []
     for r in rows:
         size = f"{r.width}×{r.height}" if r.width and r.height else "—"
-        cost = _num(r.cost_usd, ".2f")
-        if r.cost_usd is not None:
-            cost = f"${cost}" + ("" if r.cost_source == "reported" else " est.")
+        if r.cost_usd is None:
+            cost = "no price"
+        elif r.cost_usd == 0:
+            cost = "free"
+        else:
+            cost = f"${r.cost_usd:.2f}" + ("" if r.cost_source == "reported" else " est.")
         fidelity = _num(r.fidelity, ".0f") if r.fidelity is not None else (r.fidelity_note or "—")
         audio = "—" if r.has_audio is None else ("yes" if r.has_audio else "no")
         note = r.error or ""

@@ -18,7 +18,10 @@ process; each Landmarker owns an interpreter (they are not thread-safe) pinned t
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -149,8 +152,9 @@ class Landmarker:
 
         self.presence_threshold = presence_threshold
         self.detect_sides = detect_sides
-        self._interp = Interpreter(model_content=model_bytes(), num_threads=num_threads)
-        self._interp.allocate_tensors()
+        with _quiet_native_stderr():
+            self._interp = Interpreter(model_content=model_bytes(), num_threads=num_threads)
+            self._interp.allocate_tensors()
         detail = self._interp.get_input_details()[0]
         if tuple(detail["shape"]) != (1, INPUT_SIZE, INPUT_SIZE, 3):
             raise RuntimeError(f"Unexpected face landmark model input {detail['shape']}")
@@ -273,3 +277,24 @@ def _sample(plane: np.ndarray, a: np.ndarray) -> np.ndarray:
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_CONSTANT,
     )
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """LiteRT's C++ runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+    straight to file descriptor 2 — into the CLI's output and the server log — once per
+    interpreter. Nothing else is written while one is built, so stderr is parked for it."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
