@@ -1,18 +1,26 @@
 """The task history: filters, one page of rows, live while any row is moving.
 
 One COUNT and one page query per rerun; while a listed task is live, a fragment re-reads
-just those rows (one query per tick). Selecting a row opens it (`?task=ID`).
+just those rows (one query per tick). Each row's Open link opens it (`?task=ID`). A table on
+a wide screen, a compact card per task on a phone; never a scroll box inside the page.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import streamlit as st
 
-from components.common import app_base_url, get_studio
-from components.format import ago, duration, elapsed_s, status_label
+from components.common import get_studio
+from components.format import (
+    ago,
+    duration,
+    elapsed_s,
+    is_live,
+    plain,
+    status_badge_md,
+    status_label,
+)
 from components.identity import viewer
 from components.pager import pager
 from components.providers import info_by_id, provider_name
@@ -21,16 +29,6 @@ from services.config import PROVIDER_IDS
 from services.models import Task, TaskStatus
 
 PAGE_SIZE = 25
-_STATUS_ICON = {
-    TaskStatus.DRAFT: "✎",
-    TaskStatus.SUBMITTING: "⇡",
-    TaskStatus.QUEUED: "◷",
-    TaskStatus.RUNNING: "▶",
-    TaskStatus.SUCCEEDED: "✓",
-    TaskStatus.FAILED: "✕",
-    TaskStatus.CANCELED: "⊘",
-    TaskStatus.UNKNOWN: "?",
-}
 
 
 def filters() -> tuple[list[str], list[TaskStatus]]:
@@ -96,6 +94,7 @@ def _pager(page: int, pages: int, total: int) -> None:
 
 
 def _table(tasks: list[Task]) -> None:
+    st.html(_LIST_CSS)
     st.session_state["_list_prefetch"] = tasks
     live = any(needs_refresh(t) for t in tasks)
     st.fragment(_rows, run_every=REFRESH_S if live else None)([t.id for t in tasks], live)
@@ -105,37 +104,40 @@ def _rows(ids: list[str], started_live: bool) -> None:
     tasks: list[Task] | None = st.session_state.pop("_list_prefetch", None)
     if tasks is None:
         tasks = get_studio().store.get_tasks(ids)
-    base = app_base_url()
-    gen = st.session_state.setdefault("_list_gen", 0)
-    event = st.dataframe(
-        [_row(t, base) for t in tasks],
-        key=f"task_table_{gen}",
-        hide_index=True,
-        on_select="rerun",
-        selection_mode="single-row",
-        column_order=("state", "provider", "progress", "created", "time", "note", "open"),
-        column_config={
-            "state": st.column_config.TextColumn("State", width="small"),
-            "provider": st.column_config.TextColumn("Provider", width="small"),
-            "progress": st.column_config.ProgressColumn(
-                "Progress", min_value=0.0, max_value=1.0, format="percent", width="small"
-            ),
-            "created": st.column_config.TextColumn("Created", width="small"),
-            "time": st.column_config.TextColumn("Time", width="small"),
-            "note": st.column_config.TextColumn("Note", width="large"),
-            "open": st.column_config.LinkColumn("Task", display_text=r"tasks\?task=(.*)"),
-        },
-    )
-    rows = event.selection.rows if event is not None else []  # type: ignore[union-attr]
-    if rows:
-        st.session_state["_list_gen"] = gen + 1  # a fresh table: the selection is spent
-        st.query_params["task"] = tasks[rows[0]].id
-        st.rerun(scope="app")
+    with st.container(key="task_list", gap=None):
+        with st.container(key="tl_head", gap=None):
+            for label in _COLUMNS:
+                st.markdown(f":small[{label}]")
+        for task in tasks:
+            _task_row(task)
     if started_live and not any(needs_refresh(t) for t in tasks):
         st.rerun(scope="app")
 
 
-def _row(task: Task, base: str) -> dict[str, Any]:
+# Header labels, in the order every row draws its cells (the stylesheet places them).
+_COLUMNS = ("State", "Provider", "Created", "Time", "Note", "")
+
+
+def _task_row(task: Task) -> None:
+    with st.container(key=f"tl_row_{task.id}", gap=None):
+        with st.container(key=f"tl_state_{task.id}", gap=None):
+            st.markdown(status_badge_md(task.status))
+            if is_live(task):
+                st.progress(task.progress or 0.0, text=f"{round((task.progress or 0.0) * 100)} %")
+        st.markdown(f"**{plain(provider_name(task.provider))}**")
+        st.markdown(f":material/schedule: {ago(task.created_at)}")
+        st.markdown(f":material/timer: {duration(elapsed_s(task))}")
+        st.markdown(plain(_note(task)) or "&nbsp;")
+        st.page_link(
+            "pages/tasks.py",
+            label="Open",
+            icon=":material/open_in_new:",
+            query_params={"task": task.id},
+            help=f"Open task {task.id}",
+        )
+
+
+def _note(task: Task) -> str:
     note = task.error or ""
     if task.tracked:
         note = note or f"Tracked {task.provider_task_id}"
@@ -143,12 +145,46 @@ def _row(task: Task, base: str) -> dict[str, Any]:
         note = f"Retry of {task.retry_of}"
     if task.status is TaskStatus.SUCCEEDED and not note:
         note = "Result saved" if task.result_path else "Saving result…"
-    return {
-        "state": f"{_STATUS_ICON[task.status]} {status_label(task.status)}",
-        "provider": provider_name(task.provider),
-        "progress": 1.0 if task.status is TaskStatus.SUCCEEDED else (task.progress or 0.0),
-        "created": ago(task.created_at),
-        "time": duration(elapsed_s(task)),
-        "note": note,
-        "open": f"{base}/tasks?task={task.id}",
-    }
+    return note
+
+
+# One grid for the header and every row: a table on a wide list, a compact card per task when
+# the list itself is narrower than 640 px (a container query, so it follows the list's width,
+# not the window's). Cells are the row's children in `_COLUMNS` order.
+_LIST_CSS = """<style>
+.st-key-task_list { container: tasklist / inline-size; }
+.st-key-tl_head, [class*="st-key-tl_row_"] {
+  display: grid;
+  grid-template-columns: 9rem 8.5rem 7.5rem 6.5rem minmax(0, 1fr) auto;
+  column-gap: 1rem;
+  align-items: center;
+  padding: 0.45rem 0.5rem;
+  border-bottom: 1px solid color-mix(in srgb, currentColor 12%, transparent);
+}
+.st-key-tl_head { opacity: 0.7; padding-bottom: 0.25rem; }
+[class*="st-key-tl_row_"]:hover { background: color-mix(in srgb, currentColor 4%, transparent); }
+.st-key-tl_head > *, [class*="st-key-tl_row_"] > * { min-width: 0; width: auto !important; }
+[class*="st-key-tl_row_"] p { overflow-wrap: anywhere; }
+/* Streamlit spaces paragraphs with a margin it takes back with a negative one: in a grid cell
+   that overflows the cell, so neither is wanted here. */
+.st-key-task_list [data-testid="stMarkdownContainer"],
+.st-key-task_list [data-testid="stMarkdownContainer"] p { margin: 0 !important; }
+@container tasklist (max-width: 640px) {
+  .st-key-tl_head { display: none; }
+  [class*="st-key-tl_row_"] {
+    grid-template-columns: auto auto minmax(0, 1fr) auto;
+    grid-template-areas: "state state state open" "prov when time time" "note note note note";
+    row-gap: 0.4rem !important;
+    margin-bottom: 0.6rem;
+    padding: 0.7rem 0.85rem;
+    border: 1px solid color-mix(in srgb, currentColor 15%, transparent);
+    border-radius: 0.6rem;
+  }
+  [class*="st-key-tl_row_"] > :nth-child(1) { grid-area: state; }
+  [class*="st-key-tl_row_"] > :nth-child(2) { grid-area: prov; }
+  [class*="st-key-tl_row_"] > :nth-child(3) { grid-area: when; }
+  [class*="st-key-tl_row_"] > :nth-child(4) { grid-area: time; }
+  [class*="st-key-tl_row_"] > :nth-child(5) { grid-area: note; }
+  [class*="st-key-tl_row_"] > :nth-child(6) { grid-area: open; justify-self: end; }
+}
+</style>"""

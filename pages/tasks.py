@@ -9,6 +9,9 @@ from components.task_list import filters, task_history
 task_id = st.query_params.get("task")
 with sentences("loading the task"):
     if task_id:
+        # A row's Open link stays on this page, and Streamlit only writes a link's query into
+        # the address bar when the page changes: said again here, a reload keeps the task.
+        st.query_params["task"] = task_id
         st.title("Task")
         task_detail(task_id)
     else:

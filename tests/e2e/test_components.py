@@ -132,9 +132,14 @@ def test_tasks_page_empty_missing_and_listed(env: Path) -> None:
     )
     store.update_task(task.id, status=TaskStatus.FAILED, error="The engine found no face.")
     store.close()
-    at = _page("tasks").run()
+    # Through the app's navigation: a row's Open link names a page st.navigation registered.
+    at = AppTest.from_file(str(ROOT / "ui.py"), default_timeout=60)
+    at.switch_page("pages/tasks.py")
+    at.run()
     assert not at.exception
     assert "Page 1 of 1 · 1 task" in _texts(at)
+    [link] = at.get("page_link")
+    assert link.proto.label == "Open" and link.proto.query_string == f"task={task.id}"
     at = _page("tasks")
     at.query_params["task"] = task.id
     at.run()
