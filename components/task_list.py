@@ -94,7 +94,6 @@ def _pager(page: int, pages: int, total: int) -> None:
 
 
 def _table(tasks: list[Task]) -> None:
-    st.html(_LIST_CSS)
     st.session_state["_list_prefetch"] = tasks
     live = any(needs_refresh(t) for t in tasks)
     st.fragment(_rows, run_every=REFRESH_S if live else None)([t.id for t in tasks], live)
@@ -104,6 +103,7 @@ def _rows(ids: list[str], started_live: bool) -> None:
     tasks: list[Task] | None = st.session_state.pop("_list_prefetch", None)
     if tasks is None:
         tasks = get_studio().store.get_tasks(ids)
+    st.html(_LIST_CSS)  # with the list it styles: every run that draws rows draws their style
     with st.container(key="task_list", gap=None):
         with st.container(key="tl_head", gap=None):
             for label in _COLUMNS:
@@ -121,13 +121,20 @@ _COLUMNS = ("State", "Provider", "Created", "Time", "Note", "")
 def _task_row(task: Task) -> None:
     with st.container(key=f"tl_row_{task.id}", gap=None):
         with st.container(key=f"tl_state_{task.id}", gap=None):
-            st.markdown(status_badge_md(task.status))
             if is_live(task):
-                st.progress(task.progress or 0.0, text=f"{round((task.progress or 0.0) * 100)} %")
+                progress = task.progress or 0.0
+                st.markdown(f"{status_badge_md(task.status)} :small[{round(progress * 100)} %]")
+                st.progress(progress)
+            else:
+                st.markdown(status_badge_md(task.status))
         st.markdown(f"**{plain(provider_name(task.provider))}**")
         st.markdown(f":material/schedule: {ago(task.created_at)}")
         st.markdown(f":material/timer: {duration(elapsed_s(task))}")
-        st.markdown(plain(_note(task)) or "&nbsp;")
+        note = _note(task)
+        if note:
+            st.markdown(plain(note))
+        else:
+            st.empty()  # keeps the cells' order, takes no room
         st.page_link(
             "pages/tasks.py",
             label="Open",
@@ -156,6 +163,7 @@ _LIST_CSS = """<style>
 .st-key-tl_head, [class*="st-key-tl_row_"] {
   display: grid;
   grid-template-columns: 9rem 8.5rem 7.5rem 6.5rem minmax(0, 1fr) auto;
+  grid-template-areas: "state prov when time note open";
   column-gap: 1rem;
   align-items: center;
   padding: 0.45rem 0.5rem;
@@ -164,6 +172,13 @@ _LIST_CSS = """<style>
 .st-key-tl_head { opacity: 0.7; padding-bottom: 0.25rem; }
 [class*="st-key-tl_row_"]:hover { background: color-mix(in srgb, currentColor 4%, transparent); }
 .st-key-tl_head > *, [class*="st-key-tl_row_"] > * { min-width: 0; width: auto !important; }
+/* Cells by name: an empty note is hidden, and hidden items would shift the ones after them. */
+:is(.st-key-tl_head, [class*="st-key-tl_row_"]) > :nth-child(1) { grid-area: state; }
+:is(.st-key-tl_head, [class*="st-key-tl_row_"]) > :nth-child(2) { grid-area: prov; }
+:is(.st-key-tl_head, [class*="st-key-tl_row_"]) > :nth-child(3) { grid-area: when; }
+:is(.st-key-tl_head, [class*="st-key-tl_row_"]) > :nth-child(4) { grid-area: time; }
+:is(.st-key-tl_head, [class*="st-key-tl_row_"]) > :nth-child(5) { grid-area: note; }
+:is(.st-key-tl_head, [class*="st-key-tl_row_"]) > :nth-child(6) { grid-area: open; }
 [class*="st-key-tl_row_"] p { overflow-wrap: anywhere; }
 /* Streamlit spaces paragraphs with a margin it takes back with a negative one: in a grid cell
    that overflows the cell, so neither is wanted here. */
@@ -174,17 +189,15 @@ _LIST_CSS = """<style>
   [class*="st-key-tl_row_"] {
     grid-template-columns: auto auto minmax(0, 1fr) auto;
     grid-template-areas: "state state state open" "prov when time time" "note note note note";
-    row-gap: 0.4rem !important;
+    row-gap: 0 !important;
     margin-bottom: 0.6rem;
     padding: 0.7rem 0.85rem;
     border: 1px solid color-mix(in srgb, currentColor 15%, transparent);
     border-radius: 0.6rem;
   }
-  [class*="st-key-tl_row_"] > :nth-child(1) { grid-area: state; }
-  [class*="st-key-tl_row_"] > :nth-child(2) { grid-area: prov; }
-  [class*="st-key-tl_row_"] > :nth-child(3) { grid-area: when; }
-  [class*="st-key-tl_row_"] > :nth-child(4) { grid-area: time; }
-  [class*="st-key-tl_row_"] > :nth-child(5) { grid-area: note; }
-  [class*="st-key-tl_row_"] > :nth-child(6) { grid-area: open; justify-self: end; }
+  [class*="st-key-tl_row_"] > :nth-child(1) { margin-bottom: 0.35rem; }
+  /* A margin, not a row gap: a task without a note leaves no empty line. */
+  [class*="st-key-tl_row_"] > :nth-child(5) { margin-top: 0.35rem; }
+  [class*="st-key-tl_row_"] > :nth-child(6) { justify-self: end; }
 }
 </style>"""
