@@ -101,8 +101,11 @@ def test_body_sent_with_version_header_and_an_invalid_callback_host(
     h = harness("cometapi")
     req = h.request()
     task = h.emu.task(h.provider.create(req))
-    assert task.body == {"video": req.video, "image": req.image,
-                         "callback_url": "https://callbacks.reenact.invalid/hooks/cometapi"}
+    assert task.body == {
+        "video": req.video,
+        "image": req.image,
+        "callback_url": "https://callbacks.reenact.invalid/hooks/cometapi",
+    }
     assert task.headers["x-runway-version"] == "2024-11-06"
     assert "authorization" not in task.headers  # the emulator never keeps the key
 
@@ -155,8 +158,13 @@ def test_a_character_video_or_a_missing_image_is_refused_before_sending(
 
 def test_invalid_request_500_is_invalid_input_and_not_retried(harness: MakeHarness) -> None:
     h = harness("cometapi")
-    h.emu.fault("status", route="create", status=500, code="invalid_request",
-                message="image url cannot be fetched")
+    h.emu.fault(
+        "status",
+        route="create",
+        status=500,
+        code="invalid_request",
+        message="image url cannot be fetched",
+    )
     with pytest.raises(ProviderError) as info:
         h.provider.create(h.request())
     assert info.value.kind is ErrorKind.INVALID_INPUT
@@ -164,10 +172,13 @@ def test_invalid_request_500_is_invalid_input_and_not_retried(harness: MakeHarne
     assert h.sleeps == [] and h.emu.route_counts["create"] == 1
 
 
-@pytest.mark.parametrize(("reason", "code"), [
-    ("Content moderation: the image was flagged", None),
-    ("Input rejected", "SAFETY.INPUT.IMAGE"),
-])
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("Content moderation: the image was flagged", None),
+        ("Input rejected", "SAFETY.INPUT.IMAGE"),
+    ],
+)
 def test_moderation_failures_say_change_the_input(
     harness: MakeHarness, reason: str, code: str | None
 ) -> None:

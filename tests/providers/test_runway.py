@@ -60,8 +60,7 @@ def test_files_beyond_the_data_uri_caps_go_through_ephemeral_uploads(
     assert body["character"]["uri"].startswith("runway://")
     assert sorted(h.emu.uploads.values()) == [4 * MB, 13 * MB]
     # The bucket is third-party storage: the key never goes there.
-    assert h.emu.storage_headers and all("authorization" not in hs
-                                         for hs in h.emu.storage_headers)
+    assert h.emu.storage_headers and all("authorization" not in hs for hs in h.emu.storage_headers)
 
 
 def test_a_file_over_200_mb_is_refused_before_anything_is_sent(
@@ -85,7 +84,10 @@ def test_body_uses_runways_field_names(harness: MakeHarness) -> None:
         "model": "act_two",
         "character": {"type": "image", "uri": req.image},
         "reference": {"type": "video", "uri": req.video},
-        "ratio": "720:1280", "bodyControl": False, "expressionIntensity": 5, "seed": 42,
+        "ratio": "720:1280",
+        "bodyControl": False,
+        "expressionIntensity": 5,
+        "seed": 42,
     }
     assert task.headers["x-runway-version"] == "2024-11-06"
 
@@ -121,7 +123,8 @@ def test_throttled_is_queued_not_an_error(harness: MakeHarness) -> None:
     h = harness("runway", throttled=True, queued_polls=2, polls_to_finish=3)
     seen = h.poll_until_done(h.provider.create(h.request()))
     assert [(u.raw_status, u.status) for u in seen] == [
-        ("THROTTLED", TaskStatus.QUEUED), ("THROTTLED", TaskStatus.QUEUED),
+        ("THROTTLED", TaskStatus.QUEUED),
+        ("THROTTLED", TaskStatus.QUEUED),
         ("SUCCEEDED", TaskStatus.SUCCEEDED),
     ]
 
@@ -129,8 +132,12 @@ def test_throttled_is_queued_not_an_error(harness: MakeHarness) -> None:
 def test_safety_failure_is_moderation_with_a_sentence_and_no_retry(
     harness: MakeHarness,
 ) -> None:
-    h = harness("runway", fail_reason="The input image was flagged by content moderation.",
-                fail_code="SAFETY.INPUT.IMAGE", polls_to_finish=1)
+    h = harness(
+        "runway",
+        fail_reason="The input image was flagged by content moderation.",
+        fail_code="SAFETY.INPUT.IMAGE",
+        polls_to_finish=1,
+    )
     task_id = h.provider.create(h.request())
     final = h.provider.poll(task_id)
     assert final.status is TaskStatus.FAILED
@@ -141,11 +148,14 @@ def test_safety_failure_is_moderation_with_a_sentence_and_no_retry(
     assert h.sleeps == [] and h.emu.create_count == 1
 
 
-@pytest.mark.parametrize(("code", "kind"), [
-    ("ASSET.INVALID", ErrorKind.INVALID_INPUT),
-    ("INTERNAL.BAD_OUTPUT.CODE01", ErrorKind.UNEXPECTED),
-    ("INTERNAL", ErrorKind.UNAVAILABLE),
-])
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("ASSET.INVALID", ErrorKind.INVALID_INPUT),
+        ("INTERNAL.BAD_OUTPUT.CODE01", ErrorKind.UNEXPECTED),
+        ("INTERNAL", ErrorKind.UNAVAILABLE),
+    ],
+)
 def test_other_failure_codes(harness: MakeHarness, code: str, kind: ErrorKind) -> None:
     h = harness("runway", fail_reason="It went wrong.", fail_code=code, polls_to_finish=1)
     final = h.provider.poll(h.provider.create(h.request()))
