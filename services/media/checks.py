@@ -624,12 +624,18 @@ def _aspect_fixes(lead: str, info: MediaInfo) -> tuple[str, list[str]]:
         return fix_output_size(fix, info.width, info.height, info.kind)
 
     (cw, ch), (pw, ph) = made("crop_16_9"), made("pad_16_9")
-    crop = f"cropping it to 16:9 around the face gives {cw}×{ch}"
-    pad = f"padding it to 16:9 with a blurred fill gives {pw}×{ph}"
     if min(cw, ch) < MIN_SIDE_WARN and min(pw, ph) > min(cw, ch):
-        crop += f", below the {MIN_SIDE_WARN} pixels a clear result needs"
-        return f"{lead} Pad it instead: {pad}; {crop}.", ["pad_16_9", "crop_16_9"]
-    return f"{lead} Crop it ({crop}) or pad it ({pad}).", ["crop_16_9", "pad_16_9"]
+        return (
+            f"{lead} Pad it to 16:9 with a blurred fill (→ {pw}×{ph}); cropping it to 16:9 "
+            f"would leave only {cw}×{ch}, below the {MIN_SIDE_WARN} pixels a clear result "
+            "needs.",
+            ["pad_16_9", "crop_16_9"],
+        )
+    return (
+        f"{lead} Crop it to 16:9 around the face (→ {cw}×{ch}), or pad it to 16:9 with a "
+        f"blurred fill (→ {pw}×{ph}).",
+        ["crop_16_9", "pad_16_9"],
+    )
 
 
 def _reference_checks(info: MediaInfo, name: str, cap: ProviderCapabilities) -> list[Check]:
