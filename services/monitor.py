@@ -697,6 +697,8 @@ class Monitor:
             if not isinstance(exc, ReenactError):
                 raise
             err = exc
+            # Expected (an expired link, a page instead of a video): one line, no traceback.
+            log.info("The result of task %s was not saved: %s", task.id, err)
             failures = task.poll_failures + 1
             kind = getattr(err, "kind", None)
             if getattr(err, "retryable", False) and failures < ARCHIVE_MAX_ATTEMPTS:
