@@ -140,7 +140,7 @@ def _task_row(task: Task) -> None:
             label="Open",
             icon=":material/open_in_new:",
             query_params={"task": task.id},
-            help=f"Open task {task.id}",
+            help=f"Open task {plain(task.id)}",
         )
 
 
