@@ -16,14 +16,14 @@ from typing import Any
 import streamlit as st
 
 from components.common import app_base_url, get_studio, result_url, sentences
-from components.format import ago, duration, plain, size, status_label
+from components.format import ago, duration, plain, size, status_label, waiting_to_start
 from components.identity import viewer
 from components.providers import provider_name
 from components.synced_player import PlayerTile, synced_player
 from services.compare.analysis import local_input
 from services.compare.bundle import exports_dir, video_name, zip_name
 from services.compare.runs import RunView, TaskNumbers, load_run, numbers, vote
-from services.models import Task, TaskStatus, utcnow
+from services.models import Task, TaskStatus, shown_progress, utcnow
 
 REFRESH_S = 1.0
 # How long a finished result may wait to be measured before the page stops refreshing for it.
@@ -141,8 +141,10 @@ def _live(run_id: str, blind: bool) -> None:
 
 
 def _tile_status(task: Task) -> str:
+    if waiting_to_start(task):
+        return "Queued · waiting for the provider to start"
     if task.status is TaskStatus.RUNNING:
-        return f"Running · {max(0.0, min(1.0, task.progress)):.0%}"
+        return f"Rendering · {shown_progress(task) or 0.0:.0%}"
     if task.status is TaskStatus.SUCCEEDED and not task.result_path:
         return task.error or "Saving the result…"
     if task.status in (TaskStatus.FAILED, TaskStatus.UNKNOWN) and task.error:

@@ -34,19 +34,6 @@ def is_live(task: Task) -> bool:
     return task.status in (TaskStatus.SUBMITTING, TaskStatus.QUEUED, TaskStatus.RUNNING)
 
 
-def shown_progress(task: Task) -> float | None:
-    """The progress every view shows for `task` (card, table, detail), None for no bar.
-
-    A task that ended without a result has no progress to show: the last number polled
-    (a failure at 60 %) would read as work still done or to come. Done is always 100 %.
-    """
-    if task.status is TaskStatus.SUCCEEDED:
-        return 1.0
-    if task.status.terminal or task.status is TaskStatus.UNKNOWN:
-        return None
-    return max(0.0, min(1.0, task.progress or 0.0))
-
-
 def waiting_to_start(task: Task) -> bool:
     """Queued, or said to run with no sign of work yet (no progress, no ETA): providers
     answer "running" while a task still waits behind others (throttled), so 0 % is not

@@ -23,14 +23,13 @@ from components.format import (
     elapsed_s,
     eta_s,
     plain,
-    shown_progress,
     size,
     status_badge_md,
     waiting_to_start,
 )
 from components.providers import capabilities, provider_name
 from services.errors import retry_helps
-from services.models import Task, TaskStatus, utcnow
+from services.models import Task, TaskStatus, shown_progress, utcnow
 from services.monitor import request_archive, settled
 
 REFRESH_S = 1.0

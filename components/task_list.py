@@ -26,7 +26,7 @@ from components.pager import pager
 from components.providers import info_by_id, provider_name
 from components.task_card import REFRESH_S, needs_refresh
 from services.config import PROVIDER_IDS
-from services.models import Task, TaskStatus
+from services.models import Task, TaskStatus, shown_progress
 
 PAGE_SIZE = 25
 
@@ -122,7 +122,7 @@ def _task_row(task: Task) -> None:
     with st.container(key=f"tl_row_{task.id}", gap=None):
         with st.container(key=f"tl_state_{task.id}", gap=None):
             if is_live(task):
-                progress = task.progress or 0.0
+                progress = shown_progress(task) or 0.0
                 st.markdown(f"{status_badge_md(task.status)} :small[{round(progress * 100)} %]")
                 st.progress(progress)
             else:

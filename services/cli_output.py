@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from services.models import Task, TaskStatus
+from services.models import Task, TaskStatus, shown_progress
 
 BAR_WIDTH = 24
 
@@ -24,7 +24,8 @@ def when(value: datetime | None) -> str:
 
 
 def percent(task: Task) -> str:
-    return f"{round(task.progress * 100):d}%"
+    shown = shown_progress(task)
+    return "—" if shown is None else f"{round(shown * 100):d}%"
 
 
 def describe(task: Task) -> str:

@@ -125,6 +125,19 @@ class Task(BaseModel):
         return data
 
 
+def shown_progress(task: Task) -> float | None:
+    """The progress every view shows for `task` (card, table, CLI, comparison), None for none.
+
+    A task that ended without a result has no progress to show: the last number polled
+    (a failure at 60 %) would read as work still done or to come. Done is always 100 %.
+    """
+    if task.status is TaskStatus.SUCCEEDED:
+        return 1.0
+    if task.status.terminal or task.status is TaskStatus.UNKNOWN:
+        return None
+    return max(0.0, min(1.0, task.progress or 0.0))
+
+
 class TaskEvent(BaseModel):
     task_id: str
     at: datetime

@@ -16,9 +16,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from streamlit.testing.v1 import AppTest
 
-from components.format import shown_progress, waiting_to_start
+from components.format import waiting_to_start
 from services.errors import InputError, ReenactError
-from services.models import Task, TaskInputs, TaskOptions, TaskStatus
+from services.models import Task, TaskInputs, TaskOptions, TaskStatus, shown_progress
 from services.providers.remote import failed_update
 from services.store import Store
 from tests.e2e.conftest import AppServer
