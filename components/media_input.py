@@ -21,14 +21,7 @@ from components.common import get_studio, human_mb, log, sentences, upload_limit
 from components.format import duration, plain, size
 from components.identity import viewer
 from components.providers import capabilities
-from components.uploads import (
-    IMAGE_TYPES,
-    VIDEO_TYPES,
-    display_name,
-    named_link,
-    release_memory,
-    save_stream,
-)
+from components.uploads import display_name, named_link, release_memory, save_stream
 from services.errors import InputError, ReenactError
 from services.models import MediaRole
 from services.upload_policy import check_quota, discard, remember
@@ -91,6 +84,20 @@ def current(role: MediaRole) -> MediaChoice | None:
 
 def _set(role: MediaRole, choice: MediaChoice | None) -> None:
     st.session_state[_state_key(role)] = choice.model_dump() if choice else None
+    if choice is not None:
+        st.session_state.pop(_gone_key(role), None)
+
+
+def _gone_key(role: MediaRole) -> str:
+    return f"_gone_{role.value}"
+
+
+def restore(role: MediaRole, choice: MediaChoice | None, gone: str | None = None) -> None:
+    """Put a remembered input back (a draft read at the start of a session); `gone` is the
+    sentence shown in its place when the remembered file no longer exists."""
+    _set(role, choice)
+    if choice is None and gone:
+        st.session_state[_gone_key(role)] = gone
 
 
 def media_input(
@@ -107,6 +114,8 @@ def media_input(
         choice = current(role)
         if choice is None:
             st.caption(hint)
+            if gone := st.session_state.get(_gone_key(role)):
+                st.caption(f":material/history: {gone}")
             _picker(role)
             return InputResult()
         if extra.button(
@@ -125,9 +134,10 @@ def _picker(role: MediaRole) -> None:
     tab_upload, tab_link = st.tabs(["Upload", "Paste a link"])
     with tab_upload:
         gen = st.session_state.setdefault(f"_upgen_{role.value}", 0)
+        # Any file is taken: a wrong one gets a sentence saying where it goes (below), which
+        # Streamlit's own type filter cannot say (only a red chip, its text on hover).
         uploaded = st.file_uploader(
             "Video file" if video else "Image file",
-            type=VIDEO_TYPES if video else IMAGE_TYPES,
             key=f"upload_{role.value}_{gen}",
             help=f"Up to {human_mb(upload_limit_mb())} per file.",
             label_visibility="collapsed",
@@ -184,8 +194,8 @@ def _fetch(role: MediaRole, url: str) -> None:
 
 
 _WRONG_KIND = {
-    "image": "{name} is an image, not a video: add it as the character image.",
-    "video": "{name} is a video, not an image: add it as the driving video.",
+    "image": "This is an image ({name}) — drop it on Character image.",
+    "video": "This is a video ({name}) — drop it on Driving video.",
 }
 
 
@@ -203,7 +213,13 @@ def _keep_if_readable(
         if kind != wanted:
             raise InputError(_WRONG_KIND[kind].format(name=name))
     except InputError:
-        discard(studio.store, studio.settings, stored)
+        # The same bytes may already be another input of this form (one folder per content).
+        if not any(
+            (c := current(other)) is not None and Path(c.path).parent == stored.parent
+            for other in MediaRole
+            if other is not role
+        ):
+            discard(studio.store, studio.settings, stored)
         raise
     remember(studio.store, owner, stored)
     _set(role, MediaChoice(path=str(stored), name=name, url=url))

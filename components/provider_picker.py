@@ -6,6 +6,8 @@ to set) — keys are never shown. Options appear only when a chosen provider sup
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import streamlit as st
 
 from components.common import get_studio
@@ -15,25 +17,27 @@ from services.models import TaskOptions
 from services.studio import ProviderInfo
 
 _KEY = "pick_{}"
+_T = TypeVar("_T")
 
 
 def _usable(info: ProviderInfo) -> bool:
     return info.availability.available and info.capabilities.can_create
 
 
-def default_selection(infos: list[ProviderInfo]) -> list[str]:
-    """With no keys configured, the offline engine; otherwise the first configured paid
-    provider (nothing is charged until Submit)."""
-    keyed = [i.id for i in infos if i.id != "local" and _usable(i)]
-    if keyed:
-        return keyed[:1]
-    return [i.id for i in infos if i.id == "local" and _usable(i)]
+def default_selection(infos: list[ProviderInfo], remembered: list[str] | None = None) -> list[str]:
+    """What is ticked when a session starts: exactly the creator's last choice (`remembered`,
+    from their draft; providers no longer usable drop out), else the free local engine. A paid
+    provider is never ticked for the creator: a key being set is not a choice to pay."""
+    usable = [i.id for i in infos if _usable(i)]
+    if remembered is not None:
+        return [pid for pid in usable if pid in remembered]
+    return [pid for pid in usable if pid == "local"]
 
 
-def provider_picker() -> list[str]:
+def provider_picker(remembered: list[str] | None = None) -> list[str]:
     infos = provider_infos()
     if "_pick_initialised" not in st.session_state:
-        for pid in default_selection(infos):
+        for pid in default_selection(infos, remembered):
             st.session_state[_KEY.format(pid)] = True
         st.session_state["_pick_initialised"] = True
     chosen: list[str] = []
@@ -72,6 +76,38 @@ def _status_badge(info: ProviderInfo) -> str:
     return ":green-badge[:material/key: Ready]"
 
 
+_OPTION_KEYS = {
+    "expression_intensity": "opt_intensity",
+    "body_control": "opt_body",
+    "ratio": "opt_ratio",
+    "seed": "opt_seed",
+}
+_NO_RATIO = "Provider default"
+
+
+def option_values() -> TaskOptions:
+    """Every option the creator has set this session, shown or not (the widgets keep their
+    value while a provider that hides them is chosen), so a draft loses none of them."""
+    values = {
+        opt: st.session_state[key] for opt, key in _OPTION_KEYS.items() if key in st.session_state
+    }
+    if values.get("ratio") == _NO_RATIO:
+        values["ratio"] = None
+    return TaskOptions.model_validate(values)
+
+
+def restore_options(options: TaskOptions) -> None:
+    """Before the widgets exist: start them at a remembered draft's values."""
+    for opt, value in options.model_dump(exclude_none=True).items():
+        st.session_state[_OPTION_KEYS[opt]] = value
+
+
+def _default(key: str, value: _T, unset: _T | None = None) -> _T | None:
+    """A widget's default, left out once Session State holds its value (a restored draft):
+    Streamlit logs a warning for a widget given both."""
+    return unset if key in st.session_state else value
+
+
 def options_panel(chosen: list[str]) -> TaskOptions:
     """Widgets for the options any chosen provider supports; the rest stay unset."""
     infos = {i.id: i for i in provider_infos()}
@@ -96,7 +132,7 @@ def options_panel(chosen: list[str]) -> TaskOptions:
             OPTION_LABELS["expression_intensity"],
             1,
             5,
-            3,
+            _default("opt_intensity", 3),
             key="opt_intensity",
             help="How strongly the performer's expressions are carried over. "
             + used_by("expression_intensity"),
@@ -105,21 +141,24 @@ def options_panel(chosen: list[str]) -> TaskOptions:
     if "body_control" in supported:
         values["body_control"] = st.toggle(
             OPTION_LABELS["body_control"],
-            value=True,
+            value=_default("opt_body", True, unset=False),
             key="opt_body",
             help="Also carry over body and hand motion, not only the face. "
             + used_by("body_control"),
             persist_state="session",
         )
     if "ratio" in supported and ratios:
+        if st.session_state.get("opt_ratio", _NO_RATIO) not in (_NO_RATIO, *ratios):
+            # A remembered ratio these providers do not offer.
+            st.session_state["opt_ratio"] = _NO_RATIO
         picked = st.selectbox(
             OPTION_LABELS["ratio"],
-            ["Provider default", *ratios],
+            [_NO_RATIO, *ratios],
             key="opt_ratio",
             help="Width:height of the output in pixels. " + used_by("ratio"),
             persist_state="session",
         )
-        values["ratio"] = None if picked == "Provider default" else picked
+        values["ratio"] = None if picked == _NO_RATIO else picked
     if "seed" in supported:
         seed = st.number_input(
             OPTION_LABELS["seed"],
@@ -154,3 +193,15 @@ def cost_summary(estimates: dict[str, float | None]) -> None:
     if len(estimates) > 1 and len(known) == len(estimates):
         total = f"\n\nTotal: **{cost(sum(known))}**"
     st.markdown("\n".join(lines) + total)
+
+
+def spend_label(estimates: dict[str, float | None]) -> str | None:
+    """What Submit will cost, short enough for the button; None when it costs nothing."""
+    known = [v for v in estimates.values() if v is not None]
+    unknown = len(estimates) - len(known)
+    paid = sum(known)
+    if unknown and paid:
+        return f"{cost(paid)} + unpriced"
+    if unknown:
+        return "price not published"
+    return cost(paid) if paid else None

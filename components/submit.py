@@ -60,8 +60,10 @@ def submit_button(
     inputs: TaskInputs | None,
     options: TaskOptions,
     blockers: list[str],
+    spend: str | None = None,
 ) -> str | None:
-    """Render Submit; return the id of the run it made (on the run that made it)."""
+    """Render Submit; return the id of the run it made (on the run that made it). `spend`:
+    what it will cost (e.g. "≈ $1.50"), said on the button so no charge comes unannounced."""
     pending = st.session_state.get(_PENDING)
     if pending:
         st.button(
@@ -99,6 +101,8 @@ def submit_button(
 
     n = len(providers)
     label = "Submit" if n <= 1 else f"Submit to {n} providers"
+    if spend:
+        label += f" · {spend}"
     st.button(
         label,
         type="primary",

@@ -3,10 +3,12 @@
 import streamlit as st
 
 from components.common import get_studio, human_mb, sentences, upload_limit_mb
+from components.draft import keep_draft, resume_draft
 from components.identity import viewer
 from components.media_input import media_input
-from components.provider_picker import cost_summary, options_panel, provider_picker
+from components.provider_picker import cost_summary, options_panel, provider_picker, spend_label
 from components.providers import capabilities, provider_name
+from components.scroll import scroll_into_view
 from components.submit import submit_button
 from components.task_card import task_cards
 from services.models import MediaRole, TaskInputs, TaskOptions
@@ -18,11 +20,12 @@ st.caption(
 )
 
 with sentences("preparing the page"):
+    remembered = resume_draft()
     inputs_col, setup_col = st.columns([3, 2], gap="large")
 
     with setup_col:
         st.subheader("Providers")
-        chosen = provider_picker()
+        chosen = provider_picker(remembered)
 
     with inputs_col:
         st.subheader("Inputs")
@@ -96,20 +99,22 @@ with sentences("preparing the page"):
         if chosen:
             st.subheader("Options")
             options = options_panel(chosen)
+        estimates: dict[str, float | None] = {}
         if chosen and video.choice is not None:
             st.subheader("Estimated cost")
             studio = get_studio()
             local = TaskInputs(video=video.choice.path)
-            cost_summary(
-                {
-                    p: studio.estimate_cost(c, local)
-                    for p in chosen
-                    if (c := capabilities(p)) is not None
-                }
-            )
-        run_id = submit_button(chosen, task_inputs, options, blockers)
+            estimates = {
+                p: studio.estimate_cost(c, local)
+                for p in chosen
+                if (c := capabilities(p)) is not None
+            }
+            cost_summary(estimates)
+        keep_draft(chosen)
+        run_id = submit_button(chosen, task_inputs, options, blockers, spend_label(estimates))
         if run_id:
             st.query_params["run"] = run_id
+            st.session_state["_scroll_to_run"] = run_id
             st.rerun()
 
     shown_run = st.query_params.get("run")
@@ -119,13 +124,18 @@ with sentences("preparing the page"):
         tasks = get_studio().store.run_tasks(shown_run) if mine else []
         if tasks:
             st.divider()
-            head, link = st.columns([3, 1], vertical_alignment="center")
-            head.subheader("This run")
-            if len({t.provider for t in tasks}) > 1:
-                link.page_link(
-                    "pages/compare.py",
-                    label="Compare side by side",
-                    icon=":material/compare:",
-                    query_params={"run": shown_run},
-                )
-            task_cards(tasks, key="run", columns=max(2, min(3, len(tasks))))
+            with st.container(key="this_run"):
+                head, link = st.columns([3, 1], vertical_alignment="center")
+                head.subheader("This run")
+                if len({t.provider for t in tasks}) > 1:
+                    link.page_link(
+                        "pages/compare.py",
+                        label="Compare side by side",
+                        icon=":material/compare:",
+                        query_params={"run": shown_run},
+                    )
+                task_cards(tasks, key="run", columns=max(2, min(3, len(tasks))))
+                # Once, right after Submit: the cards are below the fold at laptop sizes.
+                if st.session_state.get("_scroll_to_run") == shown_run:
+                    del st.session_state["_scroll_to_run"]
+                    scroll_into_view("this_run", token=shown_run)

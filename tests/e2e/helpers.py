@@ -29,9 +29,34 @@ def wait_idle(page: Page) -> None:
     )
 
 
+def clear_input(page: Page, role: str, attempts: int = 3) -> None:
+    """Bring the uploader back: the creator's draft (one per owner, shared by every test on
+    the server) may have put an earlier test's file in this input."""
+    box = panel(page, role)
+    picker = box.locator("input[type=file]")
+    replace = box.get_by_role("button", name="Replace")
+    for attempt in range(attempts):
+        wait_idle(page)
+        # The page is drawn when the input shows one or the other.
+        expect(picker.or_(replace)).not_to_have_count(0, timeout=30_000)
+        if picker.count():
+            break
+        replace.click()
+        try:
+            expect(picker).to_have_count(1, timeout=15_000)
+            break
+        except AssertionError:
+            # A click that lands while the page's first run is replaced by the next one can
+            # be lost on a busy machine; a person would click again.
+            if attempt == attempts - 1:
+                raise
+    expect(picker).to_have_count(1, timeout=30_000)
+
+
 def upload(page: Page, role: str, path: Path, attempts: int = 3) -> None:
     box = panel(page, role)
     picker = box.locator("input[type=file]")
+    clear_input(page, role)
     for attempt in range(attempts):
         wait_idle(page)
         picker.set_input_files(str(path))
@@ -68,7 +93,10 @@ def choose_only(page: Page, provider_ids: list[str], all_ids: list[str]) -> None
 
 
 def submit_button(page: Page) -> Locator:
-    return page.get_by_role("button", name=re.compile(r"^(Submit|Submit to \d+ providers)$"))
+    # A paid submit says its cost on the button ("Submit to 2 providers · ≈ $1.50").
+    return page.get_by_role(
+        "button", name=re.compile(r"^(Submit|Submit to \d+ providers)( · .+)?$")
+    )
 
 
 def run_id_after_submit(page: Page) -> str:

@@ -68,7 +68,8 @@ def test_with_a_key_the_provider_is_offered_and_the_key_never_shown(
 ) -> None:
     monkeypatch.setenv("REENACT_RUNWAY_API_KEY", SECRET)
     at = _page("create").run()
-    assert {c.label for c in at.checkbox} == {"Local engine", "Runway"}
+    # A key is not a choice to pay: only the free local engine starts ticked.
+    assert {c.label: c.value for c in at.checkbox} == {"Local engine": True, "Runway": False}
     assert SECRET not in _texts(at)
 
     at = _page("settings").run()
