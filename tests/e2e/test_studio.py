@@ -13,6 +13,7 @@ from tests.e2e.helpers import (
     assert_no_traceback,
     card,
     choose_only,
+    clear_input,
     open_create,
     panel,
     progress_value,
@@ -354,6 +355,7 @@ def test_paste_a_link_and_a_bad_link(
         "not-a-video.mp4", b"<!DOCTYPE html><html><body>Sign in</body></html>", "text/html"
     )
     open_create(page)
+    clear_input(page, "driving_video")  # the owner's draft may hold an earlier test's video
     box = panel(page, "driving_video")
     box.get_by_role("tab", name="Paste a link").click()
     box.get_by_role("textbox").fill(bad)
