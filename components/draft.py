@@ -56,6 +56,9 @@ def _stored(choice: MediaChoice, uploads: Path) -> MediaChoice | None:
         return None
     if choice.before and not (_inside(choice.before, uploads) and Path(choice.before).is_file()):
         choice = choice.model_copy(update={"before": None})
+    if choice.url and not choice.url.lower().startswith(("https://", "http://")):
+        # Providers would be handed the link as-is; the stored file stands in for it.
+        choice = choice.model_copy(update={"url": None})
     return choice
 
 

@@ -235,7 +235,11 @@ def test_a_stored_draft_is_validated_when_read_back(data: Path, tmp_path: Path) 
         f"draft:{LOCAL_OWNER}",
         {
             "inputs": {
-                "driving_video": {"path": str(stored), "name": "clip.mp4"},
+                "driving_video": {
+                    "path": str(stored),
+                    "name": "clip.mp4",
+                    "url": "javascript:alert(1)",
+                },
                 "character_image": {"path": str(data / "uploads" / "gone.png"), "name": "me.png"},
                 "character_video": {"path": "/etc/passwd", "name": "passwd"},
                 "nonsense_role": {"path": str(stored), "name": "x"},
@@ -255,6 +259,7 @@ def test_a_stored_draft_is_validated_when_read_back(data: Path, tmp_path: Path) 
     assert next(n for n in at.number_input if n.key == "opt_seed").value == 42
     # The out-of-range intensity was dropped, not trusted: the slider is at its default.
     assert next(s for s in at.slider if s.key == "opt_intensity").value == 3
+    assert at.session_state["input_driving_video"]["url"] is None  # not a web link
     # A path outside the uploads folder is never taken as an input.
     assert at.session_state["input_character_video"] is None
     assert at.session_state["input_character_image"] is None
