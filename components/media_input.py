@@ -21,7 +21,14 @@ from components.common import get_studio, human_mb, log, sentences, upload_limit
 from components.format import duration, plain, size
 from components.identity import viewer
 from components.providers import capabilities
-from components.uploads import display_name, named_link, release_memory, save_stream
+from components.uploads import (
+    IMAGE_TYPES,
+    VIDEO_TYPES,
+    display_name,
+    named_link,
+    release_memory,
+    save_stream,
+)
 from services.errors import InputError, ReenactError
 from services.models import MediaRole
 from services.upload_policy import check_quota, discard, remember
@@ -139,7 +146,8 @@ def _picker(role: MediaRole) -> None:
         uploaded = st.file_uploader(
             "Video file" if video else "Image file",
             key=f"upload_{role.value}_{gen}",
-            help=f"Up to {human_mb(upload_limit_mb())} per file.",
+            help=f"{', '.join(t.upper() for t in (VIDEO_TYPES if video else IMAGE_TYPES))}; "
+            f"up to {human_mb(upload_limit_mb())} per file.",
             label_visibility="collapsed",
         )
         refused = st.session_state.pop(f"_refused_{role.value}", None)
