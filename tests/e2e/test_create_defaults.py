@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from services.models import LOCAL_OWNER
 from services.publish import sha256_of
 from services.store import Store
-from tests.e2e.conftest import AppServer, Media, start_app, stop_app
+from tests.e2e.conftest import ARTIFACTS, AppServer, Media, shot, start_app, stop_app
 from tests.e2e.helpers import (
     assert_no_traceback,
     card,
@@ -168,6 +168,8 @@ def test_after_submit_the_run_is_in_view_at_laptop_size(
             "() => document.querySelector('[data-testid=\"stMain\"]').scrollTop"
         )
         assert scrolled > 0
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "create-submitted-1280x800.png"))  # what one sees
         assert_no_traceback(page)
     finally:
         context.close()
@@ -196,6 +198,7 @@ def test_a_wrong_kind_of_file_gets_a_sentence_and_is_not_kept(
         wait_idle(page)
         picker.set_input_files(str(dropped))
         expect(box.get_by_text(sentence)).to_be_visible(timeout=30_000)
+        shot(page, f"create-wrong-file-{role}")
         expect(box.locator("input[type=file]")).to_have_count(1)  # a fresh uploader
         wait_idle(page)
         assert not (app_server.data_dir / "uploads" / sha256_of(dropped)).exists()
