@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from components.common import get_studio, human_mb, log, sentences, upload_limit_mb
 from components.format import duration, plain, size
 from components.identity import viewer
-from components.providers import capabilities
+from components.providers import capabilities, provider_name
 from components.uploads import (
     IMAGE_TYPES,
     VIDEO_TYPES,
@@ -34,7 +34,7 @@ from services.models import MediaRole
 from services.upload_policy import check_quota, discard, remember
 
 if TYPE_CHECKING:
-    from services.media import CheckReport
+    from services.media import Check, CheckReport
 
 FIX_LABELS = {
     "crop_16_9": ("Crop to 16:9", ":material/crop_16_9:"),
@@ -245,12 +245,13 @@ def _mtime(path: str) -> int:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _report(
-    path: str, mtime_ns: int, role: str, provider_ids: tuple[str, ...], source: str
+    path: str, mtime_ns: int, role: str, provider_ids: tuple[str, ...], source: str, name: str
 ) -> CheckReport:
     from services.media import run_checks
 
     caps = [c for c in (capabilities(p) for p in provider_ids) if c is not None]
-    return run_checks(Path(path), MediaRole(role), caps, source=source)
+    # Named as the panel names it, so the file line and the sentences agree.
+    return run_checks(Path(path), MediaRole(role), caps, source=source, name=name)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -259,6 +260,9 @@ def _thumb(path: str, mtime_ns: int) -> Image.Image | None:
         from services.media import thumbnail
 
         return thumbnail(Path(path), faces=True, max_side=480)
+    except InputError as err:  # expected: the checks below say the same in a sentence
+        log.info("No thumbnail for %s: %s", Path(path).name, err)
+        return None
     except Exception:
         # No picture is better than no page: the checks below still say what is wrong.
         log.warning("No thumbnail for %s", path, exc_info=True)
@@ -275,7 +279,12 @@ def _panel(role: MediaRole, choice: MediaChoice, provider_ids: Sequence[str]) ->
         return True
     with st.spinner("Checking…"):
         report = _report(
-            choice.path, _mtime(choice.path), role.value, tuple(provider_ids), choice.source
+            choice.path,
+            _mtime(choice.path),
+            role.value,
+            tuple(provider_ids),
+            choice.source,
+            choice.name,
         )
         thumb = _thumb(choice.path, _mtime(choice.path))
 
@@ -336,10 +345,25 @@ def _checks(role: MediaRole, choice: MediaChoice, report: CheckReport) -> None:
                 row = st.container(horizontal=True, gap="small")
                 for fix in fixes:
                     label, icon = FIX_LABELS.get(fix, (fix.replace("_", " ").capitalize(), None))
+                    # "Crop to 16:9 → 360×202": the button says what the fix will produce.
+                    label = c.fix_labels.get(fix, label)
                     if row.button(label, key=f"fix_{role.value}_{c.id}_{fix}", icon=icon):
                         _apply(role, choice, fix)
     if passed:
-        with st.expander(f"{len(passed)} checks passed", icon=":material/task_alt:"):
+        # The file's own checks are counted; the chosen providers' limits are said per
+        # provider, so ticking a provider never changes "N checks passed".
+        own = [c for c in passed if not c.provider]
+        limits: dict[str, list[Check]] = {}
+        for c in checks:
+            if c.provider:
+                limits.setdefault(c.provider, []).append(c)
+        title = f"{len(own)} file checks passed" if own else "Provider limits"
+        if limits:
+            title += " · " + ", ".join(
+                f"{provider_name(p)}: {sum(c.status == 'ok' for c in cs)} of {len(cs)} limits met"
+                for p, cs in limits.items()
+            )
+        with st.expander(title, icon=":material/task_alt:"):
             for c in passed:
                 st.markdown(f"{_BADGE['ok']} {plain(c.sentence)}")
 

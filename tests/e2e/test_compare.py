@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def test_compare_run_live_synced_blind_vote_leaderboard_exports(
     assert order == ["reference", ids["local"], ids["runway"]]
     # Runway renders for a few seconds: its tile says so before its video fills in, live.
     expect(page.locator(f".sp-tile[data-id='{ids['runway']}']")).to_contain_text(
-        "Running", timeout=30_000
+        re.compile(r"Queued|Rendering · \d+%"), timeout=30_000
     )
     page.wait_for_function(
         f"() => {{ const sp = {_PLAYER_JS}; if (!sp) return false;"
