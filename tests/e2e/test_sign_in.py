@@ -5,7 +5,6 @@ seeing only their own tasks and comparisons and getting 404 on the other's file 
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,16 +15,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from services.models import TaskInputs, TaskOptions, TaskStatus
 from services.store import Store
-from tests.e2e.conftest import start_app, stop_app
+from tests.e2e.conftest import _free_port, start_app, stop_app
 from tests.mediagen import make_video
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

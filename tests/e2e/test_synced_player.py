@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from components.synced_player import PlayerTile, player_data
-from tests.e2e.conftest import ROOT, shot
+from tests.e2e.conftest import ROOT, _free_port, shot
 from tests.mediagen import make_video
 
 FPS = 24
@@ -43,12 +42,6 @@ START_TIMEOUT_S = 60.0
 REF, LONG, SHORT, RUNNING, FAILED = "reference", "task-long", "task-short", "task-run", "task-fail"
 # Lengths (s): the short clip ends mid-test while the long ones carry on.
 LENGTHS = {REF: 10.0, LONG: 10.0, SHORT: 4.0, RUNNING: 6.0}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,7 @@ import psutil
 import pytest
 
 from server.exposure import REFUSED, LocalOnlyWithoutSignIn
-from tests.e2e.conftest import ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.e2e.conftest import ROOT, _free_port
 
 
 def test_by_default_the_app_listens_on_loopback_only(tmp_path: Path) -> None:
