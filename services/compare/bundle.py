@@ -7,8 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-
 from services.compare.runs import RunView, numbers
 from services.errors import InputError
 from services.models import TaskStatus
@@ -16,11 +14,6 @@ from services.publish import safe_name
 
 if TYPE_CHECKING:
     from services.studio import Studio
-
-
-class RunExports(BaseModel):
-    video: Path
-    archive: Path
 
 
 def video_name(run_id: str) -> str:
@@ -72,10 +65,3 @@ def export_video(studio: Studio, view: RunView, out_dir: Path) -> Path:
         else:
             tiles.append(ExportTile(label=name, status=task.status.value.capitalize()))
     return side_by_side(Path(view.reference), tiles, out_dir / video_name(view.run.id))
-
-
-def export_run(studio: Studio, view: RunView, out_dir: Path) -> RunExports:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return RunExports(
-        video=export_video(studio, view, out_dir), archive=export_zip(studio, view, out_dir)
-    )
