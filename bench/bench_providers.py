@@ -31,7 +31,9 @@ from services.providers.registry import provider_class  # noqa: E402
 def bench(pid: str, tasks: int, threads: int) -> dict[str, float | str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.emulators", pid, "--polls-to-finish", "1000000"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -52,8 +54,11 @@ def bench(pid: str, tasks: int, threads: int) -> dict[str, float | str]:
             provider.close()
         assert len(statuses) == tasks
         return {
-            "provider": pid, "polls": tasks, "threads": threads,
-            "wall_s": round(wall, 3), "polls_per_s": round(tasks / wall),
+            "provider": pid,
+            "polls": tasks,
+            "threads": threads,
+            "wall_s": round(wall, 3),
+            "polls_per_s": round(tasks / wall),
             "client_cpu_ms_per_poll": round(cpu / tasks * 1000, 3),
             # At one poll per task per 5 s, 1,000 tasks make 200 polls/s:
             "client_cpu_pct_of_core_at_200_polls_per_s": round(cpu / tasks * 200 * 100, 1),

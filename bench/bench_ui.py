@@ -174,12 +174,23 @@ def _first_render(
     if make:
         command = ["make", "--no-print-directory", "run", f"PORT={port}"]
     else:
-        command = [str(Path(sys.executable).parent / "streamlit"), "run", "app.py",
-                   "--server.port", str(port), "--server.headless", "true"]
+        command = [
+            str(Path(sys.executable).parent / "streamlit"),
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+        ]
     t0 = time.perf_counter()
     # Its own process group: `make` starts streamlit as a child, and both must go.
     proc = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:

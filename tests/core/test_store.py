@@ -17,7 +17,9 @@ def _store(tmp_path: Path) -> Store:
 def test_task_survives_a_new_connection(tmp_path: Path) -> None:
     s1 = _store(tmp_path)
     task, created = s1.create_task(
-        "cometapi", status=TaskStatus.SUBMITTING, inputs=TaskInputs(video="/v.mp4", image="/i.png"),
+        "cometapi",
+        status=TaskStatus.SUBMITTING,
+        inputs=TaskInputs(video="/v.mp4", image="/i.png"),
         options=TaskOptions(seed=7),
     )
     assert created

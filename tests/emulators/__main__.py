@@ -26,14 +26,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queued-seconds", type=float, default=None)
     args = parser.parse_args(argv)
     config = {
-        k: v for k, v in {
-            "polls_to_finish": args.polls_to_finish, "queued_polls": args.queued_polls,
-            "seconds_to_finish": args.seconds_to_finish, "queued_seconds": args.queued_seconds,
-        }.items() if v is not None
+        k: v
+        for k, v in {
+            "polls_to_finish": args.polls_to_finish,
+            "queued_polls": args.queued_polls,
+            "seconds_to_finish": args.seconds_to_finish,
+            "queued_seconds": args.queued_seconds,
+        }.items()
+        if v is not None
     }
     emu = EMULATORS[args.provider](key=args.key, port=args.port, **config).start()
-    print(json.dumps({"provider": args.provider, "url": emu.url, "key": emu.key,
-                      "env": emu.env()}), flush=True)
+    print(
+        json.dumps({"provider": args.provider, "url": emu.url, "key": emu.key, "env": emu.env()}),
+        flush=True,
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

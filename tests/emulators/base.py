@@ -175,8 +175,10 @@ class Emulator:
         server = _Server((HOST, self._port), Handler)
         self.server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.5},
-            name=f"{self.provider_id}-emulator", daemon=True,
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.5},
+            name=f"{self.provider_id}-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -188,8 +190,9 @@ class Emulator:
         stopper = threading.Thread(target=server.shutdown, daemon=True)
         stopper.start()
         # A connection wakes the serve loop at once instead of at its next poll tick.
-        with contextlib.suppress(OSError), socket.create_connection(
-            server.server_address[:2], timeout=0.5
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(server.server_address[:2], timeout=0.5),
         ):
             pass
         stopper.join()
@@ -307,17 +310,20 @@ class Emulator:
     def new_task_id(self) -> str:
         return str(uuid.uuid4())
 
-    def _new_task(
-        self, body: Any, headers: dict[str, str], task_id: str | None = None
-    ) -> EmuTask:
+    def _new_task(self, body: Any, headers: dict[str, str], task_id: str | None = None) -> EmuTask:
         """Caller holds the lock."""
         now = time.monotonic()
         c = self.config
         t = EmuTask(
-            id=task_id or self.new_task_id(), created=now, body=body,
+            id=task_id or self.new_task_id(),
+            created=now,
+            body=body,
             headers={k: v for k, v in headers.items() if k != "authorization"},
-            fail_reason=c.fail_reason, fail_code=c.fail_code, throttled=c.throttled,
-            not_exist_until=now + c.not_exist_seconds, not_exist_polls=c.not_exist_polls,
+            fail_reason=c.fail_reason,
+            fail_code=c.fail_code,
+            throttled=c.throttled,
+            not_exist_until=now + c.not_exist_seconds,
+            not_exist_polls=c.not_exist_polls,
         )
         self.tasks[t.id] = t
         return t
@@ -402,8 +408,7 @@ class Emulator:
             return self._file(req)
         route = self.route_of(req)
         if route is None:
-            return Response(404, b"<html><body><h1>404 Not Found</h1></body></html>",
-                            "text/html")
+            return Response(404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html")
         tid = self.task_id_of(req) if route in ("poll", "cancel") else None
         with self.lock:
             self.route_counts[route] = self.route_counts.get(route, 0) + 1
@@ -450,21 +455,21 @@ class Emulator:
         if f.kind == "auth":
             return self.auth_error()
         if f.kind == "credits":
-            return self.error("credits", f.status or 402,
-                              f.message or "Insufficient credits for this request", f)
+            return self.error(
+                "credits", f.status or 402, f.message or "Insufficient credits for this request", f
+            )
         if f.kind == "not_found":
             return self.error("not_found", f.status or 404, f.message or "Task not found", f)
         if f.kind == "invalid":
             name = f.field or "image"
-            return self.error("invalid", f.status or 400,
-                              f.message or f"{name} is invalid", f)
+            return self.error("invalid", f.status or 400, f.message or f"{name} is invalid", f)
         if f.kind == "body_error":
             return self.error("body_error", 200, f.message or "error", f)
         status = f.status or 500
         return self.error("server", status, f.message or "Internal server error", f)
 
     def _file(self, req: Request) -> Response:
-        name = req.path[len("/files/"):]
+        name = req.path[len("/files/") :]
         if self.config.expire_results:
             status = self.config.expire_results
             return Response(
@@ -480,8 +485,12 @@ class Emulator:
         if stored is None:
             return Response(404, b"Not Found", "text/plain")
         data, ctype = stored
-        return Response(200, b"" if req.method == "HEAD" else data, ctype,
-                        headers={"Content-Length": str(len(data))})
+        return Response(
+            200,
+            b"" if req.method == "HEAD" else data,
+            ctype,
+            headers={"Content-Length": str(len(data))},
+        )
 
     def _control(self, req: Request) -> Response:
         if req.method == "GET":
@@ -540,9 +549,11 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
         req = Request(
-            method=self.command, path=parts.path,
+            method=self.command,
+            path=parts.path,
             query={k: v[-1] for k, v in parse_qs(parts.query).items()},
-            headers={k.lower(): v for k, v in self.headers.items()}, body=body,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
         )
         try:
             resp = self.emu.dispatch(req)

@@ -18,12 +18,18 @@ from typing import Any
 from tests.emulators.base import Emulator, EmuTask, Fault, Request, Response
 
 WORDS = {
-    "queued": "QUEUED", "running": "IN_PROGRESS", "succeeded": "SUCCESS",
-    "failed": "FAILURE", "canceled": "FAILURE",
+    "queued": "QUEUED",
+    "running": "IN_PROGRESS",
+    "succeeded": "SUCCESS",
+    "failed": "FAILURE",
+    "canceled": "FAILURE",
 }
 UPSTREAM = {
-    "queued": "PENDING", "running": "RUNNING", "succeeded": "SUCCEEDED",
-    "failed": "FAILED", "canceled": "CANCELLED",
+    "queued": "PENDING",
+    "running": "RUNNING",
+    "succeeded": "SUCCEEDED",
+    "failed": "FAILED",
+    "canceled": "CANCELLED",
 }
 
 
@@ -53,8 +59,14 @@ class CometApiEmulator(Emulator):
             code = code or "invalid_request"
         rid = secrets.token_hex(8)
         return Response.json(
-            {"error": {"message": f"{message} (request id: {rid})", "type": "comet_api_error",
-                       "param": "", "code": code}},
+            {
+                "error": {
+                    "message": f"{message} (request id: {rid})",
+                    "type": "comet_api_error",
+                    "param": "",
+                    "code": code,
+                }
+            },
             status=status,
         )
 
@@ -80,8 +92,15 @@ class CometApiEmulator(Emulator):
                 return self.error("invalid", 400, f"{name} is required and must be a URL")
         t = self.create_task(req)
         code = self.config.extra.get("create_code", 200)
-        return Response.json({"code": code, "msg": "success", "message": "",
-                              "data": {"task_id": t.id}, "exec_time": 0.031})
+        return Response.json(
+            {
+                "code": code,
+                "msg": "success",
+                "message": "",
+                "data": {"task_id": t.id},
+                "exec_time": 0.031,
+            }
+        )
 
     def _feed(self, req: Request) -> Response:
         body = req.json if isinstance(req.json, dict) else {}
@@ -100,7 +119,8 @@ class CometApiEmulator(Emulator):
         shown: Any = {"percent": f"{pct}%", "number": pct, "fraction": progress}[style]
         now = int(time.time())
         upstream: dict[str, Any] = {
-            "id": t.id, "status": UPSTREAM.get(phase, "PENDING"),
+            "id": t.id,
+            "status": UPSTREAM.get(phase, "PENDING"),
             "createdAt": "2026-11-23T12:00:00.000Z",
         }
         if phase == "queued" and t.throttled:
@@ -108,11 +128,16 @@ class CometApiEmulator(Emulator):
         if phase == "running":
             upstream["progress"] = progress
         data: dict[str, Any] = {
-            "task_id": t.id, "action": "act_one",
+            "task_id": t.id,
+            "action": "act_one",
             "status": x.get("status_override") or WORDS.get(phase, "UNKNOWN"),
-            "fail_reason": "", "result_url": "", "submit_time": now - 5,
-            "start_time": now if phase != "queued" else 0, "finish_time": 0,
-            "progress": shown, "data": upstream,
+            "fail_reason": "",
+            "result_url": "",
+            "submit_time": now - 5,
+            "start_time": now if phase != "queued" else 0,
+            "finish_time": 0,
+            "progress": shown,
+            "data": upstream,
         }
         if phase == "succeeded":
             url = self.result_url(t.id)

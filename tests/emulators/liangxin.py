@@ -37,8 +37,10 @@ class LiangXinEmulator(Emulator):
         code: Any = CODES.get(kind, status)
         if fault is not None and fault.code is not None:
             code = fault.code
-        http = 200 if self.config.extra.get("errors_in_200", True) else (
-            int(code) if str(code).isdigit() and 400 <= int(code) < 600 else status
+        http = (
+            200
+            if self.config.extra.get("errors_in_200", True)
+            else (int(code) if str(code).isdigit() and 400 <= int(code) < 600 else status)
         )
         return Response.json({"code": code, "msg": message, "data": None}, status=http)
 
@@ -80,18 +82,32 @@ class LiangXinEmulator(Emulator):
         t, phase, progress = self.observe(tid)
         if t is None or phase == "hidden":
             return self.error("not_found", 404, "recordInfo is null")
-        return Response.json({"code": 200, "message": "success",
-                              "data": self._view(t, phase, progress)})
+        return Response.json(
+            {"code": 200, "message": "success", "data": self._view(t, phase, progress)}
+        )
 
     def _view(self, t: EmuTask, phase: str, progress: float) -> dict[str, Any]:
         x = self.config.extra
-        state = {"queued": "waiting" if t.polls <= 1 else "queuing", "running": "generating",
-                 "succeeded": "success", "failed": "fail", "canceled": "fail"}[phase]
+        state = {
+            "queued": "waiting" if t.polls <= 1 else "queuing",
+            "running": "generating",
+            "succeeded": "success",
+            "failed": "fail",
+            "canceled": "fail",
+        }[phase]
         now = int(time.time() * 1000)
         data: dict[str, Any] = {
-            "taskId": t.id, "model": "runway-act-two", "state": x.get("status_override") or state,
-            "param": json.dumps(t.body or {}), "resultJson": "", "failCode": "", "failMsg": "",
-            "costTime": None, "completeTime": None, "createTime": now - 5000, "updateTime": now,
+            "taskId": t.id,
+            "model": "runway-act-two",
+            "state": x.get("status_override") or state,
+            "param": json.dumps(t.body or {}),
+            "resultJson": "",
+            "failCode": "",
+            "failMsg": "",
+            "costTime": None,
+            "completeTime": None,
+            "createTime": now - 5000,
+            "updateTime": now,
         }
         if phase == "running" and x.get("progress_field", True):
             data["progress"] = progress

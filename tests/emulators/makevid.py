@@ -45,29 +45,49 @@ class MakevidEmulator(Emulator):
 
     def _view(self, t: EmuTask, phase: str, progress: float) -> dict[str, Any]:
         x = self.config.extra
-        status = {"queued": "THROTTLED" if t.throttled else "PENDING", "running": "RUNNING",
-                  "succeeded": "SUCCEEDED", "failed": "FAILED", "canceled": "FAILED"}[phase]
+        status = {
+            "queued": "THROTTLED" if t.throttled else "PENDING",
+            "running": "RUNNING",
+            "succeeded": "SUCCEEDED",
+            "failed": "FAILED",
+            "canceled": "FAILED",
+        }[phase]
         ratio: str | None = None
         if phase == "running" and not x.get("null_progress"):
             ratio = f"{progress:.3f}".rstrip("0").rstrip(".")
         elif phase == "succeeded":
             ratio = "1"
         task: dict[str, Any] = {
-            "id": t.id, "name": None, "image": None,
-            "createdAt": "2026-11-23T12:00:00.123Z", "updatedAt": "2026-11-23T12:00:20.338Z",
-            "taskType": "act_two", "options": {"seconds": 5},
+            "id": t.id,
+            "name": None,
+            "image": None,
+            "createdAt": "2026-11-23T12:00:00.123Z",
+            "updatedAt": "2026-11-23T12:00:20.338Z",
+            "taskType": "act_two",
+            "options": {"seconds": 5},
             "status": x.get("status_override") or status,
             "error": t.fail_reason if phase in ("failed", "canceled") else None,
             "progressText": "Generating" if phase == "running" else None,
             "progressRatio": ratio,
             "estimatedTimeToStartSeconds": 12 if phase == "queued" else 0,
-            "artifacts": [], "sharedAsset": None,
+            "artifacts": [],
+            "sharedAsset": None,
         }
         if phase == "succeeded":
-            task["artifacts"] = [{
-                "id": f"{t.id}-a", "taskId": t.id, "filename": ".mp4",
-                "url": self.result_url(t.id), "fileSize": "6069", "previewUrls": [],
-                "metadata": {"frameRate": 12, "duration": 1.0, "dimensions": [160, 90],
-                             "size": {"width": 160, "height": 90}},
-            }]
+            task["artifacts"] = [
+                {
+                    "id": f"{t.id}-a",
+                    "taskId": t.id,
+                    "filename": ".mp4",
+                    "url": self.result_url(t.id),
+                    "fileSize": "6069",
+                    "previewUrls": [],
+                    "metadata": {
+                        "frameRate": 12,
+                        "duration": 1.0,
+                        "dimensions": [160, 90],
+                        "size": {"width": 160, "height": 90},
+                    },
+                }
+            ]
         return task

@@ -22,8 +22,12 @@ def tiny_mp4(width: int = 160, height: int = 90, frames: int = 12, fps: int = 12
         for i in range(frames):
             # A moving gradient, so frames differ and the stream is not degenerate.
             img = np.stack(
-                [(xs * 255 // width + i * 20) % 256, ys * 255 // height,
-                 np.full_like(xs, (i * 40) % 256)], axis=-1,
+                [
+                    (xs * 255 // width + i * 20) % 256,
+                    ys * 255 // height,
+                    np.full_like(xs, (i * 40) % 256),
+                ],
+                axis=-1,
             ).astype(np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 container.mux(packet)

@@ -130,12 +130,17 @@ class RunwayEmulator(Emulator):
         uid = str(uuid.uuid4())
         with self.lock:
             self.uploads[uid] = None
-        return Response.json({
-            "uploadUrl": f"{self.url}/_uploads/{uid}",
-            "fields": {"key": f"uploads/{uid}/{filename}", "policy": "eyJleHBpcmF0aW9uIjoi",
-                       "x-amz-signature": "0f1e2d3c"},
-            "runwayUri": f"runway://uploads/{uid}",
-        })
+        return Response.json(
+            {
+                "uploadUrl": f"{self.url}/_uploads/{uid}",
+                "fields": {
+                    "key": f"uploads/{uid}/{filename}",
+                    "policy": "eyJleHBpcmF0aW9uIjoi",
+                    "x-amz-signature": "0f1e2d3c",
+                },
+                "runwayUri": f"runway://uploads/{uid}",
+            }
+        )
 
     def _store_upload(self, req: Request) -> Response:
         uid = req.path.rsplit("/", 1)[-1]
@@ -146,7 +151,9 @@ class RunwayEmulator(Emulator):
             return _s3_error(404, "NoSuchUpload", "The upload does not exist.")
         parts = parse_multipart(req.headers.get("content-type", ""), req.body)
         if (
-            parts is None or "file" not in parts or "policy" not in parts
+            parts is None
+            or "file" not in parts
+            or "policy" not in parts
             or not parts.get("key", b"").startswith(f"uploads/{uid}/".encode())
         ):
             return _s3_error(400, "InvalidArgument", "The form fields or the file are missing.")
@@ -167,10 +174,16 @@ class RunwayEmulator(Emulator):
         return Response.json(self._view(t, phase, progress))
 
     def _view(self, t: EmuTask, phase: str, progress: float) -> dict[str, Any]:
-        status = {"queued": "THROTTLED" if t.throttled else "PENDING", "running": "RUNNING",
-                  "succeeded": "SUCCEEDED", "failed": "FAILED", "canceled": "CANCELLED"}[phase]
+        status = {
+            "queued": "THROTTLED" if t.throttled else "PENDING",
+            "running": "RUNNING",
+            "succeeded": "SUCCEEDED",
+            "failed": "FAILED",
+            "canceled": "CANCELLED",
+        }[phase]
         out: dict[str, Any] = {
-            "id": t.id, "createdAt": "2026-11-23T12:00:00.000Z",
+            "id": t.id,
+            "createdAt": "2026-11-23T12:00:00.000Z",
             "status": self.config.extra.get("status_override") or status,
         }
         if phase == "running":

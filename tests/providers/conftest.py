@@ -50,8 +50,14 @@ class Harness:
 
 def fast_options(sleeps: list[float], **changes: Any) -> HttpOptions:
     base = HttpOptions(
-        connect_timeout=1.0, read_timeout=2.0, write_timeout=2.0, pool_timeout=1.0,
-        deadline=10.0, max_retries=2, backoff_initial=0.05, backoff_max=0.2,
+        connect_timeout=1.0,
+        read_timeout=2.0,
+        write_timeout=2.0,
+        pool_timeout=1.0,
+        deadline=10.0,
+        max_retries=2,
+        backoff_initial=0.05,
+        backoff_max=0.2,
         sleep=sleeps.append,
     )
     return base.with_(**changes)
@@ -75,8 +81,14 @@ def harness(tmp_path: Path) -> Iterator[MakeHarness]:
     """harness("runway", key=..., public_url=..., polls_to_finish=..., read_timeout=...)"""
     made: list[Harness] = []
 
-    def make(provider_id: str, *, key: str | None = None, public_url: str | None = None,
-             http: dict[str, Any] | None = None, **config: Any) -> Harness:
+    def make(
+        provider_id: str,
+        *,
+        key: str | None = None,
+        public_url: str | None = None,
+        http: dict[str, Any] | None = None,
+        **config: Any,
+    ) -> Harness:
         emu = EMULATORS[provider_id](**config).start()
         env = emu.env()
         if key is not None:
@@ -84,8 +96,12 @@ def harness(tmp_path: Path) -> Iterator[MakeHarness]:
         if public_url is not None:
             env["REENACT_PUBLIC_URL"] = public_url
         sleeps: list[float] = []
-        h = Harness(emu, build_provider(provider_id, tmp_path, env, sleeps, **(http or {})),
-                    sleeps, tmp_path)
+        h = Harness(
+            emu,
+            build_provider(provider_id, tmp_path, env, sleeps, **(http or {})),
+            sleeps,
+            tmp_path,
+        )
         made.append(h)
         return h
 

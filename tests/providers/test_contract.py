@@ -24,8 +24,7 @@ def test_happy_path_queued_running_succeeded_with_a_result_url(
     h = harness(pid, queued_polls=1, polls_to_finish=3)
     task_id = h.start_task()
     seen = h.poll_until_done(task_id)
-    assert [u.status for u in seen] == [TaskStatus.QUEUED, TaskStatus.RUNNING,
-                                        TaskStatus.SUCCEEDED]
+    assert [u.status for u in seen] == [TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.SUCCEEDED]
     assert seen[1].progress == pytest.approx(0.5)
     assert seen[-1].progress == 1.0
     assert seen[-1].result_url == h.emu.result_url(task_id)
@@ -74,8 +73,9 @@ def test_wrong_key_is_rejected_with_a_sentence_and_never_echoed(
 def test_a_key_echoed_by_the_provider_is_scrubbed(harness: MakeHarness, pid: str) -> None:
     h = harness(pid)
     task_id = h.emu.add_task()
-    h.emu.fault("status", route="poll", status=401, message=f"bad key {h.emu.key} for you",
-                code=401)
+    h.emu.fault(
+        "status", route="poll", status=401, message=f"bad key {h.emu.key} for you", code=401
+    )
     with pytest.raises(ProviderError) as info:
         h.provider.poll(task_id)
     assert info.value.kind is ErrorKind.AUTHENTICATION
@@ -232,9 +232,7 @@ def test_polls_that_never_answer_end_within_the_deadline_as_a_timeout(
 
 
 @pytest.mark.parametrize("pid", ALL)
-def test_a_provider_side_failure_keeps_the_providers_reason(
-    harness: MakeHarness, pid: str
-) -> None:
+def test_a_provider_side_failure_keeps_the_providers_reason(harness: MakeHarness, pid: str) -> None:
     reason = "The driving video has no visible face"
     h = harness(pid, fail_reason=reason, polls_to_finish=2)
     seen = h.poll_until_done(h.start_task())
@@ -255,9 +253,7 @@ def test_an_existing_task_can_be_made_to_fail(harness: MakeHarness, pid: str) ->
 
 
 @pytest.mark.parametrize("pid", ALL)
-def test_an_unknown_status_word_is_kept_and_never_terminal(
-    harness: MakeHarness, pid: str
-) -> None:
+def test_an_unknown_status_word_is_kept_and_never_terminal(harness: MakeHarness, pid: str) -> None:
     h = harness(pid, status_override="WARMING_UP_NEW_STATE")
     update = h.provider.poll(h.start_task())
     assert update.status in (TaskStatus.QUEUED, TaskStatus.RUNNING)

@@ -38,11 +38,26 @@ def test_retry_after_as_an_http_date_is_honoured(harness: MakeHarness) -> None:
     assert len(h.sleeps) == 1 and 0.5 < h.sleeps[0] <= 3.0
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("42%", 0.42), ("0%", 0.0), ("100%", 1.0), (42, 0.42), (0.42, 0.42), ("0.5", 0.5),
-    ("1", 1.0), (1, 1.0), (150, 1.0), (-3, 0.0), (None, None), ("", None), ("soon", None),
-    (True, None), ([1], None),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("42%", 0.42),
+        ("0%", 0.0),
+        ("100%", 1.0),
+        (42, 0.42),
+        (0.42, 0.42),
+        ("0.5", 0.5),
+        ("1", 1.0),
+        (1, 1.0),
+        (150, 1.0),
+        (-3, 0.0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        (True, None),
+        ([1], None),
+    ],
+)
 def test_progress_fraction(value: object, expected: float | None) -> None:
     assert progress_fraction(value) == expected
 
@@ -53,8 +68,9 @@ def test_message_and_field_from_the_usual_error_shapes() -> None:
     assert message_of({"code": 422, "msg": "input.seed invalid"}) == "input.seed invalid"
     assert field_of({"issues": [{"path": ["character", "uri"]}]}) == "character.uri"
     assert field_of({"error": {"param": "image"}}) == "image"
-    assert field_of({"error": "reference.uri: bad"}, ("reference", "reference.uri")) == \
-        "reference.uri"
+    assert (
+        field_of({"error": "reference.uri: bad"}, ("reference", "reference.uri")) == "reference.uri"
+    )
     assert field_of({"error": "no idea"}, ("seed",)) is None
 
 
@@ -108,11 +124,12 @@ def test_safe_names() -> None:
 
 def test_callback_urls_never_point_at_a_third_party(tmp_path: Path) -> None:
     bare = load_settings(env={"REENACT_DATA_DIR": str(tmp_path)}, secrets={})
-    assert callback_url_for("cometapi", "t1", bare) == \
-        "https://callbacks.reenact.invalid/hooks/cometapi/t1"
+    assert (
+        callback_url_for("cometapi", "t1", bare)
+        == "https://callbacks.reenact.invalid/hooks/cometapi/t1"
+    )
     public = load_settings(
         env={"REENACT_DATA_DIR": str(tmp_path), "REENACT_PUBLIC_URL": "https://me.example/"},
         secrets={},
     )
-    assert callback_url_for("liangxin", "a/b", public) == \
-        "https://me.example/hooks/liangxin/a%2Fb"
+    assert callback_url_for("liangxin", "a/b", public) == "https://me.example/hooks/liangxin/a%2Fb"

@@ -50,8 +50,9 @@ def test_body_codes_on_poll(harness: MakeHarness, code: int, in_200: bool) -> No
     kind, retried = CODES[code]
     h = harness("liangxin", errors_in_200=in_200)
     task_id = h.emu.add_task()
-    h.emu.fault("body_error", route="poll", code=code, message=f"input.ratio says {code}",
-                times=None)
+    h.emu.fault(
+        "body_error", route="poll", code=code, message=f"input.ratio says {code}", times=None
+    )
     with pytest.raises(ProviderError) as info:
         h.provider.poll(task_id)
     assert info.value.kind is kind
@@ -78,8 +79,9 @@ def test_generation_failed_code_on_poll_is_a_failed_task(harness: MakeHarness) -
     assert "generation failed: bad face" in (update.error or "")
 
 
-@pytest.mark.parametrize(("code", "retried"), [(455, True), (429, True), (500, False),
-                                               (501, False), (505, False)])
+@pytest.mark.parametrize(
+    ("code", "retried"), [(455, True), (429, True), (500, False), (501, False), (505, False)]
+)
 def test_body_codes_on_create_retry_only_refusals(
     harness: MakeHarness, code: int, retried: bool
 ) -> None:
@@ -102,14 +104,23 @@ def test_result_json_string_is_parsed(harness: MakeHarness) -> None:
     assert final.result_url == h.emu.result_url(task_id)
 
 
-@pytest.mark.parametrize(("result_json", "status", "url"), [
-    (json.dumps({"resultUrls": ["https://cdn.example/a.mp4"]}), TaskStatus.SUCCEEDED,
-     "https://cdn.example/a.mp4"),
-    ({"resultUrls": ["https://cdn.example/b.mp4"]}, TaskStatus.SUCCEEDED,
-     "https://cdn.example/b.mp4"),
-    ("", TaskStatus.RUNNING, None),
-    ("{not json", TaskStatus.FAILED, None),
-])
+@pytest.mark.parametrize(
+    ("result_json", "status", "url"),
+    [
+        (
+            json.dumps({"resultUrls": ["https://cdn.example/a.mp4"]}),
+            TaskStatus.SUCCEEDED,
+            "https://cdn.example/a.mp4",
+        ),
+        (
+            {"resultUrls": ["https://cdn.example/b.mp4"]},
+            TaskStatus.SUCCEEDED,
+            "https://cdn.example/b.mp4",
+        ),
+        ("", TaskStatus.RUNNING, None),
+        ("{not json", TaskStatus.FAILED, None),
+    ],
+)
 def test_result_json_variants(result_json: object, status: TaskStatus, url: str | None) -> None:
     settings = load_settings(env={}, secrets={})
     update = LiangXinProvider(settings).normalize(
@@ -122,8 +133,9 @@ def test_result_json_variants(result_json: object, status: TaskStatus, url: str 
 
 
 def test_fail_state_keeps_message_and_code(harness: MakeHarness) -> None:
-    h = harness("liangxin", fail_reason="reference video too short", fail_code="422",
-                polls_to_finish=1)
+    h = harness(
+        "liangxin", fail_reason="reference video too short", fail_code="422", polls_to_finish=1
+    )
     final = h.provider.poll(h.provider.create(h.request()))
     assert final.status is TaskStatus.FAILED and final.raw_status == "fail"
     assert "reference video too short (code 422)" in (final.error or "")
@@ -133,8 +145,10 @@ def test_states_map_to_normalized_statuses(harness: MakeHarness) -> None:
     h = harness("liangxin", queued_polls=2, polls_to_finish=4)
     seen = h.poll_until_done(h.provider.create(h.request()))
     assert [(u.raw_status, u.status) for u in seen] == [
-        ("waiting", TaskStatus.QUEUED), ("queuing", TaskStatus.QUEUED),
-        ("generating", TaskStatus.RUNNING), ("success", TaskStatus.SUCCEEDED),
+        ("waiting", TaskStatus.QUEUED),
+        ("queuing", TaskStatus.QUEUED),
+        ("generating", TaskStatus.RUNNING),
+        ("success", TaskStatus.SUCCEEDED),
     ]
 
 
@@ -149,7 +163,10 @@ def test_body_carries_model_options_and_callback(harness: MakeHarness) -> None:
         "input": {
             "character": {"type": "video", "uri": "https://cdn.example/char.mp4"},
             "reference": {"type": "video", "uri": req.video},
-            "ratio": "960:960", "body_control": True, "expression_intensity": 4, "seed": 7,
+            "ratio": "960:960",
+            "body_control": True,
+            "expression_intensity": 4,
+            "seed": 7,
         },
     }
 
