@@ -31,6 +31,10 @@ def test_file_checks_count_holds_while_providers_change(
     upload(page, "driving_video", media.tall)
     alone = _summary(page)
     choose_only(page, ["local", "cometapi"], PICKABLE)
+    # The panel is drawn again for the new choice: wait for CometAPI's limits to appear.
+    expect(panel(page, "driving_video")).to_contain_text(
+        re.compile(r"CometAPI: \d+ of \d+ limits met"), timeout=60_000
+    )
     both = _summary(page)
     count = COUNT.search(alone)
     assert count is not None and COUNT.search(both) is not None
