@@ -10,7 +10,7 @@ import os
 import shutil
 import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -325,10 +325,13 @@ class Studio:
             prices[provider_id] = round(float(usd_per_second), 4)
         self.store.set_pref(PRICES_PREF, prices)
 
-    def price_per_second(self, caps: ProviderCapabilities) -> tuple[float | None, str | None]:
+    def price_per_second(
+        self, caps: ProviderCapabilities, prices: Mapping[str, float] | None = None
+    ) -> tuple[float | None, str | None]:
         """(price, where it comes from): the creator's own price ("yours") wins over the
-        provider's published one ("published"); (None, None) when neither is known."""
-        mine = self.prices().get(caps.id)
+        provider's published one ("published"); (None, None) when neither is known.
+        `prices`: the creator's prices already read (a table of several tasks reads once)."""
+        mine = (self.prices() if prices is None else prices).get(caps.id)
         if mine is not None:
             return mine, "yours"
         if caps.cost_per_second_usd is not None:
@@ -336,10 +339,15 @@ class Studio:
         return None, None
 
     def estimate_cost(
-        self, caps: ProviderCapabilities, inputs: TaskInputs, *, duration_s: float | None = None
+        self,
+        caps: ProviderCapabilities,
+        inputs: TaskInputs,
+        *,
+        duration_s: float | None = None,
+        prices: Mapping[str, float] | None = None,
     ) -> float | None:
         """Price per second × the driving clip's length (or `duration_s` when known)."""
-        price, _ = self.price_per_second(caps)
+        price, _ = self.price_per_second(caps, prices)
         if price is None:
             return None
         if price == 0:

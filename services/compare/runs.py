@@ -122,6 +122,7 @@ def numbers(studio: Studio, view: RunView) -> list[TaskNumbers]:
     """The numbers table: one row per provider, from the store (no provider is asked)."""
     running_at = studio.store.first_status_at([t.id for t in view.tasks], TaskStatus.RUNNING)
     driving_s: float | None = None
+    prices = studio.prices()  # once for the table, not per row (the page asks every second)
     rows: list[TaskNumbers] = []
     for task in view.tasks:
         provider = studio.provider(task.provider)
@@ -143,12 +144,12 @@ def numbers(studio: Studio, view: RunView) -> list[TaskNumbers]:
             row.cost_usd, row.cost_source = float(reported), "reported"
         else:
             caps = provider.capabilities()
-            _, row.price_source = studio.price_per_second(caps)
+            _, row.price_source = studio.price_per_second(caps, prices)
             cost = task.cost_estimate
             if cost is None and row.price_source and task.inputs is not None:
                 if driving_s is None and view.reference:
                     driving_s = _duration(Path(view.reference))
-                cost = studio.estimate_cost(caps, task.inputs, duration_s=driving_s)
+                cost = studio.estimate_cost(caps, task.inputs, duration_s=driving_s, prices=prices)
             if cost is not None:
                 row.cost_usd, row.cost_source = cost, "estimate"
         _measured(row, task, view.analysis(task.id))
