@@ -6,7 +6,7 @@ to set) — keys are never shown. Options appear only when a chosen provider sup
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TypeVar, overload
 
 import streamlit as st
 
@@ -102,6 +102,10 @@ def restore_options(options: TaskOptions) -> None:
         st.session_state[_OPTION_KEYS[opt]] = value
 
 
+@overload
+def _default(key: str, value: _T) -> _T | None: ...
+@overload
+def _default(key: str, value: _T, unset: _T) -> _T: ...
 def _default(key: str, value: _T, unset: _T | None = None) -> _T | None:
     """A widget's default, left out once Session State holds its value (a restored draft):
     Streamlit logs a warning for a widget given both."""

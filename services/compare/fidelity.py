@@ -108,7 +108,7 @@ class FaceTrack:
     @property
     def found(self) -> np.ndarray:
         """Per frame: was a face found."""
-        return ~np.isnan(self.values).any(axis=1)
+        return np.logical_not(np.isnan(self.values).any(axis=1))
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as f:  # a file object: numpy would append ".npz" to a name

@@ -104,5 +104,6 @@ def _image(frame: av.VideoFrame) -> Image:
 
 def _plane(frame: av.VideoFrame, i: int) -> np.ndarray:
     plane = frame.planes[i]
-    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    # memoryview: zero-copy, and numpy's stubs for 3.11 take no buffer-protocol object.
+    rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
     return rows[:, : plane.width]

@@ -136,7 +136,8 @@ def check_file(
 ) -> CheckReport:
     """run_checks, with role None meaning: an image is a character image, a video a
     driving video (what `reenact check` does)."""
-    stored, shown = display_name(Path(path)), sentence_name(path, name)
+    path = Path(path)
+    stored, shown = display_name(path), sentence_name(path, name)
     try:
         with open_media(path) as opened:
             if role is None:
