@@ -215,7 +215,7 @@ class CometApiProvider(HttpProvider):
             return ProviderUpdate(
                 status=TaskStatus.CANCELED,
                 error="The task was canceled at the provider.",
-                error_kind=ErrorKind.CANCELED.value,
+                error_kind=ErrorKind.CANCELED,
                 raw_status=raw,
             )
         if inner in QUEUED_WORDS or (outer in QUEUED_WORDS and inner not in RUNNING_WORDS):

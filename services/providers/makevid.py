@@ -107,7 +107,7 @@ class MakevidProvider(HttpProvider):
             return ProviderUpdate(
                 status=TaskStatus.CANCELED,
                 error="The task was canceled.",
-                error_kind=ErrorKind.CANCELED.value,
+                error_kind=ErrorKind.CANCELED,
                 raw_status=raw,
             )
         state = TaskStatus.RUNNING if progress else TaskStatus.QUEUED

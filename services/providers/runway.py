@@ -301,7 +301,7 @@ class RunwayProvider(HttpProvider):
             return ProviderUpdate(
                 status=TaskStatus.CANCELED,
                 error="The task was canceled.",
-                error_kind=ErrorKind.CANCELED.value,
+                error_kind=ErrorKind.CANCELED,
                 raw_status=raw,
             )
         progress = progress_fraction(task.progress)
