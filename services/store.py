@@ -40,6 +40,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from services import schema
 from services.config import Settings
 from services.models import (
     LOCAL_OWNER,
@@ -124,6 +125,11 @@ class TaskRow(Base):
     # Who may list, play, download, cancel, retry or delete it (a signed-in user's email;
     # "local" for the operator on this machine, the CLI and everything before sign-in).
     owner: Mapped[str] = mapped_column(String(320), default=LOCAL_OWNER)
+    # Who holds a poll or archive claim on it, and until when (then anyone may take it).
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # NULL while no result is expected; then pending, done, gave_up or blocked.
+    archive_state: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         Index("ix_tasks_created", "created_at"),
@@ -131,6 +137,7 @@ class TaskRow(Base):
         Index("ix_tasks_provider_ptid", "provider", "provider_task_id"),
         Index("ix_tasks_run", "run_id"),
         Index("ix_tasks_owner_created", "owner", "created_at"),
+        Index("ix_tasks_archive", "archive_state", "lease_until"),
     )
 
 
@@ -277,8 +284,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _make_engine(url)
-        Base.metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        schema.upgrade(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
@@ -1013,31 +1019,6 @@ _RECORD_POLL = (
     )
 )
 _NEXT_DUE = select(func.min(_T.c.next_poll_at)).where(*_POLLABLE)
-
-
-# Columns added after the first release: an existing data file gets them on open (the
-# schema-migration issue replaces this with real migrations).
-_ADDED_COLUMNS = (
-    ("tasks", "owner", f"owner VARCHAR(320) NOT NULL DEFAULT '{LOCAL_OWNER}'"),
-    ("runs", "owner", f"owner VARCHAR(320) NOT NULL DEFAULT '{LOCAL_OWNER}'"),
-)
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    from sqlalchemy import inspect, text
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    for table, column, ddl in _ADDED_COLUMNS:
-        have = {c["name"] for c in inspect(engine).get_columns(table)}
-        if column in have:
-            continue
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {ddl}"))
-        except (OperationalError, ProgrammingError):
-            # Another process added it first (both saw it missing): fine if it is there now.
-            if column not in {c["name"] for c in inspect(engine).get_columns(table)}:
-                raise
 
 
 def _make_engine(url: str) -> Engine:
