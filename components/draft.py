@@ -20,6 +20,7 @@ from components.format import plain
 from components.identity import viewer
 from components.media_input import MediaChoice, current, restore
 from components.provider_picker import option_values, restore_options
+from services.links import is_web_link
 from services.models import MediaRole, TaskOptions
 
 _LOADED = "_draft_loaded"
@@ -56,7 +57,7 @@ def _stored(choice: MediaChoice, uploads: Path) -> MediaChoice | None:
         return None
     if choice.before and not (_inside(choice.before, uploads) and Path(choice.before).is_file()):
         choice = choice.model_copy(update={"before": None})
-    if choice.url and not choice.url.lower().startswith(("https://", "http://")):
+    if choice.url and not is_web_link(choice.url):
         # Providers would be handed the link as-is; the stored file stands in for it.
         choice = choice.model_copy(update={"url": None})
     return choice

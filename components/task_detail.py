@@ -11,8 +11,8 @@ from components.format import ago, plain, status_label
 from components.identity import viewer
 from components.providers import OPTION_LABELS, provider_infos, provider_name
 from components.task_card import task_cards
+from services.links import is_web_link
 from services.models import Task
-from services.studio import is_url
 
 
 def task_detail(task_id: str) -> None:
@@ -60,7 +60,7 @@ def _facts(task: Task) -> None:
 
 
 def _name(value: str) -> str:
-    return value if is_url(value) else Path(value).name
+    return value if is_web_link(value) else Path(value).name
 
 
 def _history(task_id: str) -> None:

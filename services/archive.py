@@ -24,6 +24,7 @@ from services.errors import (
     ensure_free_space,
     is_disk_full,
 )
+from services.links import is_web_link
 
 RESULT_NAME = "result.mp4"
 # Act-Two outputs are at most 30 s; a generous cap still stops a runaway or hostile answer.
@@ -44,7 +45,7 @@ def fetch_result(url: str, task_id: str, settings: Settings) -> Path:
     dest = result_dest(settings, task_id)
     if url.lower().startswith("file:"):
         return _copy_local(url, dest, settings)
-    if not url.lower().startswith(("http://", "https://")):
+    if not is_web_link(url):
         raise InputError(f"The provider gave a result link this app cannot fetch: {url[:80]}")
     from services.fetch import download  # httpx only when there is something to download
 

@@ -335,14 +335,14 @@ def _provider(ctx: Ctx, provider_id: str, *, require: bool = True) -> Any:
 def _precheck(ctx: Ctx, inputs: Any, provider_ids: list[str]) -> None:
     """The checks the app shows before its Submit button, run before anyone pays: a failing
     one stops the submission (exit 1) with its sentence; warnings are only shown."""
+    from services.links import is_web_link
     from services.media import run_checks
     from services.media.inputs import capabilities_for
-    from services.studio import is_url
 
     caps = capabilities_for(provider_ids, ctx.settings)
     problems: list[str] = []
     for role, value in inputs.items():
-        source = "url" if is_url(value) else "path"
+        source = "url" if is_web_link(value) else "path"
         if source == "url":
             from services.fetch import ingest_url
 

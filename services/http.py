@@ -31,6 +31,7 @@ from pydantic import SecretStr
 
 from services.curl_transport import IDEMPOTENT
 from services.errors import ConfigError, ErrorKind, ProviderError, TransportError
+from services.links import is_web_link
 
 log = logging.getLogger("reenact.http")
 
@@ -249,7 +250,7 @@ class HttpClient:
         return text.replace(secret, "[redacted]") if secret else text
 
     def _url(self, path: str) -> str:
-        if path.startswith(("http://", "https://")):
+        if is_web_link(path):
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from services.config import Settings, load_settings
 from services.errors import ConfigError, ErrorKind, InputError, ReenactError, TransportError
+from services.links import is_web_link, looks_like_link
 from services.models import (
     LOCAL_OWNER,
     Availability,
@@ -61,10 +62,6 @@ class ProviderInfo(BaseModel):
     availability: Availability
 
 
-def is_url(value: str) -> bool:
-    return value.lower().startswith(("http://", "https://"))
-
-
 class Studio:
     def __init__(self, settings: Settings | None = None, store: Store | None = None) -> None:
         self.settings = settings or load_settings()
@@ -106,9 +103,9 @@ class Studio:
         def norm(value: str | None, what: str) -> str | None:
             if value is None or value == "":
                 return None
-            if is_url(value):
+            if is_web_link(value):
                 return value
-            if "://" in value:
+            if looks_like_link(value):
                 raise InputError(f"The {what} must be a local file or an http(s) link.")
             path = Path(value).expanduser()
             if not path.is_file():
@@ -216,7 +213,7 @@ class Studio:
                 f"{provider.name} cannot start new tasks here; it can only follow a task "
                 f"made elsewhere: reenact track --provider {provider_id} TASK_ID."
             )
-        local = [v for _, v in inputs.items() if not is_url(v)]
+        local = [v for _, v in inputs.items() if not is_web_link(v)]
         if caps.needs_urls and local and not self.settings.public_url:
             raise InputError(
                 f"{provider.name} only accepts links: paste a URL for the video and image, or "
@@ -448,7 +445,7 @@ class Studio:
 
 
 def _duration_of(value: str) -> float | None:
-    if is_url(value):
+    if is_web_link(value):
         return None
     try:
         from services.media import probe

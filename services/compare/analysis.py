@@ -14,6 +14,7 @@ from pathlib import Path
 
 from services.config import Settings
 from services.errors import ReenactError
+from services.links import is_web_link, looks_like_link
 from services.models import OutputFacts, Task, TaskAnalysis, TaskStatus
 from services.store import Store
 
@@ -29,11 +30,11 @@ def local_input(value: str | None, settings: Settings) -> Path | None:
     link the app ingested."""
     if not value:
         return None
-    if value.lower().startswith(("http://", "https://")):
+    if is_web_link(value):
         from services.fetch import stored_copy
 
         return stored_copy(value, settings)
-    if "://" in value:
+    if looks_like_link(value):
         return None
     path = Path(value)
     return path if path.is_file() else None

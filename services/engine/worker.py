@@ -18,6 +18,7 @@ from types import FrameType
 from services.engine import jobs
 from services.engine.jobs import JobSpec, JobState
 from services.errors import ErrorKind, ReenactError
+from services.links import is_web_link
 from services.models import TaskStatus
 
 _PROGRESS_EVERY_S = 0.25
@@ -99,7 +100,7 @@ class Worker:
 
     def resolve(self, value: str) -> str:
         """Local paths pass through; links are fetched (checked, deduplicated) first."""
-        if not value.lower().startswith(("http://", "https://")):
+        if not is_web_link(value):
             return value
         from services.config import load_settings
         from services.fetch import ingest_url

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -10,6 +9,7 @@ from pydantic import BaseModel, computed_field
 
 from services.config import Settings
 from services.errors import InputError
+from services.links import looks_like_link, looks_like_web_address
 from services.media.checks import Check, CheckReport, Source, check_file
 from services.media.metadata import IMAGE_EXTS, VIDEO_EXTS
 from services.models import MediaRole, ProviderCapabilities
@@ -26,26 +26,6 @@ class InputReport(BaseModel):
     @property
     def failed(self) -> bool:
         return self.report.failed
-
-
-# Read without urlsplit, which raises on a malformed host ("http://[::1/a.mp4"): such a link
-# is still a link, and fetching it gives it its own sentence.
-_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*):")
-
-
-def is_url(item: str) -> bool:
-    match = _SCHEME.match(item)
-    # One letter is a Windows drive ("C:\\clip.mp4"), not a scheme.
-    return match is not None and len(match.group(1)) > 1 and "://" in item
-
-
-# A web address typed without its scheme ("example.com/clip.mp4"): not a file here, so the
-# sentence says to add https:// instead of "no such file".
-_WEB_ADDRESS = re.compile(r"\s*(?:www\.|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?::\d+)?/)")
-
-
-def looks_like_web_address(item: str) -> bool:
-    return not is_url(item) and _WEB_ADDRESS.match(item) is not None
 
 
 def _url_path(url: str) -> Path:
@@ -93,7 +73,7 @@ def check_inputs(
 
 def _check_one(item: str, caps: list[ProviderCapabilities], settings: Settings) -> InputReport:
     source: Source
-    if is_url(item):
+    if looks_like_link(item):
         source = "url"
         from services.fetch import ingest_url  # httpx only when a link is given
 

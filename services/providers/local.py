@@ -22,6 +22,7 @@ from services.config import PROJECT_ROOT
 from services.engine import jobs
 from services.engine.jobs import JobSpec, JobState
 from services.errors import ErrorKind, ProviderError
+from services.links import is_web_link
 from services.models import (
     Availability,
     ProviderCapabilities,
@@ -83,7 +84,7 @@ class LocalProvider(Provider):
                 provider=self.id,
             )
         for what, value in (("driving video", request.video), ("character image", request.image)):
-            if not _is_url(value) and not Path(value).is_file():
+            if not is_web_link(value) and not Path(value).is_file():
                 raise ProviderError(
                     ErrorKind.INVALID_INPUT,
                     f"The {what} file was not found: {value}",
@@ -223,12 +224,8 @@ class LocalProvider(Provider):
                 del cls._children[pid]
 
 
-def _is_url(value: str) -> bool:
-    return value.lower().startswith(("http://", "https://"))
-
-
 def _absolute(value: str) -> str:
-    return value if _is_url(value) else str(Path(value).expanduser().resolve())
+    return value if is_web_link(value) else str(Path(value).expanduser().resolve())
 
 
 def _job_id(idempotency_key: str | None) -> str:

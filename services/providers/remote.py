@@ -17,6 +17,7 @@ from services.errors import (
     ProviderError,
     TransportError,
 )
+from services.links import is_web_link, looks_like_link
 from services.models import ProviderUpdate, TaskStatus
 from services.providers.base import SAFE_TASK_ID, CreateRequest, Provider
 from services.publish import INVALID_CALLBACK_BASE, public_url_for
@@ -31,10 +32,6 @@ if TYPE_CHECKING:
 _MODERATION_WORDS = re.compile(
     r"safety|moderat|content polic|nsfw|inappropriate|violat|public figure", re.I
 )
-
-
-def is_url(value: str) -> bool:
-    return value.lower().startswith(("http://", "https://"))
 
 
 def progress_fraction(value: Any) -> float | None:
@@ -224,9 +221,9 @@ class HttpProvider(Provider):
     def link_for(self, value: str) -> str:
         """A link the provider can fetch: URLs pass through; local files are served by this
         app under REENACT_PUBLIC_URL (or an InputError says what to do)."""
-        if is_url(value):
+        if is_web_link(value):
             return value
-        if "://" in value:
+        if looks_like_link(value):
             raise InputError(f"{self.name} needs http(s) links; this is neither: {value}")
         return public_url_for(Path(value), self.settings, provider_name=self.name)
 

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.errors import ErrorKind, InputError, ProviderError
+from services.links import is_web_link
 from services.models import ProviderCapabilities, ProviderUpdate, SizeCaps, TaskStatus
 from services.providers.base import UUID_TASK_ID, CreateRequest
-from services.providers.remote import HttpProvider, failed_update, is_url, progress_fraction
+from services.providers.remote import HttpProvider, failed_update, progress_fraction
 from services.publish import safe_name
 
 if TYPE_CHECKING:
@@ -206,7 +207,7 @@ class RunwayProvider(HttpProvider):
 
     def uri_for(self, value: str, kind: str) -> str:
         """A URL passes through; a local file becomes a data URI or an ephemeral upload."""
-        if is_url(value):
+        if is_web_link(value):
             return value
         path = Path(value)
         if not path.is_file():

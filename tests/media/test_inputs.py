@@ -10,7 +10,6 @@ import pytest
 from services.config import Settings
 from services.errors import ConfigError
 from services.media import check_inputs
-from services.media.inputs import is_url
 from services.models import MediaRole
 from tests.media.conftest import MediaServer
 
@@ -65,11 +64,3 @@ def test_urls_are_fetched_then_checked(
 def test_refused_url_is_a_report(strict_settings: Settings) -> None:
     [report] = check_inputs(["http://127.0.0.1:9/clip.mp4"], None, strict_settings)
     assert report.failed and "loopback" in report.report.checks[0].sentence
-
-
-def test_url_detection() -> None:
-    assert is_url("https://example.com/a.mp4")
-    assert is_url("file:///etc/passwd")  # a URL (refused later), not a path
-    assert not is_url("/home/me/a.mp4")
-    assert not is_url("C:\\clips\\a.mp4")
-    assert not is_url("clips/a:b.mp4")
