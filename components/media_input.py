@@ -22,32 +22,37 @@ from components.format import duration, plain, size
 from components.identity import viewer
 from components.providers import capabilities, provider_name
 from components.uploads import (
-    IMAGE_TYPES,
-    VIDEO_TYPES,
     display_name,
     named_link,
     release_memory,
     save_stream,
 )
 from services.errors import InputError, ReenactError
+from services.media.fix_ids import FixId
+from services.media.sniff import PROVIDER_IMAGE_FORMATS, VIDEO_EXTS
 from services.models import MediaRole
 from services.upload_policy import check_quota, discard, remember
 
 if TYPE_CHECKING:
     from services.media import Check, CheckReport
 
-FIX_LABELS = {
-    "crop_16_9": ("Crop to 16:9", ":material/crop_16_9:"),
-    "pad_16_9": ("Pad to 16:9", ":material/fit_screen:"),
-    "trim_30s": ("Trim to 30 s", ":material/content_cut:"),
-    "transcode_h264": ("Convert to H.264", ":material/movie:"),
+_FIX_ICONS: dict[FixId, str] = {
+    FixId.CROP_16_9: ":material/crop_16_9:",
+    FixId.PAD_16_9: ":material/fit_screen:",
+    FixId.TRIM_30S: ":material/content_cut:",
+    FixId.TRANSCODE_H264: ":material/movie:",
 }
-FIX_SUFFIX = {
-    "crop_16_9": "cropped",
-    "pad_16_9": "padded",
-    "trim_30s": "trimmed",
-    "transcode_h264": "h264",
+# Added to the creator's file name, so check sentences read "phone-clip-cropped.mp4".
+_FIX_SUFFIXES: dict[FixId, str] = {
+    FixId.CROP_16_9: "cropped",
+    FixId.PAD_16_9: "padded",
+    FixId.TRIM_30S: "trimmed",
+    FixId.TRANSCODE_H264: "h264",
 }
+# The uploader lists every video container the checks open (a fix converts what providers
+# refuse), but only the image formats providers take: images have no conversion fix.
+_VIDEO_HELP = ", ".join(ext.lstrip(".").upper() for ext in VIDEO_EXTS)
+_IMAGE_HELP = ", ".join(fmt.upper() for fmt in PROVIDER_IMAGE_FORMATS)
 _BADGE = {
     "ok": ":green-badge[:material/check: OK]",
     "warn": ":orange-badge[:material/warning: Check]",
@@ -62,7 +67,7 @@ class MediaChoice(BaseModel):
     name: str  # what the creator called it
     url: str | None = None  # the link it came from; sent as-is while no fix is applied
     before: str | None = None  # the file before the last fix (for before/after and undo)
-    fix: str | None = None  # the fix that produced `path`
+    fix: FixId | None = None  # the fix that produced `path`
 
     @property
     def value(self) -> str:
@@ -146,7 +151,7 @@ def _picker(role: MediaRole) -> None:
         uploaded = st.file_uploader(
             "Video file" if video else "Image file",
             key=f"upload_{role.value}_{gen}",
-            help=f"{', '.join(t.upper() for t in (VIDEO_TYPES if video else IMAGE_TYPES))}; "
+            help=f"{_VIDEO_HELP if video else _IMAGE_HELP}; "
             f"up to {human_mb(upload_limit_mb())} per file.",
             label_visibility="collapsed",
         )
@@ -296,8 +301,7 @@ def _panel(role: MediaRole, choice: MediaChoice, provider_ids: Sequence[str]) ->
             if old is not None:
                 was.image(old, caption="Before", width="stretch")
             if thumb is not None:
-                label = FIX_LABELS.get(choice.fix, (choice.fix, ""))[0]
-                now.image(thumb, caption=f"After · {label}", width="stretch")
+                now.image(thumb, caption=f"After · {choice.fix.label}", width="stretch")
             if st.button(
                 "Undo fix", key=f"undo_{role.value}", icon=":material/undo:", type="tertiary"
             ):
@@ -344,9 +348,9 @@ def _checks(role: MediaRole, choice: MediaChoice, report: CheckReport) -> None:
             if fixes:
                 row = st.container(horizontal=True, gap="small")
                 for fix in fixes:
-                    label, icon = FIX_LABELS.get(fix, (fix.replace("_", " ").capitalize(), None))
                     # "Crop to 16:9 → 360×202": the button says what the fix will produce.
-                    label = c.fix_labels.get(fix, label)
+                    label = c.fix_labels.get(fix, fix.label)
+                    icon = _FIX_ICONS[fix]
                     if row.button(label, key=f"fix_{role.value}_{c.id}_{fix}", icon=icon):
                         _apply(role, choice, fix)
     if passed:
@@ -368,20 +372,16 @@ def _checks(role: MediaRole, choice: MediaChoice, report: CheckReport) -> None:
                 st.markdown(f"{_BADGE['ok']} {plain(c.sentence)}")
 
 
-def _apply(role: MediaRole, choice: MediaChoice, fix: str) -> None:
+def _apply(role: MediaRole, choice: MediaChoice, fix: FixId) -> None:
     from services.media import apply_fix
 
-    label = FIX_LABELS.get(fix, (fix, ""))[0]
-    with st.spinner(f"{label}…"), sentences("fixing the file"):
+    with st.spinner(f"{fix.label}…"), sentences("fixing the file"):
         uploads = get_studio().settings.uploads_dir
         out_dir = uploads / "fixed"
         out_dir.mkdir(parents=True, exist_ok=True)
         made = apply_fix(Path(choice.path), fix, out_dir)
-        # Named after the creator's file, so check sentences read "phone-clip-cropped.mp4".
         original = Path(choice.name)
-        fixed = named_link(
-            made, f"{original.stem}-{FIX_SUFFIX.get(fix, 'fixed')}{made.suffix}", uploads
-        )
+        fixed = named_link(made, f"{original.stem}-{_FIX_SUFFIXES[fix]}{made.suffix}", uploads)
         _set(
             role,
             MediaChoice(

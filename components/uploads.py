@@ -22,8 +22,6 @@ from services.errors import DISK_FULL_UPLOAD, DiskFullError, ensure_free_space, 
 from services.publish import safe_name, sha256_of
 
 CHUNK = 1024 * 1024
-VIDEO_TYPES = ["mp4", "mov", "m4v", "webm", "mkv"]
-IMAGE_TYPES = ["png", "jpg", "jpeg", "webp"]
 
 
 @contextmanager

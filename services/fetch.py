@@ -30,7 +30,7 @@ from services.errors import (
     ensure_free_space,
     is_disk_full,
 )
-from services.media.sniff import SNIFF_BYTES, Sniffed, sniff
+from services.media.sniff import IMAGE_EXTS, SNIFF_BYTES, VIDEO_EXTS, Sniffed, sniff
 from services.netguard import blocked_sentence, check_url, guarded_transport
 
 MiB = 1024 * 1024
@@ -45,9 +45,6 @@ DOWNLOAD_DEADLINE_S = 900.0
 RETRY_AFTER_CAP_S = 60.0
 
 Expect = Literal["video", "image"] | None
-
-_VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"}
-_IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".heic", ".avif", ".tif", ".tiff"}
 
 
 # ---------------------------------------------------------------- shared plumbing
@@ -373,12 +370,12 @@ def ingest_url(url: str, settings: Settings, *, max_bytes: int = DEFAULT_MAX_BYT
                 "The file behind the link is not a video or image this app can read; "
                 "it may be damaged or of another kind."
             )
-        if named in _VIDEO_EXTS and s.kind != "video":
+        if named in VIDEO_EXTS and s.kind != "video":
             raise InputError(
                 f"The link is named like a video ({named}) but the file is {s.describe()}. "
                 "Check that it is the right link."
             )
-        if named in _IMAGE_EXTS and s.kind != "image":
+        if named in IMAGE_EXTS and s.kind != "image":
             raise InputError(
                 f"The link is named like an image ({named}) but the file is {s.describe()}. "
                 "Check that it is the right link."

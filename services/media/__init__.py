@@ -6,7 +6,7 @@ must not pull in OpenCV and PyAV.
     probe(path) -> MediaInfo
     run_checks(path, role, capabilities, *, source="path") -> CheckReport
     thumbnail(path, faces=True, max_side=480) -> PIL.Image.Image
-    apply_fix(path, fix, out_dir) -> Path
+    apply_fix(path, fix, out_dir) -> Path  (fix: a FixId)
     check_inputs(items, provider_ids, settings) -> list[InputReport]
 """
 
@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from services.media.checks import Check, CheckReport, run_checks
-    from services.media.fixes import FIXES, apply_fix
+    from services.media.fix_ids import FixId
+    from services.media.fixes import apply_fix
     from services.media.inputs import InputReport, check_inputs
     from services.media.metadata import MediaInfo, probe
     from services.media.thumbs import thumbnail
@@ -29,16 +30,16 @@ _LAZY = {
     "CheckReport": "checks",
     "run_checks": "checks",
     "thumbnail": "thumbs",
-    "FIXES": "fixes",
+    "FixId": "fix_ids",
     "apply_fix": "fixes",
     "InputReport": "inputs",
     "check_inputs": "inputs",
 }
 
 __all__ = [
-    "FIXES",
     "Check",
     "CheckReport",
+    "FixId",
     "InputReport",
     "MediaInfo",
     "apply_fix",

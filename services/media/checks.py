@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from services.errors import InputError
 from services.media import faces as face_mod
+from services.media.fix_ids import FixId
 from services.media.frames import Sample, frame_to_rgb, image_sample, pick_times, samples
 from services.media.metadata import (
     MIN_MEAN_FPS,
@@ -35,6 +36,7 @@ from services.media.metadata import (
     sparse_frames_sentence,
     too_sparse,
 )
+from services.media.sniff import PROVIDER_IMAGE_FORMATS, article
 from services.models import MediaRole, ProviderCapabilities, SizeCaps
 
 log = logging.getLogger(__name__)
@@ -53,17 +55,16 @@ MAX_SIDE_WARN = 4096
 FPS_LOW, FPS_HIGH = 15.0, 60.0
 MIN_DURATION_S = 0.5
 GOOD_VIDEO = {("mp4", "h264"), ("mov", "h264")}
-GOOD_IMAGES = {"png", "jpeg", "webp"}
 
 
 class Check(BaseModel):
     id: str
     status: Status
     sentence: str
-    fix: str | None = None  # the suggested one-click fix (see services.media.fixes.FIXES)
-    fixes: list[str] = Field(default_factory=list)  # every applicable fix, `fix` first
+    fix: FixId | None = None  # the suggested one-click fix
+    fixes: list[FixId] = Field(default_factory=list)  # every applicable fix, `fix` first
     # Per fix, a button label that says what it will produce ("Crop to 16:9 → 360×202").
-    fix_labels: dict[str, str] = Field(default_factory=dict)
+    fix_labels: dict[FixId, str] = Field(default_factory=dict)
     provider: str | None = None  # set for checks that come from one provider's limits
 
 
@@ -92,7 +93,7 @@ def _check(
     id: str,
     status: Status,
     sentence: str,
-    fixes: list[str] | None = None,
+    fixes: list[FixId] | None = None,
     provider: str | None = None,
 ) -> Check:
     fixes = fixes or []
@@ -231,11 +232,12 @@ def _format_check(info: MediaInfo, name: str) -> Check:
                 f"{name} is {what}; providers take one still PNG, JPEG or WebP image. Export "
                 "the frame you want as PNG or JPEG.",
             )
-        if info.container not in GOOD_IMAGES:
+        if info.container not in PROVIDER_IMAGE_FORMATS:
+            label = info.container.upper()
             return _check(
                 "format",
                 "fail",
-                f"{name} is a {info.container.upper()} image; providers take PNG, JPEG or "
+                f"{name} is {article(label)} {label} image; providers take PNG, JPEG or "
                 "WebP. Save it as PNG or JPEG.",
             )
         return _check("format", "ok", f"{info.container.upper()} image.")
@@ -251,7 +253,7 @@ def _format_check(info: MediaInfo, name: str) -> Check:
         "warn",
         f"{name} is {detail}, which some browsers and providers do not accept. Convert it "
         "to H.264 MP4.",
-        ["transcode_h264"],
+        [FixId.TRANSCODE_H264],
     )
 
 
@@ -322,11 +324,11 @@ def _duration_check(info: MediaInfo, name: str) -> Check:
             "fail",
             f"The header of {name} does not say how long the video lasts{span}, so providers "
             "cannot tell either. Convert it to H.264 MP4, which writes a proper header.",
-            ["transcode_h264"],
+            [FixId.TRANSCODE_H264],
         )
     if not plausible_duration(header):
         return _check(
-            "duration", "fail", header_duration_sentence(name, header, d), ["transcode_h264"]
+            "duration", "fail", header_duration_sentence(name, header, d), [FixId.TRANSCODE_H264]
         )
     d = d or 0.0
     if too_sparse(info.frame_count, d, info.fps):
@@ -615,27 +617,27 @@ def _aspect_check(info: MediaInfo, name: str, cap: ProviderCapabilities, shape: 
     return _check("aspect", "ok", f"{label}, as {cap.name} requires.", provider=cap.id)
 
 
-def _aspect_fixes(lead: str, info: MediaInfo) -> tuple[str, list[str]]:
+def _aspect_fixes(lead: str, info: MediaInfo) -> tuple[str, list[FixId]]:
     """The sentence and the fixes for a 16:9-only provider, in the order to offer them: a
     crop that would leave fewer pixels than the resolution check asks for comes after the
     pad (which keeps every pixel), and the sentence says what each one produces."""
     from services.media.fixes import fix_output_size  # PyAV/x264 code, only when needed
 
-    def made(fix: str) -> tuple[int, int]:
+    def made(fix: FixId) -> tuple[int, int]:
         return fix_output_size(fix, info.width, info.height, info.kind)
 
-    (cw, ch), (pw, ph) = made("crop_16_9"), made("pad_16_9")
+    (cw, ch), (pw, ph) = made(FixId.CROP_16_9), made(FixId.PAD_16_9)
     if min(cw, ch) < MIN_SIDE_WARN and min(pw, ph) > min(cw, ch):
         return (
             f"{lead} Pad it to 16:9 with a blurred fill (→ {pw}×{ph}); cropping it to 16:9 "
             f"would leave only {cw}×{ch}, below the {MIN_SIDE_WARN} pixels a clear result "
             "needs.",
-            ["pad_16_9", "crop_16_9"],
+            [FixId.PAD_16_9, FixId.CROP_16_9],
         )
     return (
         f"{lead} Crop it to 16:9 around the face (→ {cw}×{ch}), or pad it to 16:9 with a "
         f"blurred fill (→ {pw}×{ph}).",
-        ["crop_16_9", "pad_16_9"],
+        [FixId.CROP_16_9, FixId.PAD_16_9],
     )
 
 
@@ -646,7 +648,7 @@ def _reference_checks(info: MediaInfo, name: str, cap: ProviderCapabilities) -> 
     d = info.duration_s
     span = f"{lo:g}–{hi:g} s" if lo is not None and hi is not None else ""
     if hi is not None and d > hi + 0.05:
-        fixes = ["trim_30s"] if abs(hi - 30) < 1e-6 else []
+        fixes = [FixId.TRIM_30S] if abs(hi - 30) < 1e-6 else []
         return [
             _check(
                 "reference_duration",

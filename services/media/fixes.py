@@ -24,23 +24,10 @@ from PIL import Image
 
 from services.errors import InputError
 from services.media import faces as face_mod
+from services.media.fix_ids import ASPECT_FIXES, FixId
 from services.media.frames import pick_times, samples
 from services.media.metadata import Opened, display_name, open_media
 
-FIXES: dict[str, str] = {
-    "crop_16_9": "Crop to 16:9 around the face",
-    "pad_16_9": "Pad to 16:9 with a blurred fill",
-    "trim_30s": "Trim to the first 30 seconds",
-    "transcode_h264": "Convert to H.264 MP4 (plays in every browser)",
-}
-# Button-sized names of the same fixes; the crop/pad labels get their output size appended
-# (fix_label), so the creator knows before clicking what the file will become.
-FIX_SHORT_LABELS: dict[str, str] = {
-    "crop_16_9": "Crop to 16:9",
-    "pad_16_9": "Pad to 16:9",
-    "trim_30s": "Trim to 30 s",
-    "transcode_h264": "Convert to H.264",
-}
 TRIM_SECONDS = 30.0
 # Crop/pad outputs are capped at 720p: the providers render at 1280:720 anyway, and a
 # smaller file stays under their upload / data-URI size caps (16–32 MB).
@@ -58,27 +45,29 @@ Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 PlanesFn = Callable[[Planes], Planes]
 
 
-def apply_fix(path: Path | str, fix: str, out_dir: Path | str) -> Path:
-    """Apply fix id `fix` (a key of FIXES) to `path`; write the result in `out_dir`.
+def apply_fix(path: Path | str, fix: FixId | str, out_dir: Path | str) -> Path:
+    """Apply fix `fix` (a FixId or its value) to `path`; write the result in `out_dir`.
 
     Raises InputError with a sentence when the file cannot be read or the fix does not
     apply (trimming an image, say).
     """
-    if fix not in FIXES:
-        raise InputError(f"Unknown fix '{fix}'. Choose one of: {', '.join(FIXES)}.")
+    try:
+        fix = FixId(fix)
+    except ValueError:
+        raise InputError(f"Unknown fix '{fix}'. Choose one of: {', '.join(FixId)}.") from None
     path = Path(path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with open_media(path, image_max_side=None) as opened:
         info = opened.info
         if info.kind == "image":
-            if fix not in ("crop_16_9", "pad_16_9"):
+            if fix not in ASPECT_FIXES:
                 raise InputError(
                     f"{display_name(path)} is an image; only videos can be "
-                    f"{'trimmed' if fix == 'trim_30s' else 'converted to MP4'}."
+                    f"{'trimmed' if fix == FixId.TRIM_30S else 'converted to MP4'}."
                 )
             return _fix_image(opened, fix, out_dir)
-        centre = _face_centre(opened) if fix == "crop_16_9" else None
+        centre = _face_centre(opened) if fix == FixId.CROP_16_9 else None
         geo = _Geometry.of(opened)
         if centre is not None:  # display pixels → the square-pixel frame the crop cuts
             centre = (centre[0] * geo.width / info.width, centre[1] * geo.height / info.height)
@@ -88,7 +77,7 @@ def apply_fix(path: Path | str, fix: str, out_dir: Path | str) -> Path:
 # ------------------------------------------------------------------ geometry
 
 
-def _output_name(path: Path, fix: str, ext: str) -> str:
+def _output_name(path: Path, fix: FixId, ext: str) -> str:
     stem = re.sub(r"[^\w\-]+", "_", path.stem, flags=re.UNICODE).strip("._")[:60] or "media"
     st = path.stat()
     tag = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
@@ -138,25 +127,24 @@ def pad_size(width: int, height: int) -> tuple[int, int]:
     return _even(width), _even(width / ASPECT_16_9)
 
 
-def fix_output_size(fix: str, width: int, height: int, kind: str = "video") -> tuple[int, int]:
+def fix_output_size(fix: FixId, width: int, height: int, kind: str = "video") -> tuple[int, int]:
     """The size `apply_fix` will produce from an upright width×height file, known before
     any pixel is touched (a crop's window size does not depend on where the face is)."""
-    if fix == "crop_16_9":
+    if fix == FixId.CROP_16_9:
         box = crop_box(width, height, None)
         return _fit(box.w, box.h) if kind == "video" else (box.w, box.h)
-    if fix == "pad_16_9":
+    if fix == FixId.PAD_16_9:
         canvas = pad_size(width, height)
         return _fit(*canvas) if kind == "video" else canvas
     return (_even(width), _even(height)) if kind == "video" else (width, height)
 
 
-def fix_label(fix: str, width: int, height: int, kind: str = "video") -> str:
+def fix_label(fix: FixId, width: int, height: int, kind: str = "video") -> str:
     """A fix's button label with what it will produce: "Crop to 16:9 → 360×202"."""
-    short = FIX_SHORT_LABELS.get(fix, FIXES.get(fix, fix))
-    if fix not in ("crop_16_9", "pad_16_9"):
-        return short
+    if fix not in ASPECT_FIXES:
+        return fix.label
     w, h = fix_output_size(fix, width, height, kind)
-    return f"{short} → {w}×{h}"
+    return f"{fix.label} → {w}×{h}"
 
 
 def _face_centre(opened: Opened) -> tuple[float, float] | None:
@@ -268,13 +256,13 @@ def from_planes(planes: Planes) -> av.VideoFrame:
 # ------------------------------------------------------------------ images
 
 
-def _fix_image(opened: Opened, fix: str, out_dir: Path) -> Path:
+def _fix_image(opened: Opened, fix: FixId, out_dir: Path) -> Path:
     assert opened.image is not None
     img = opened.image
     img = img.convert("RGBA").convert("RGB") if "A" in img.getbands() else img.convert("RGB")
     rgb = np.asarray(img)
     h, w = rgb.shape[:2]
-    if fix == "crop_16_9":
+    if fix == FixId.CROP_16_9:
         box = crop_box(w, h, _image_face_centre(rgb))
         result = rgb[box.y : box.y + box.h, box.x : box.x + box.w]
     else:
@@ -335,7 +323,7 @@ class _Geometry:
 
 
 def _fix_video(
-    path: Path, fix: str, out_dir: Path, geo: _Geometry, centre: tuple[float, float] | None
+    path: Path, fix: FixId, out_dir: Path, geo: _Geometry, centre: tuple[float, float] | None
 ) -> Path:
     dest = out_dir / _output_name(path, fix, ".mp4")
     tmp = out_dir / f".{uuid.uuid4().hex}.part.mp4"
@@ -352,27 +340,27 @@ def _fix_video(
 
 
 def _planes_fn(
-    fix: str, geo: _Geometry, centre: tuple[float, float] | None
+    fix: FixId, geo: _Geometry, centre: tuple[float, float] | None
 ) -> tuple[tuple[int, int], PlanesFn | None]:
     """Output size and the per-frame change (None: the picture passes through)."""
     w, h = geo.width, geo.height
-    if fix == "crop_16_9":
+    if fix == FixId.CROP_16_9:
         box = crop_box(w, h, centre)
         size = _fit(box.w, box.h)
         return size, _crop_planes(box, size)
-    if fix == "pad_16_9":
+    if fix == FixId.PAD_16_9:
         size = _fit(*pad_size(w, h))
         return size, _pad_planes(size)
     return (w, h), None
 
 
 def _reencode(
-    src_path: Path, dst: Path, fix: str, geo: _Geometry, centre: tuple[float, float] | None
+    src_path: Path, dst: Path, fix: FixId, geo: _Geometry, centre: tuple[float, float] | None
 ) -> None:
     out_size, fn = _planes_fn(fix, geo, centre)
     reformat = geo.square != geo.stored  # odd sides or non-square pixels
     by_planes = fn is not None or geo.rotation_ccw != 0 or reformat
-    max_t = TRIM_SECONDS if fix == "trim_30s" else None
+    max_t = TRIM_SECONDS if fix == FixId.TRIM_30S else None
     with av.open(str(src_path), metadata_errors="ignore") as src:
         vin = src.streams.video[0]
         vin.thread_type = "AUTO"

@@ -11,7 +11,7 @@ from services.config import Settings
 from services.errors import InputError
 from services.links import looks_like_link, looks_like_web_address
 from services.media.checks import Check, CheckReport, Source, check_file
-from services.media.metadata import IMAGE_EXTS, VIDEO_EXTS
+from services.media.sniff import IMAGE_EXTS, VIDEO_EXTS
 from services.models import MediaRole, ProviderCapabilities
 
 

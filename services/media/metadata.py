@@ -25,7 +25,7 @@ from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel
 
 from services.errors import InputError
-from services.media.sniff import SNIFF_BYTES, Sniffed, sniff
+from services.media.sniff import IMAGE_EXTS, SNIFF_BYTES, VIDEO_EXTS, Sniffed, sniff
 
 # Beyond this the file is refused before decoding: a 60000x60000 PNG header is a bomb.
 MAX_IMAGE_PIXELS = 64_000_000
@@ -51,9 +51,6 @@ _UNKNOWN_FORMAT_BITS = 24
 MAX_PLAUSIBLE_DURATION_S = 24 * 3600.0
 # Fewer frames than this per second on average is a slideshow, not a performance.
 MIN_MEAN_FPS = 1.0
-
-VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"}
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
 # EXIF orientation → clockwise degrees a viewer turns the stored pixels.
 _EXIF_ROTATION = {1: 0, 2: 0, 3: 180, 4: 180, 5: 90, 6: 90, 7: 270, 8: 270}

@@ -1,7 +1,7 @@
 """Tell what a file really is from its first bytes, whatever its name or Content-Type says.
 
 Pure Python on purpose: the download path (monitor, URL ingestion) uses it without loading
-OpenCV or PyAV.
+OpenCV or PyAV. The file names the app takes as a video or an image are defined here too.
 """
 
 from __future__ import annotations
@@ -10,6 +10,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 SNIFF_BYTES = 64
+
+# The names the app opens as a video or an image, in the order sentences list them: PyAV
+# reads every container here, the bundled Pillow every image kind (AVIF included). HEIC is
+# recognised below but Pillow has no HEIF decoder, so `.heic` is no image name here and a
+# HEIC file gets "a format this app cannot read; export it as JPEG or PNG".
+VIDEO_EXTS = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif")
+# The image formats (Pillow's names) every provider takes; any other image fails the format
+# check, and there is no one-click conversion for images.
+PROVIDER_IMAGE_FORMATS = ("png", "jpeg", "webp")
 
 Kind = Literal["video", "image", "html", "text", "unknown"]
 
@@ -32,8 +42,13 @@ class Sniffed:
         if self.kind == "unknown":
             return "not a video or image file"
         label = self.ext.lstrip(".").upper() or self.mime
-        article = "an" if label[0] in "AEFHILMNORSX" else "a"
-        return f"{article} {label} {self.kind}"
+        return f"{article(label)} {label} {self.kind}"
+
+
+def article(label: str) -> str:
+    """'a' or 'an' before a format's name read letter by letter or as a word: an MP4, an
+    AVIF, an HTML page; a PNG, a GIF."""
+    return "an" if label[:1].upper() in "AEFHILMNORSX" else "a"
 
 
 def sniff(head: bytes) -> Sniffed:

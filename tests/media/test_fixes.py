@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from services.errors import InputError
-from services.media import FIXES, CheckReport, apply_fix, probe, run_checks
+from services.media import CheckReport, FixId, apply_fix, probe, run_checks
 from services.media.fixes import crop_box, pad_size
 from services.models import MediaRole, ProviderCapabilities
 from tests.mediagen import make_video
@@ -157,7 +157,8 @@ def test_bad_file_fix_is_a_sentence(bad_files: dict[str, Path], tmp_path: Path) 
 
 
 def test_fix_ids_are_listed() -> None:
-    assert set(FIXES) == {"crop_16_9", "pad_16_9", "trim_30s", "transcode_h264"}
+    assert set(FixId) == {"crop_16_9", "pad_16_9", "trim_30s", "transcode_h264"}
+    assert all(fix.label for fix in FixId), "every fix has a button label"
 
 
 def test_geometry() -> None:

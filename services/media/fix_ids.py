@@ -1,0 +1,33 @@
+"""The one-click fixes by id, and what a button calls each.
+
+Apart from fixes.py on purpose: checks, the page and the CLI name fixes without loading the
+PyAV/OpenCV code that applies them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FixId(StrEnum):
+    CROP_16_9 = "crop_16_9"
+    PAD_16_9 = "pad_16_9"
+    TRIM_30S = "trim_30s"
+    TRANSCODE_H264 = "transcode_h264"
+
+    @property
+    def label(self) -> str:
+        return FIX_LABELS[self]
+
+
+# Button-sized names. Crop and pad get their output size appended (fixes.fix_label), so the
+# creator knows before clicking what the file will become.
+FIX_LABELS: dict[FixId, str] = {
+    FixId.CROP_16_9: "Crop to 16:9",
+    FixId.PAD_16_9: "Pad to 16:9",
+    FixId.TRIM_30S: "Trim to 30 s",
+    FixId.TRANSCODE_H264: "Convert to H.264",
+}
+# The fixes that change the frame's shape: the only ones an image takes, and the ones whose
+# output size depends on the input (so their labels carry it).
+ASPECT_FIXES = frozenset({FixId.CROP_16_9, FixId.PAD_16_9})
