@@ -275,10 +275,11 @@ def _after_submit(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
 
 # ---- commands --------------------------------------------------------------------------------
 def cmd_providers(ctx: Ctx) -> int:
-    from services.providers.registry import get_provider, provider_ids
+    from services.config import PROVIDER_IDS
+    from services.providers.registry import get_provider
 
     infos: list[dict[str, Any]] = []
-    for pid in provider_ids():
+    for pid in PROVIDER_IDS:
         provider = get_provider(pid, ctx.settings)
         av = provider.availability()
         infos.append(

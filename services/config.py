@@ -14,8 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+# Every provider, in the order pages list them; the registry finds each one's class by id.
 PROVIDER_IDS = ("local", "runway", "cometapi", "liangxin", "makevid")
-KEYED_PROVIDERS = ("runway", "cometapi", "liangxin", "makevid")
+# Every provider but the offline engine needs an API key.
+KEYED_PROVIDERS = tuple(pid for pid in PROVIDER_IDS if pid != "local")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -248,10 +248,10 @@ class Monitor:
         """The shortest pause between two passes: 2 % of the shortest interval among
         the providers being polled (every provider until the first pass)."""
         if self._granularity is None:
-            from services.providers.registry import provider_ids
+            from services.config import PROVIDER_IDS
 
             shortest = IDLE_TICK_S / 0.02
-            for pid in (self._recent_providers | self._polled_providers) or provider_ids():
+            for pid in (self._recent_providers | self._polled_providers) or PROVIDER_IDS:
                 with contextlib.suppress(Exception):  # a provider that cannot load
                     shortest = min(shortest, self.interval(pid))
             low, high = PASS_GRANULARITY_S

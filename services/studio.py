@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from services.config import Settings, load_settings
+from services.config import PROVIDER_IDS, Settings, load_settings
 from services.errors import ConfigError, ErrorKind, InputError, ReenactError, TransportError
 from services.links import is_web_link, looks_like_link
 from services.models import (
@@ -32,7 +32,7 @@ from services.models import (
 )
 from services.procs import process_running
 from services.providers.base import CreateRequest, Provider
-from services.providers.registry import get_provider, provider_ids
+from services.providers.registry import get_provider
 from services.publish import callback_url_for, new_hook_secret
 from services.store import Store
 
@@ -82,7 +82,7 @@ class Studio:
 
     def providers(self) -> list[ProviderInfo]:
         out = []
-        for pid in provider_ids():
+        for pid in PROVIDER_IDS:
             p = self.provider(pid)
             out.append(
                 ProviderInfo(
@@ -305,13 +305,13 @@ class Studio:
         out: dict[str, float] = {}
         if isinstance(raw, dict):
             for pid, value in raw.items():
-                if pid in provider_ids() and isinstance(value, int | float) and value >= 0:
+                if pid in PROVIDER_IDS and isinstance(value, int | float) and value >= 0:
                     out[pid] = float(value)
         return out
 
     def set_price(self, provider_id: str, usd_per_second: float | None) -> None:
         """Set (or with None, forget) the creator's price per second for one provider."""
-        if provider_id not in provider_ids():
+        if provider_id not in PROVIDER_IDS:
             raise InputError(f"There is no provider called '{provider_id}'.")
         if usd_per_second is not None and not 0 <= usd_per_second <= 100:
             raise InputError("A price per second must be between $0 and $100.")

@@ -1,4 +1,8 @@
-"""Provider ids → modules, imported lazily so `reenact providers` starts fast."""
+"""Provider ids → classes, imported lazily so `reenact providers` starts fast.
+
+The ids are `services.config.PROVIDER_IDS`; each one's class is the `Provider` with that id
+in `services/providers/<id>.py`, so adding a provider means one id and one module.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +12,25 @@ from services.config import PROVIDER_IDS, Settings
 from services.errors import ConfigError
 from services.providers.base import Provider
 
-_MODULES: dict[str, str] = {
-    "local": "services.providers.local:LocalProvider",
-    "runway": "services.providers.runway:RunwayProvider",
-    "cometapi": "services.providers.cometapi:CometApiProvider",
-    "liangxin": "services.providers.liangxin:LiangXinProvider",
-    "makevid": "services.providers.makevid:MakevidProvider",
-}
-assert set(_MODULES) == set(PROVIDER_IDS)
-
-
-def provider_ids() -> tuple[str, ...]:
-    return PROVIDER_IDS
-
 
 def provider_class(provider_id: str) -> type[Provider]:
-    target = _MODULES.get(provider_id)
-    if target is None:
+    if provider_id not in PROVIDER_IDS:
         known = ", ".join(PROVIDER_IDS)
         raise ConfigError(f"Unknown provider '{provider_id}'. Choose one of: {known}.")
-    module_name, _, cls_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), cls_name)
+    module = importlib.import_module(f"{__package__}.{provider_id}")
+    found = [
+        cls
+        for cls in vars(module).values()
+        if isinstance(cls, type)
+        and issubclass(cls, Provider)
+        and cls.__module__ == module.__name__
+        and getattr(cls, "id", None) == provider_id
+    ]
+    if len(found) != 1:
+        # A programming error, not a user's: every listed id has exactly one class.
+        raise RuntimeError(f"{module.__name__} must define one Provider with id {provider_id!r}")
+    return found[0]
 
 
 def get_provider(provider_id: str, settings: Settings) -> Provider:
     return provider_class(provider_id)(settings)
-
-
-def all_providers(settings: Settings) -> list[Provider]:
-    return [get_provider(pid, settings) for pid in PROVIDER_IDS]
