@@ -1,7 +1,8 @@
 """Server entry point: `streamlit run app.py`.
 
-`st.App` gives one lifespan per server process, which starts exactly one background monitor
-(polling providers, archiving results) whether or not a browser is open. The extra routes
+`st.App` gives one lifespan per server process, which starts the process's one runtime
+(services/runtime.py: a Store, a Studio and the background monitor polling providers and
+archiving results) whether or not a browser is open. The extra routes
 serve files from disk (results, published uploads) and take provider callbacks; pages never
 call providers.
 """
@@ -19,7 +20,7 @@ from starlette.routing import Route
 from streamlit.runtime.pages_manager import PagesManager
 
 from server.exposure import LocalOnlyWithoutSignIn
-from server.lifespan import MonitorHost
+from server.lifespan import RuntimeHost
 from server.routes import (
     PublishedUploadsMiddleware,
     download_result,
@@ -41,9 +42,9 @@ PagesManager.uses_pages_directory = False
 
 @asynccontextmanager
 async def lifespan(_app: st.App) -> AsyncIterator[dict[str, Any]]:
-    host = MonitorHost().start()
+    host = RuntimeHost().start()
     try:
-        yield {"monitor_host": host}
+        yield {"runtime_host": host}
     finally:
         host.stop()
 

@@ -24,6 +24,7 @@ from services.errors import (
     is_disk_full,
 )
 from services.models import Task
+from services.runtime import process_runtime
 from services.studio import Studio
 
 log = logging.getLogger("reenact.ui")
@@ -38,10 +39,10 @@ GENERIC_SENTENCE = (
 )
 
 
-@st.cache_resource(show_spinner=False)
 def get_studio() -> Studio:
-    """Shared by every session of this server process (the store is thread-safe)."""
-    return Studio(load_settings())
+    """The process's one Studio (services.runtime), shared by every session, the routes and
+    the monitor (the store is thread-safe)."""
+    return process_runtime().studio
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import streamlit as st
 
 from components.common import get_studio
 from services.models import ProviderCapabilities
-from services.studio import ProviderInfo
+from services.providers.catalog import ProviderInfo
 
 OPTION_LABELS = {
     "expression_intensity": "Expression intensity",

@@ -29,8 +29,8 @@ from components.format import (
 )
 from components.providers import capabilities, provider_name
 from services.errors import retry_helps
+from services.lifecycle import settled
 from services.models import Task, TaskStatus, shown_progress, utcnow
-from services.monitor import request_archive, settled
 
 REFRESH_S = 1.0
 OTHER_INPUTS = "Use other inputs"
@@ -206,7 +206,7 @@ def _actions(task: Task, *, key: str) -> None:
     ):
         with sentences("asking for the download again"):
             # The server's monitor downloads it (on its next sweep): never this page thread.
-            request_archive(get_studio(), task.id)
+            get_studio().retry_download(task.id)
             st.rerun(scope="app")
     cancellable = needs_refresh(task) and task.status is not TaskStatus.SUCCEEDED
     cancellable = cancellable and caps is not None and caps.can_cancel

@@ -1,8 +1,10 @@
-"""The server's one monitor, started beside the web server rather than before it.
+"""The server's runtime (one Store, one Studio, one Monitor), started beside the web server
+rather than before it.
 
-Building the monitor opens the database and imports the provider stack (a second or more on
-a busy machine); doing that in a thread lets the page server answer at once. The same thread
-then imports what the first page needs, so the first visitor does not pay for it either.
+Opening the database and importing the provider stack takes a second or more on a busy
+machine; doing that in a thread lets the page server answer at once. The same thread then
+imports what the first page needs, so the first visitor does not pay for it either. Pages and
+routes reach the same runtime through `services.runtime.process_runtime()`.
 """
 
 from __future__ import annotations
@@ -10,12 +12,6 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from typing import TYPE_CHECKING
-
-from server.routes import set_monitor
-
-if TYPE_CHECKING:
-    from services.monitor import Monitor
 
 log = logging.getLogger("reenact.app")
 
@@ -36,33 +32,28 @@ WARM_MODULES = (
 )
 
 
-class MonitorHost:
+class RuntimeHost:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stopping = False
-        self._monitor: Monitor | None = None
-        self._thread = threading.Thread(target=self._run, name="reenact-monitor-start", daemon=True)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reenact-start", daemon=True)
 
-    def start(self) -> MonitorHost:
+    def start(self) -> RuntimeHost:
         self._thread.start()
         return self
 
     def _run(self) -> None:
         try:
-            from services.monitor import lifespan_monitor
+            from services.runtime import process_runtime
 
-            monitor = lifespan_monitor()
+            runtime = process_runtime()
+            if self._stopping.is_set():
+                return
+            runtime.monitor.start()
         except Exception:
             log.exception("The background monitor could not start; tasks will not advance")
             return
-        with self._lock:
-            if self._stopping:
-                monitor.stop()
-                return
-            self._monitor = monitor
-            set_monitor(monitor)
         for name in WARM_MODULES:
-            if self._stopping:
+            if self._stopping.is_set():
                 return
             try:
                 importlib.import_module(name)
@@ -70,11 +61,8 @@ class MonitorHost:
                 log.debug("warm-up import of %s failed", name, exc_info=True)
 
     def stop(self) -> None:
-        with self._lock:
-            self._stopping = True
+        self._stopping.set()
         self._thread.join(timeout=60)
-        with self._lock:
-            monitor, self._monitor = self._monitor, None
-        set_monitor(None)
-        if monitor is not None:
-            monitor.stop()
+        from services.runtime import close_process_runtime
+
+        close_process_runtime()

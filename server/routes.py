@@ -12,7 +12,6 @@ import mimetypes
 import re
 import threading
 import time
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from services.config import Settings
-    from services.monitor import Monitor
+    from services.runtime import Runtime
     from services.store import Store
 
 from server.identity import Requester, requester
@@ -36,28 +35,20 @@ NUDGE_HORIZON_S = 120.0
 _PUBLISHED = re.compile(r"^/media/([0-9a-f]{64})/([^/]{1,255})$")
 
 
-_monitor: Monitor | None = None
+# The process's one runtime (services/runtime.py), imported on first use: the page server
+# should not wait for pydantic models and SQLAlchemy to load before its first answer.
+def _runtime() -> Runtime:
+    from services.runtime import process_runtime
+
+    return process_runtime()
 
 
-def set_monitor(monitor: Monitor | None) -> None:
-    global _monitor
-    _monitor = monitor
-
-
-# Services are imported on first use: the page server should not wait for pydantic models
-# and SQLAlchemy to load before it can answer its first request.
-@cache
 def _settings() -> Settings:
-    from services.config import load_settings
-
-    return load_settings()
+    return _runtime().settings
 
 
-@cache
 def _store() -> Store:
-    from services.store import Store
-
-    return Store.open(_settings())
+    return _runtime().store
 
 
 def _inside(path: Path, folder: Path) -> Path | None:
@@ -183,7 +174,8 @@ async def _hook(provider: str, token: str) -> None:
 def _nudge(provider: str, task_id: str, secret: str) -> None:
     import hmac
 
-    from services.models import TaskStatus, utcnow
+    from services import lifecycle
+    from services.models import utcnow
 
     store = _store()
     task = store.get_task(task_id)
@@ -192,7 +184,8 @@ def _nudge(provider: str, task_id: str, secret: str) -> None:
     expected = task.meta.get("hook_secret")
     if not isinstance(expected, str) or not hmac.compare_digest(expected, secret):
         return
-    interval = _monitor.interval(provider) if _monitor is not None else NUDGE_HORIZON_S
+    monitor = _runtime().monitor
+    interval = monitor.interval(provider)
     with _nudge_lock:  # hooks arrive on many threads at once
         now_s = time.monotonic()
         if now_s - _last_nudge.get(task_id, -interval) < interval:
@@ -200,26 +193,14 @@ def _nudge(provider: str, task_id: str, secret: str) -> None:
         if len(_last_nudge) > _NUDGE_MEMORY:
             _last_nudge.clear()
         _last_nudge[task_id] = now_s
-    planned = task.next_poll_at
-    now = utcnow()
-    # Far-off next_poll_at is either a poll in flight right now (the monitor's lease) or a
-    # deliberate backoff (rate limits): leave both alone. Otherwise bring the poll forward,
-    # compare-and-set on the value read so a claim made meanwhile wins.
-    if planned is not None and planned > now:
-        if (planned - now).total_seconds() > NUDGE_HORIZON_S:
-            return
-        store.update_task(
-            task_id,
-            expect_status=(TaskStatus.QUEUED, TaskStatus.RUNNING),
-            expect={"next_poll_at": planned},
-            next_poll_at=now,
-        )
-    if _monitor is not None:
-        _monitor.wake()
+    change = lifecycle.nudged(task, utcnow(), NUDGE_HORIZON_S)
+    if change is not None:
+        store.apply(change)  # compare-and-set: a claim made meanwhile wins
+    monitor.wake()
 
 
 async def health(_request: Request) -> Response:
-    return JSONResponse({"ok": True, "monitor": _monitor is not None and _monitor.is_alive()})
+    return JSONResponse({"ok": True, "monitor": _runtime().monitor_running()})
 
 
 class PublishedUploadsMiddleware:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 if TYPE_CHECKING:
     from services.config import Settings
     from services.models import Task
+    from services.runtime import Runtime
     from services.studio import Studio
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GAVE_UP = 0, 1, 2, 3
@@ -57,29 +58,30 @@ class Ctx:
         self.json: bool = bool(getattr(args, "json", False))
         self.task_ids: list[str] = []
         self.run_id: str | None = None  # a comparison: its numbers are printed when done
-        self._studio: Studio | None = None
-        self._settings: Settings | None = None
+        self._runtime: Runtime | None = None
         self.printed_json = False
 
     @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            from services.config import load_settings
+    def runtime(self) -> Runtime:
+        """The process's runtime (services/runtime.py), built on first use: `providers`
+        needs no database, most commands no monitor."""
+        if self._runtime is None:
+            from services.runtime import Runtime
 
-            self._settings = load_settings()
-        return self._settings
+            self._runtime = Runtime()
+        return self._runtime
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
 
     @property
     def studio(self) -> Studio:
-        if self._studio is None:
-            from services.studio import Studio
-
-            self._studio = Studio(self.settings)
-        return self._studio
+        return self.runtime.studio
 
     def close(self) -> None:
-        if self._studio is not None:
-            self._studio.close()
+        if self._runtime is not None:
+            self._runtime.close()
 
     def out(self, text: str) -> None:
         """Human output: stdout normally, stderr under --json (stdout is the document's)."""
@@ -102,11 +104,9 @@ def _task_json(task: Task) -> dict[str, Any]:
 
 
 def exit_code(task: Task) -> int:
-    from services.models import TaskStatus
+    from services.lifecycle import needs_attention
 
-    if task.status in (TaskStatus.FAILED, TaskStatus.CANCELED, TaskStatus.UNKNOWN):
-        return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_FAILED if needs_attention(task) else EXIT_OK
 
 
 def _out_dir(value: str | None) -> Path | None:
@@ -215,15 +215,16 @@ def _describe(task: Task) -> str:
 def _wait(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
     from services.cli_output import ProgressBar
     from services.errors import ErrorKind
-    from services.monitor import Monitor, WaitTimeout, archive_blocked
+    from services.lifecycle import archive_blocked
+    from services.monitor import WaitTimeout
 
     bar = ProgressBar(sys.stderr)
-    monitor = Monitor(ctx.studio)
+    monitor = ctx.runtime.monitor
 
     def on_update(task: Task) -> None:
         bar.update(task)
         # A rejected key will not fix itself while we wait: stop with the provider's words.
-        if task.status.pollable and task.error_kind == ErrorKind.AUTHENTICATION.value:
+        if task.status.pollable and task.error_kind is ErrorKind.AUTHENTICATION:
             latest = ctx.studio.store.get_tasks([t.id for t in tasks]) if many else [task]
             raise CliExit(
                 EXIT_FAILED,
@@ -241,7 +242,6 @@ def _wait(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
         raise CliExit(EXIT_GAVE_UP, str(exc)) from None
     finally:
         bar.done()
-        monitor.stop()
     code = _finish(ctx, final, many=many)
     # A full disk settles the wait (it needs the user), with the task's sentence said above;
     # the result is not here, so this is a failure.
@@ -252,10 +252,9 @@ def _wait(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
 
 
 def _after_submit(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
-    from services.models import TaskStatus
+    from services.lifecycle import settled
 
-    settled = [t for t in tasks if t.status in (TaskStatus.FAILED, TaskStatus.UNKNOWN)]
-    if ctx.args.wait and len(settled) < len(tasks):
+    if ctx.args.wait and not all(settled(t) for t in tasks):
         return _wait(ctx, tasks, many=many)
     code = EXIT_OK
     for task in tasks:
@@ -275,23 +274,17 @@ def _after_submit(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
 
 # ---- commands --------------------------------------------------------------------------------
 def cmd_providers(ctx: Ctx) -> int:
-    from services.config import PROVIDER_IDS
-    from services.providers.registry import get_provider
-
-    infos: list[dict[str, Any]] = []
-    for pid in PROVIDER_IDS:
-        provider = get_provider(pid, ctx.settings)
-        av = provider.availability()
-        infos.append(
-            {
-                "id": pid,
-                "name": provider.name,
-                "available": av.available,
-                "reason": av.reason,
-                "key_source": av.key_source,
-                "capabilities": provider.capabilities().model_dump(mode="json"),
-            }
-        )
+    infos: list[dict[str, Any]] = [
+        {
+            "id": info.id,
+            "name": info.name,
+            "available": info.availability.available,
+            "reason": info.availability.reason,
+            "key_source": info.availability.key_source,
+            "capabilities": info.capabilities.model_dump(mode="json"),
+        }
+        for info in ctx.runtime.catalog.infos()
+    ]
     if ctx.json:
         ctx.emit(infos)
     else:
@@ -437,7 +430,6 @@ def cmd_leaderboard(ctx: Ctx) -> int:
 
 def cmd_track(ctx: Ctx) -> int:
     from services.errors import ErrorKind
-    from services.monitor import Monitor
 
     a = ctx.args
     _provider(ctx, a.provider.lower())
@@ -445,13 +437,9 @@ def cmd_track(ctx: Ctx) -> int:
     task = ctx.studio.track(a.provider.lower(), a.provider_task_id)
     ctx.task_ids = [task.id]
     # One poll now: a wrong id or key shows at once instead of after a long wait.
-    monitor = Monitor(ctx.studio)
-    try:
-        monitor.tick([task.id], block=not a.wait)
-    finally:
-        monitor.stop()
+    ctx.runtime.monitor.tick([task.id], block=not a.wait)
     task = ctx.studio.get(task.id)
-    if task.status.pollable and task.error_kind == ErrorKind.AUTHENTICATION.value:
+    if task.status.pollable and task.error_kind is ErrorKind.AUTHENTICATION:
         raise CliExit(
             EXIT_FAILED,
             task.error or "The provider rejected the API key.",
@@ -462,15 +450,11 @@ def cmd_track(ctx: Ctx) -> int:
 
 def _refresh(ctx: Ctx, task: Task) -> Task:
     """Without the app running nothing else moves a task: check on it once, here."""
-    from services.monitor import Monitor, archive_pending
+    from services.lifecycle import archive_pending
 
     if not (task.status.pollable or archive_pending(task)):
         return task
-    monitor = Monitor(ctx.studio)
-    try:
-        monitor.tick([task.id], block=True)
-    finally:
-        monitor.stop()
+    ctx.runtime.monitor.tick([task.id], block=True)
     return ctx.studio.get(task.id)
 
 
@@ -498,7 +482,6 @@ def cmd_list(ctx: Ctx) -> int:
 def cmd_download(ctx: Ctx) -> int:
     from services.errors import InputError
     from services.models import TaskStatus
-    from services.monitor import Monitor
 
     task = ctx.studio.get(ctx.args.task_id)
     ctx.task_ids = [task.id]
@@ -508,13 +491,12 @@ def cmd_download(ctx: Ctx) -> int:
             + (" yet." if not task.status.terminal else ".")
         )
     if not task.result_path or not Path(task.result_path).is_file():
-        if task.result_path:  # the archived file was removed by hand: fetch it again
-            ctx.studio.store.update_task(task.id, result_path=None)
-        monitor = Monitor(ctx.studio)
-        try:
-            task = monitor.archive_now(task.id)
-        finally:
-            monitor.stop()
+        from services import lifecycle
+
+        missing = lifecycle.result_missing(task)  # the file was removed by hand: fetch again
+        if missing is not None:
+            ctx.studio.store.apply(missing)
+        task = ctx.runtime.monitor.archive_now(task.id)
     out = _out_dir(ctx.args.out) or Path.cwd()
     try:
         dest = _copy_result(task, out)
@@ -667,9 +649,13 @@ def _setup_logging() -> None:
 
 
 def _skip_httpx_cli() -> None:
-    """`import httpx` also imports its own command line (click and friends, ~20 ms) whenever
-    click is installed — and Streamlit installs it. Nothing here uses `httpx.main`, so a
-    stand-in module keeps that cost out of every `reenact` start (`providers` has 300 ms)."""
+    """`import httpx` also tries to import its own command line whenever click is installed
+    — and Streamlit installs it: click and pygments load (13–20 ms) before it gives up on the
+    missing rich. Nothing here uses `httpx.main`, so a stand-in module keeps that cost out of
+    every command that talks to a provider.
+
+    This relies on httpx's `__init__` taking `main` from `httpx._main`, true of httpx 0.28
+    (pyproject pins <0.29); tests/providers/test_httpx_reliance.py fails if that moved."""
     if "httpx" in sys.modules or "httpx._main" in sys.modules:
         return
     import types
@@ -736,7 +722,7 @@ def _report(ctx: Ctx, exc: Exception) -> int:
         code, sentence = EXIT_USAGE, str(exc)
     elif isinstance(exc, ReenactError):
         code, sentence = EXIT_FAILED, str(exc)
-    elif is_disk_full(exc, ctx._settings.data_dir if ctx._settings is not None else None):
+    elif is_disk_full(exc, ctx._runtime.settings.data_dir if ctx._runtime is not None else None):
         # Rows are written before anything is sent, so a submit stopped here sent nothing.
         code = EXIT_FAILED
         sentence = {

@@ -23,6 +23,12 @@ class ErrorKind(StrEnum):
     TIMEOUT = "timeout"
     CANCELED = "canceled"
     DISK_FULL = "disk_full"
+    # A create whose outcome cannot be known (a crash or timeout mid-request).
+    UNKNOWN_OUTCOME = "unknown_outcome"
+    # A provider that cannot be used as configured (a missing key, a bad base URL).
+    CONFIGURATION = "configuration"
+    # What came back at the result link was not a usable video.
+    INVALID_RESULT = "invalid_result"
 
 
 # A refusal of the content itself: the same files are refused again, so the card offers other

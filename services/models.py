@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.errors import ErrorKind
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -39,6 +41,15 @@ class TaskStatus(StrEnum):
 
 
 TERMINAL = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELED})
+
+
+class ArchiveState(StrEnum):
+    """Where saving a succeeded task's result stands (see services/lifecycle.py)."""
+
+    PENDING = "pending"
+    DONE = "done"
+    GAVE_UP = "gave_up"  # a dead link or not a video: only the creator can try again
+    BLOCKED = "blocked"  # a full disk: tried again now and then, and at once when asked
 
 
 class MediaRole(StrEnum):
@@ -84,6 +95,17 @@ class TaskOptions(BaseModel):
         return v
 
 
+def known_error_kind(value: Any) -> ErrorKind | None:
+    """An error kind as stored or reported; a word this version does not know (a newer
+    version's, an engine's) reads as unexpected rather than failing the whole task."""
+    if value is None or value == "":
+        return None
+    try:
+        return ErrorKind(value)
+    except ValueError:
+        return ErrorKind.UNEXPECTED
+
+
 # Task.meta entries that never leave the server (the callback secret is the hook's password).
 PRIVATE_META = frozenset({"hook_secret"})
 
@@ -99,7 +121,7 @@ class Task(BaseModel):
     status: TaskStatus = TaskStatus.DRAFT
     progress: float = 0.0
     error: str | None = None
-    error_kind: str | None = None
+    error_kind: ErrorKind | None = None
     result_url: str | None = None
     result_path: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
@@ -111,15 +133,25 @@ class Task(BaseModel):
     retry_of: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    next_poll_at: datetime | None = None
+    next_poll_at: datetime | None = None  # when the next poll (or archive attempt) is due
     poll_failures: int = 0
+    lease_owner: str | None = None  # who is polling or downloading it right now
+    lease_until: datetime | None = None
+    archive_state: ArchiveState | None = None
     cost_estimate: float | None = None  # US dollars, where the provider's price is known
     meta: dict[str, Any] = Field(default_factory=dict)
     owner: str = LOCAL_OWNER  # who may see and act on it (see services.store)
 
+    @field_validator("error_kind", mode="before")
+    @classmethod
+    def _known_kind(cls, v: Any) -> Any:
+        return known_error_kind(v)
+
     def public_json(self) -> dict[str, Any]:
         data = self.model_dump(
-            mode="json", exclude={"next_poll_at", "poll_failures"}, exclude_none=False
+            mode="json",
+            exclude={"next_poll_at", "poll_failures", "lease_owner", "lease_until"},
+            exclude_none=False,
         )
         data["meta"] = {k: v for k, v in self.meta.items() if k not in PRIVATE_META}
         return data
@@ -164,9 +196,14 @@ class ProviderUpdate(BaseModel):
     progress: float | None = Field(default=None, ge=0.0, le=1.0)
     result_url: str | None = None
     error: str | None = None  # the sentence to show, including the provider's own words
-    error_kind: str | None = None
+    error_kind: ErrorKind | None = None
     eta_seconds: float | None = None
     raw_status: str | None = None  # the provider's own status word, for the event history
+
+    @field_validator("error_kind", mode="before")
+    @classmethod
+    def _known_kind(cls, v: Any) -> Any:
+        return known_error_kind(v)
 
 
 class SizeCaps(BaseModel):

@@ -1,11 +1,13 @@
 """The monitor: follows every non-terminal task to its end and archives each result the moment
 it succeeds, whether or not a browser (or the CLI that submitted it) is still there.
 
-One instance runs per app server process (`lifespan_monitor`); the CLI's `--wait` drives the
+One instance runs per process (services.runtime.Runtime); the app server starts it as a
+background thread, and the CLI's `--wait` drives the
 same code for its own tasks (`Monitor.wait`), so the CLI works without the app. Several
-monitors can share one database: every poll and every archive is *claimed* first with a
-compare-and-set on the task's `next_poll_at` (a lease), so two processes never poll the same
-task at once, never apply the same transition twice and never download the same result twice.
+monitors can share one database: every poll and every archive is *claimed* first under a
+lease (`lease_owner`/`lease_until`), and every write is a compare-and-set change made by
+services/lifecycle.py, so two processes never poll the same task at once, never apply the same
+transition twice and never download the same result twice.
 
 Timing is the provider's own (`ProviderCapabilities.poll_interval_s`); `REENACT_POLL_SCALE`
 (or `interval_scale`) multiplies every provider-declared time — intervals, backoff, the
@@ -18,26 +20,24 @@ import contextlib
 import logging
 import os
 import queue
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from services import lifecycle
 from services.config import Settings
 from services.errors import (
     DISK_FULL_ARCHIVE,
     ErrorKind,
-    InputError,
     ProviderError,
     ReenactError,
-    default_sentence,
     is_disk_full,
 )
+from services.lifecycle import Change, Holder, QuietPoll, archive_pending, settled
 from services.models import (
     ProviderCapabilities,
     ProviderUpdate,
@@ -45,8 +45,6 @@ from services.models import (
     TaskStatus,
     utcnow,
 )
-from services.procs import process_running
-from services.store import TaskChange
 from services.studio import Studio
 
 log = logging.getLogger("reenact.monitor")
@@ -67,16 +65,10 @@ IDLE_TICK_S = 1.0  # the background loop looks for new work at least this often
 # must not mean 1,000 passes.
 PASS_GRANULARITY_S = (0.005, 0.1)
 SWEEP_EVERY_S = 1.0  # interrupted submissions and leftover archives are looked for this often
-# Archives stopped by a full disk carry `error_kind`, which the per-sweep query of leftover
-# archives leaves out; they are looked for this often (and followed by id in between).
-DISK_FULL_RESCAN_S = 30.0
 # Archived results not yet measured (specs, motion fidelity) after a restart are looked for
 # this often; new ones are queued the moment they are archived.
 ANALYSIS_BACKLOG_EVERY_S = 30.0
 UPLOAD_SWEEP_EVERY_S = 3600.0  # uploads no task uses are cleaned up this often (server only)
-
-_ARCHIVE_GAVE_UP = "archive_gave_up"
-_ARCHIVE_OWNER = "archiver"
 
 
 class WaitTimeout(ReenactError):
@@ -107,9 +99,9 @@ class _PollResult:
 class _Writes:
     """What one pass wants written: quiet polls in one batch, status changes in one transaction."""
 
-    quiet: list[dict[str, Any]] = field(default_factory=list)
+    quiet: list[QuietPoll] = field(default_factory=list)
     # Status changes, written together; a task to archive once its change has applied.
-    changes: list[tuple[TaskChange, Task | None]] = field(default_factory=list)
+    changes: list[tuple[Change, Task | None]] = field(default_factory=list)
 
 
 def env_scale() -> float:
@@ -124,69 +116,6 @@ def env_scale() -> float:
     return value if value > 0 else 1.0
 
 
-def archive_pending(task: Task) -> bool:
-    """A succeeded task whose result is not on disk yet and may still get there."""
-    return (
-        task.status is TaskStatus.SUCCEEDED
-        and not task.result_path
-        and not task.meta.get(_ARCHIVE_GAVE_UP)
-    )
-
-
-def archive_blocked(task: Task) -> bool:
-    """A pending archive stopped by a full disk. The monitor still tries now and then (space
-    often frees up), but it waits on the user: free space, then Retry download."""
-    return archive_pending(task) and task.error_kind == ErrorKind.DISK_FULL.value
-
-
-def settled(task: Task) -> bool:
-    """Nothing more will happen to this task without the user: done, or needs a decision."""
-    if task.status in (TaskStatus.UNKNOWN, TaskStatus.DRAFT):
-        return True
-    return task.status.terminal and (not archive_pending(task) or archive_blocked(task))
-
-
-def _owner_alive(owner: Any) -> bool:
-    """Whether the process named in an archive claim is still running."""
-    if not isinstance(owner, dict):
-        return False
-    if owner.get("host") != socket.gethostname():
-        return True  # cannot tell; wait for the lease to run out
-    return process_running(owner.get("pid"))
-
-
-def request_archive(studio: Studio, task_id: str) -> Task:
-    """Retry download, from a page: hand the archive back to the server's monitor, which
-    takes it on its next sweep (within a second), instead of downloading in the page thread.
-    Clears the reason it stopped (a full disk, a dead link) and any backoff; a download in
-    progress elsewhere is left alone. The CLI's `reenact download` does the same work in its
-    own process (`Monitor.archive_now`)."""
-    task = studio.get(task_id)
-    if task.status is not TaskStatus.SUCCEEDED:
-        raise InputError(f"Task {task.id} is {task.status.value}, so there is no result to save.")
-    if not task.result_url:
-        raise ReenactError(task.error or "The provider sent no link to the result.")
-    if task.result_path and os.path.isfile(task.result_path):
-        return task
-    now = utcnow()
-    owner = task.meta.get(_ARCHIVE_OWNER)
-    if task.next_poll_at is not None and task.next_poll_at > now and _owner_alive(owner):
-        return task  # someone alive is downloading it (or waiting out a short backoff)
-    meta = {k: v for k, v in task.meta.items() if k not in (_ARCHIVE_OWNER, _ARCHIVE_GAVE_UP)}
-    updated = studio.store.update_task(
-        task.id,
-        message="Retry download requested.",
-        expect_status=TaskStatus.SUCCEEDED,
-        expect={"result_path": task.result_path, "next_poll_at": task.next_poll_at},
-        result_path=None,
-        next_poll_at=now,
-        error=None,
-        error_kind=None,
-        meta=meta,
-    )
-    return updated or studio.get(task_id)
-
-
 class Monitor:
     def __init__(
         self,
@@ -195,7 +124,6 @@ class Monitor:
         interval_scale: float = 1.0,
         max_workers: int = 8,
         not_found_grace_s: float | None = None,
-        owns_studio: bool = False,
     ) -> None:
         self.studio = studio
         self.store = studio.store
@@ -203,11 +131,9 @@ class Monitor:
         self.scale = interval_scale * env_scale()
         self.max_workers = max(1, max_workers)
         self._grace_override = not_found_grace_s
-        self._owns_studio = owns_studio
-        # Who holds a claim: the pid tells a dead owner (taken over at once) from a live one.
-        self.owner = {"pid": os.getpid(), "host": socket.gethostname(), "id": uuid.uuid4().hex}
+        # Who holds this monitor's leases (a dead holder's are taken over at once).
+        self.holder = Holder.here()
         self._pool: ThreadPoolExecutor | None = None
-        self._caps: dict[str, ProviderCapabilities] = {}
         self._granularity: float | None = None
         self._polled_providers: set[str] = set()  # since the last sweep
         self._recent_providers: set[str] = set()  # in the sweep period before
@@ -226,8 +152,6 @@ class Monitor:
         self._analyzer: threading.Thread | None = None
         self._last_backlog = -ANALYSIS_BACKLOG_EVERY_S
         self._last_upload_sweep = -UPLOAD_SWEEP_EVERY_S
-        self._blocked: set[str] = set()  # archives waiting for disk space (task ids)
-        self._last_space_scan = -DISK_FULL_RESCAN_S
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -235,11 +159,7 @@ class Monitor:
 
     # ---- timing ----------------------------------------------------------------------------
     def capabilities(self, provider_id: str) -> ProviderCapabilities:
-        caps = self._caps.get(provider_id)
-        if caps is None:
-            caps = self.studio.provider(provider_id).capabilities()
-            self._caps[provider_id] = caps
-        return caps
+        return self.studio.catalog.capabilities(provider_id)
 
     def interval(self, provider_id: str) -> float:
         return max(0.01, self.capabilities(provider_id).poll_interval_s * self.scale)
@@ -292,6 +212,7 @@ class Monitor:
         claimed = self.store.claim_due(
             now=now,
             lease_until=now + timedelta(seconds=POLL_LEASE_S),
+            holder=str(self.holder),
             limit=10_000,
             task_ids=task_ids,
         )
@@ -398,164 +319,45 @@ class Monitor:
             log.exception("Could not record a poll of task %s", task.id)
             return False
 
-    def _quiet(
-        self,
-        task: Task,
-        writes: _Writes,
-        *,
-        now: datetime,
-        wait: float | None = None,
-        **changes: Any,
-    ) -> None:
-        """A poll that leaves the status alone; the next one is an interval away, or `wait`
-        seconds (backoff). Written with the pass's other such polls in one batch."""
-        next_at = now + timedelta(seconds=self.interval(task.provider) if wait is None else wait)
-        row = {
-            "id": task.id,
-            "status": task.status.value,
-            "progress": task.progress,
-            "next_poll_at": next_at,
-            "poll_failures": task.poll_failures,
-            "error": task.error,
-            "error_kind": task.error_kind,
-        }
-        row.update(changes)
-        visible = ("progress", "error", "error_kind")
-        moved = any(row[k] != getattr(task, k) for k in visible)
-        row["updated_at"] = now if moved else task.updated_at
-        writes.quiet.append(row)
-
-    def _change(
-        self,
-        task: Task,
-        writes: _Writes,
-        message: str,
-        *,
-        archive: bool = False,
-        **fields: Any,
-    ) -> bool:
-        """Queue a status change (compare-and-set on the status this poll started from)."""
-        change = TaskChange(task.id, fields, expect_status=task.status, message=message)
-        then = task.model_copy(update=fields) if archive else None
-        writes.changes.append((change, then))
-        return True
-
     def _apply_update(
         self, task: Task, update: ProviderUpdate, now: datetime, writes: _Writes
     ) -> bool:
-        status = update.status
-        interval = self.interval(task.provider)
-        if status is TaskStatus.SUCCEEDED:
-            return self._succeeded(task, update, now, writes)
-        if status in (TaskStatus.FAILED, TaskStatus.CANCELED):
-            kind = update.error_kind or (
-                ErrorKind.CANCELED.value if status is TaskStatus.CANCELED else None
-            )
-            sentence = update.error or (
-                default_sentence(ErrorKind.CANCELED)
-                if status is TaskStatus.CANCELED
-                else "The provider reported that the task failed, without a reason."
-            )
-            return self._change(
-                task,
-                writes,
-                sentence,
-                status=status,
-                error=sentence,
-                error_kind=kind,
-                finished_at=now,
-                next_poll_at=None,
-                poll_failures=0,
-            )
-        # Anything else the provider says means "not finished yet".
-        status = TaskStatus.RUNNING if status is TaskStatus.RUNNING else TaskStatus.QUEUED
-        progress = task.progress if update.progress is None else update.progress
-        if status is not task.status:
-            note = f" ({update.raw_status})" if update.raw_status else ""
-            return self._change(
-                task,
-                writes,
-                f"{task.status.value} → {status.value}{note}",
-                status=status,
-                progress=progress,
-                next_poll_at=now + timedelta(seconds=interval),
-                poll_failures=0,
-                error=None,
-                error_kind=None,
-            )
-        self._quiet(
+        step = lifecycle.polled(
             task,
-            writes,
+            update,
+            self.holder,
             now=now,
-            progress=progress,
-            poll_failures=0,
-            error=None,
-            error_kind=None,
+            interval_s=self.interval(task.provider),
+            archive_lease_s=ARCHIVE_LEASE_S,
         )
-        return progress != task.progress or task.error is not None
-
-    def _succeeded(
-        self, task: Task, update: ProviderUpdate, now: datetime, writes: _Writes
-    ) -> bool:
-        if not update.result_url:
-            sentence = (
-                "The provider reported success but sent no link to the result, so there is "
-                "nothing to archive. Check the provider's dashboard for the video."
-            )
-            return self._change(
-                task,
-                writes,
-                sentence,
-                status=TaskStatus.SUCCEEDED,
-                progress=1.0,
-                finished_at=now,
-                next_poll_at=None,
-                poll_failures=0,
-                error=sentence,
-                error_kind=ErrorKind.UNEXPECTED.value,
-                meta={**task.meta, _ARCHIVE_GAVE_UP: True},
-            )
-        # The transition and the archive claim are one write: nobody else can start it.
-        return self._change(
-            task,
-            writes,
-            "Succeeded; archiving the result.",
-            archive=True,
-            status=TaskStatus.SUCCEEDED,
-            progress=1.0,
-            result_url=update.result_url,
-            finished_at=now,
-            poll_failures=0,
-            error=None,
-            error_kind=None,
-            next_poll_at=now + timedelta(seconds=ARCHIVE_LEASE_S),
-            meta={**task.meta, _ARCHIVE_OWNER: self.owner},
+        if isinstance(step, QuietPoll):
+            writes.quiet.append(step)
+            return step.progress != task.progress or task.error is not None
+        archive = step.fields.get("archive_state") is lifecycle.ArchiveState.PENDING
+        writes.changes.append(
+            (step, task.model_copy(update=dict(step.fields)) if archive else None)
         )
+        return True
 
     def _apply_error(self, task: Task, err: BaseException, now: datetime, writes: _Writes) -> bool:
         if isinstance(err, ProviderError) and err.kind is ErrorKind.NOT_FOUND:
             since = task.started_at or task.created_at
             if (now - since).total_seconds() < self.grace(task.provider):
                 # CometAPI does not know a fresh id for a while: still queued, not an error.
-                self._quiet(task, writes, now=now)
+                next_at = now + timedelta(seconds=self.interval(task.provider))
+                writes.quiet.append(
+                    lifecycle.quiet(task, self.holder, now=now, next_at=next_at, keep_error=True)
+                )
                 return False
-            return self._change(
-                task,
-                writes,
-                str(err),
-                status=TaskStatus.FAILED,
-                error=str(err),
-                error_kind=ErrorKind.NOT_FOUND.value,
-                finished_at=now,
-                next_poll_at=None,
-            )
+            writes.changes.append((lifecycle.not_found(task, self.holder, str(err), now), None))
+            return True
         failures = task.poll_failures + 1
         retry_after = err.retry_after if isinstance(err, ProviderError) else None
         wait = self.backoff(task.provider, failures, retry_after)
         if isinstance(err, ReenactError):
             sentence = str(err)
             kind = getattr(err, "kind", None)
-            kind_value = kind.value if isinstance(kind, ErrorKind) else "configuration"
+            error_kind = kind if isinstance(kind, ErrorKind) else ErrorKind.CONFIGURATION
             retryable = bool(getattr(err, "retryable", False))
         else:
             log.error("Polling task %s failed unexpectedly", task.id, exc_info=err)
@@ -563,83 +365,44 @@ class Monitor:
                 "Checking on this task failed unexpectedly; the app keeps trying. If it "
                 "persists, the server log has the details."
             )
-            kind_value, retryable = ErrorKind.UNEXPECTED.value, True
+            error_kind, retryable = ErrorKind.UNEXPECTED, True
         show = not retryable or failures >= FAILURES_BEFORE_SHOWN
         if failures == 1 or (show and task.error != sentence):
             with contextlib.suppress(Exception):
                 self.store.add_event(task.id, f"Poll failed, retrying in {wait:.0f} s: {sentence}")
-        self._quiet(
-            task,
-            writes,
-            now=now,
-            wait=wait,
-            poll_failures=failures,
-            error=sentence if show else task.error,
-            error_kind=kind_value if show else task.error_kind,
+        writes.quiet.append(
+            lifecycle.quiet(
+                task,
+                self.holder,
+                now=now,
+                next_at=now + timedelta(seconds=wait),
+                poll_failures=failures,
+                error=sentence,
+                error_kind=error_kind,
+                keep_error=not show,
+            )
         )
         return show and task.error != sentence
 
     # ---- archiving -------------------------------------------------------------------------
     def _leftover_successes(self, task_ids: Sequence[str] | None) -> list[Task]:
-        """Succeeded tasks whose archive never finished (a crash, a failed download, a full
-        disk)."""
-        wanted = set(task_ids) if task_ids is not None else None
+        """Succeeded tasks whose archive is due and not held by anyone alive (a crash, a
+        failed download waiting out its backoff, a full disk tried again now and then)."""
         out = []
-        leftovers = self.store.unarchived_successes(pending_only=True)
-        for task in leftovers + self._waiting_for_space():
-            if wanted is not None and task.id not in wanted:
-                continue
-            if not archive_pending(task) or not task.result_url:
-                continue
+        for task in self.store.archives_due(utcnow(), task_ids=task_ids):
             claimed = self._claim_archive(task)
             if claimed:
                 out.append(claimed)
         return out
 
-    def _waiting_for_space(self) -> list[Task]:
-        """Archives stopped by a full disk, due or not (the claim respects their backoff)."""
-        now = time.monotonic()
-        with self._lock:
-            watched = set(self._blocked)
-        if now - self._last_space_scan >= DISK_FULL_RESCAN_S:
-            self._last_space_scan = now
-            found = [t for t in self.store.unarchived_successes() if archive_blocked(t)]
-        elif watched:
-            found = [t for t in self.store.get_tasks(sorted(watched)) if archive_blocked(t)]
-        else:
-            return []
-        ids = {t.id for t in found}
-        with self._lock:
-            # An archive that filled the disk meanwhile keeps its place.
-            self._blocked = (self._blocked - (watched - ids)) | ids
-        return found
-
     def _claim_archive(self, task: Task, *, force: bool = False) -> Task | None:
-        """Take the archive of `task` unless someone alive holds it (downloading, or waiting
-        out a backoff) or it was released with a backoff (a full disk). `force` (the user
-        asked) skips this monitor's own backoff and a released one."""
-        now = utcnow()
-        owner = task.meta.get(_ARCHIVE_OWNER)
-        mine = isinstance(owner, dict) and owner.get("id") == self.owner["id"]
-        if mine:
-            with self._lock:
-                if task.id in self._archiving:
-                    return None
-        leased = task.next_poll_at is not None and task.next_poll_at > now
-        if leased and not force and (owner is None or mine):
-            return None
-        if leased and not mine and owner is not None and _owner_alive(owner):
-            return None
-        meta = {**task.meta, _ARCHIVE_OWNER: self.owner}
-        if force:
-            meta.pop(_ARCHIVE_GAVE_UP, None)
-        return self.store.update_task(
-            task.id,
-            expect_status=TaskStatus.SUCCEEDED,
-            expect={"result_path": None, "next_poll_at": task.next_poll_at},
-            next_poll_at=now + timedelta(seconds=ARCHIVE_LEASE_S),
-            meta=meta,
-        )
+        """Take the archive of `task` (see lifecycle.claim_archive); `force` (the user asked)
+        skips a backoff and takes back one that gave up."""
+        with self._lock:
+            if task.id in self._archiving:
+                return None
+        change = lifecycle.claim_archive(task, self.holder, utcnow(), ARCHIVE_LEASE_S, force=force)
+        return self.store.apply(change) if change is not None else None
 
     def _start_archive(self, task: Task) -> threading.Event | None:
         """Queue a claimed archive; the returned event is set when it is done."""
@@ -680,20 +443,11 @@ class Monitor:
         from services.archive import fetch_result
 
         assert task.result_url is not None
-        claim = {"result_path": None, "next_poll_at": task.next_poll_at}
-
-        def record(message: str, **fields: Any) -> None:
-            # Only while the claim is still ours (same lease, nothing archived meanwhile).
-            change = TaskChange(
-                task.id, fields, expect_status=TaskStatus.SUCCEEDED, message=message, expect=claim
-            )
-            self.store.apply_changes([change])
-
         try:
             path = fetch_result(task.result_url, task.id, self.settings)
         except Exception as exc:
             if is_disk_full(exc):
-                return self._disk_full(task, record)
+                return self._disk_full(task)
             if not isinstance(exc, ReenactError):
                 raise
             err = exc
@@ -703,42 +457,22 @@ class Monitor:
             kind = getattr(err, "kind", None)
             if getattr(err, "retryable", False) and failures < ARCHIVE_MAX_ATTEMPTS:
                 wait = self.backoff(task.provider, failures, getattr(err, "retry_after", None))
-                # The claim stays ours (owner in meta): every live monitor respects the backoff.
-                record(
-                    f"Archiving failed, retrying in {wait:.0f} s: {err}",
-                    poll_failures=failures,
-                    next_poll_at=utcnow() + timedelta(seconds=wait),
+                next_at = utcnow() + timedelta(seconds=wait)
+                self.store.apply(
+                    lifecycle.archive_retry(task, self.holder, str(err), failures, next_at, wait)
                 )
                 return str(err)
-            # An expired link (or a page instead of a video): nothing else can be done.
-            meta = {k: v for k, v in task.meta.items() if k != _ARCHIVE_OWNER}
-            record(
-                str(err),
-                error=str(err),
-                error_kind=kind.value if isinstance(kind, ErrorKind) else "invalid_result",
-                poll_failures=failures,
-                next_poll_at=None,
-                meta={**meta, _ARCHIVE_GAVE_UP: True},
-            )
+            kind = kind if isinstance(kind, ErrorKind) else ErrorKind.INVALID_RESULT
+            self.store.apply(lifecycle.archive_gave_up(task, self.holder, str(err), kind, failures))
             return str(err)
-        meta = {k: v for k, v in task.meta.items() if k != _ARCHIVE_OWNER}
-        record(
-            f"Result archived to {path}.",
-            result_path=str(path),
-            next_poll_at=None,
-            poll_failures=0,
-            error=None,
-            error_kind=None,
-            meta=meta,
-        )
+        self.store.apply(lifecycle.archived(task, self.holder, str(path)))
         self._queue_analysis(task.id)
         return None
 
-    def _disk_full(self, task: Task, record: Callable[..., None]) -> str:
+    def _disk_full(self, task: Task) -> str:
         """No room for the result: say so on the task and release the claim with a backoff.
         Never given up on (a full disk often frees up; the link may outlive it), and the
         released claim lets the user's Retry download, from any process, go at once."""
-        sentence = DISK_FULL_ARCHIVE
         failures = task.poll_failures + 1
         wait = self.backoff(task.provider, failures, None)
         log.warning(
@@ -746,18 +480,13 @@ class Monitor:
             task.id,
             wait,
         )
-        meta = {k: v for k, v in task.meta.items() if k != _ARCHIVE_OWNER}
-        record(
-            f"{sentence} Trying again by itself in {wait:.0f} s.",
-            error=sentence,
-            error_kind=ErrorKind.DISK_FULL.value,
-            poll_failures=failures,
-            next_poll_at=utcnow() + timedelta(seconds=wait),
-            meta=meta,
+        next_at = utcnow() + timedelta(seconds=wait)
+        self.store.apply(
+            lifecycle.archive_blocked_by_disk(
+                task, self.holder, DISK_FULL_ARCHIVE, failures, next_at, wait
+            )
         )
-        with self._lock:
-            self._blocked.add(task.id)
-        return sentence
+        return DISK_FULL_ARCHIVE
 
     # ---- measuring results -----------------------------------------------------------------
     def _queue_analysis(self, task_id: str) -> None:
@@ -895,8 +624,9 @@ class Monitor:
         now = utcnow()
         pause = IDLE_TICK_S
         for task in tasks:
-            if task.next_poll_at is not None and task.status.pollable:
-                pause = min(pause, (task.next_poll_at - now).total_seconds())
+            due = task.lease_until or task.next_poll_at  # a poll in flight elsewhere: its lease
+            if due is not None and task.status.pollable:
+                pause = min(pause, (due - now).total_seconds())
             elif archive_pending(task) or task.status is TaskStatus.SUBMITTING:
                 pause = min(pause, 0.1)
         return max(self.granularity(), pause)
@@ -956,16 +686,7 @@ class Monitor:
             if self._analyzer is not None:
                 self._analysis_queue.put(None)  # ends after the result it is measuring
                 self._analyzer = None
-        if self._owns_studio:
-            with contextlib.suppress(Exception):
-                self.studio.close()
 
 
 def _snapshot(task: Task) -> tuple[Any, ...]:
     return (task.status, round(task.progress, 3), task.error, task.result_path)
-
-
-def lifespan_monitor(settings: Settings | None = None) -> Monitor:
-    """The app server's one monitor, started; `stop()` it when the server shuts down."""
-    studio = Studio(settings)
-    return Monitor(studio, owns_studio=True).start()

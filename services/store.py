@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,9 +41,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from services import schema
 from services.config import Settings
+from services.lifecycle import Change, QuietPoll
 from services.models import (
     LOCAL_OWNER,
     TERMINAL,
+    ArchiveState,
     OutputFacts,
     Run,
     Task,
@@ -208,17 +209,6 @@ class EventRow(Base):
     message: Mapped[str] = mapped_column(Text)
 
 
-@dataclass
-class TaskChange:
-    """One compare-and-set update for `Store.apply_changes`."""
-
-    task_id: str
-    fields: dict[str, Any]
-    expect_status: TaskStatus | Iterable[TaskStatus] | None = None
-    message: str | None = None  # recorded as an event when the change applies
-    expect: Mapping[str, Any] | None = None  # more compare-and-set columns (None = IS NULL)
-
-
 _TASK_FIELDS = frozenset(Task.model_fields) - {"inputs", "options", "tracked"}
 
 
@@ -247,6 +237,9 @@ def _to_task(row: TaskRow) -> Task:
         cost_estimate=row.cost_estimate,
         meta=row.meta or {},
         owner=row.owner or LOCAL_OWNER,
+        lease_owner=row.lease_owner,
+        lease_until=row.lease_until,
+        archive_state=row.archive_state,
     )
 
 
@@ -590,12 +583,14 @@ class Store:
         message: str | None = None,
         owner: str = LOCAL_OWNER,
     ) -> tuple[Task, bool]:
-        """Insert a task and its first event. Return (task, created).
+        """Insert a task and its first event. Return (task, created). A tracked task (made
+        elsewhere, `queued` with its provider id) is due for its first poll at once.
 
         With an idempotency key that already exists, nothing is written and the earlier task
         comes back with created=False: only the caller that created the row may submit it.
         """
         now = utcnow()
+        polled = tracked and status is TaskStatus.QUEUED
         row = TaskRow(
             id=new_id(),
             provider=provider,
@@ -604,6 +599,8 @@ class Store:
             progress=0.0,
             created_at=now,
             updated_at=now,
+            started_at=now if polled else None,
+            next_poll_at=now if polled else None,
             run_id=run_id,
             inputs=inputs.model_dump(mode="json") if inputs else None,
             options=(options or TaskOptions()).model_dump(mode="json"),
@@ -676,6 +673,10 @@ class Store:
     ) -> Task | None:
         """Write fields (and an event when the status changes or a message is given).
 
+        Status, schedule, lease and archive columns are the lifecycle's: the app moves them
+        only through `apply(change)` with a Change from services/lifecycle.py. Called
+        directly, this is for other fields and for tests that set a task up in some state.
+
         With `expect_status`, the write only happens if the row is still in one of those states
         (compare-and-set, so two pollers cannot both move a task); returns None if it was not.
         `expect` adds more compare-and-set columns ({"result_path": None, "next_poll_at": t}).
@@ -717,9 +718,20 @@ class Store:
             row = s.get(TaskRow, task_id, populate_existing=True)
             return _to_task(row) if row else None
 
-    def apply_changes(self, changes: Sequence[TaskChange]) -> list[bool]:
-        """Many compare-and-set updates (each with its event) in one transaction: the
-        monitor's state changes of one pass. Returns, per change, whether it applied."""
+    def apply(self, change: Change) -> Task | None:
+        """One lifecycle change, compare-and-set (services/lifecycle.py makes them): the task
+        as written, or None if it had moved on meanwhile."""
+        return self.update_task(
+            change.task_id,
+            message=change.message,
+            expect_status=change.expect_status,
+            expect=change.expect,
+            **change.fields,
+        )
+
+    def apply_changes(self, changes: Sequence[Change]) -> list[bool]:
+        """Many lifecycle changes (each with its event) in one transaction: the monitor's
+        state changes of one pass. Returns, per change, whether it applied."""
         if not changes:
             return []
         t, e = TaskRow.__table__, EventRow.__table__
@@ -830,35 +842,20 @@ class Store:
             stmt = select(TaskRow).where(TaskRow.status.not_in([t.value for t in TERMINAL]))
             return [_to_task(r) for r in s.scalars(stmt.order_by(TaskRow.created_at))]
 
-    def due_tasks(self, now: datetime | None = None, limit: int = 1000) -> list[Task]:
-        """Queued/running tasks with a provider id whose next poll time has come."""
-        now = now or utcnow()
-        with self._session() as s:
-            stmt = (
-                select(TaskRow)
-                .where(
-                    TaskRow.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
-                    TaskRow.provider_task_id.is_not(None),
-                    or_(TaskRow.next_poll_at.is_(None), TaskRow.next_poll_at <= now),
-                )
-                .order_by(TaskRow.next_poll_at)
-                .limit(limit)
-            )
-            return [_to_task(r) for r in s.scalars(stmt)]
-
     def claim_due(
         self,
         *,
         now: datetime,
         lease_until: datetime,
+        holder: str,
         limit: int = 1000,
         task_ids: Sequence[str] | None = None,
     ) -> list[Task]:
-        """Atomically take the due pollable tasks: their next poll moves to `lease_until`, so
-        another monitor on the same database (the app's and a CLI's) skips them meanwhile.
-        The returned tasks are this caller's alone to poll. They are loaded without
-        `inputs`/`options`: polling never needs them, and this runs for every task every
-        interval."""
+        """Atomically take the due pollable tasks under a lease (`lease_owner`/`lease_until`),
+        so another monitor on the same database (the app's and a CLI's) skips them meanwhile;
+        a holder that dies loses them when the lease runs out. The returned tasks are this
+        caller's alone to poll. They are loaded without `inputs`/`options`: polling never
+        needs them, and this runs for every task every interval."""
         if task_ids is not None and not task_ids:
             return []
         params: dict[str, Any] = {"now": now, "limit": limit}
@@ -872,20 +869,36 @@ class Store:
                 return []
             # The due conditions are repeated in the UPDATE: whoever writes first wins a row.
             rows = (
-                conn.execute(_CLAIM, {"ids": ids, "now": now, "lease_until": lease_until})
+                conn.execute(
+                    _CLAIM,
+                    {"ids": ids, "now": now, "lease_until": lease_until, "holder": holder},
+                )
                 .mappings()
                 .all()
             )
             conn.commit()
         return [_light_task(r) for r in rows]
 
-    def record_polls(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def record_polls(self, polls: Sequence[QuietPoll]) -> None:
         """Write many polls that did not change a status, in one transaction (the monitor's
-        common case). Each row: id, status (expected: the write is skipped if it moved),
-        progress, next_poll_at, poll_failures, error, error_kind, updated_at."""
-        if not rows:
+        common case), releasing their leases. A poll is skipped if its task moved meanwhile
+        or its lease was taken over."""
+        if not polls:
             return
-        params = [{f"b_{k}": v for k, v in row.items()} for row in rows]
+        params = [
+            {
+                "b_id": p.task_id,
+                "b_status": p.status.value,
+                "b_holder": p.holder,
+                "b_progress": p.progress,
+                "b_next_poll_at": p.next_poll_at,
+                "b_poll_failures": p.poll_failures,
+                "b_error": p.error,
+                "b_error_kind": p.error_kind,
+                "b_updated_at": p.updated_at,
+            }
+            for p in polls
+        ]
         with self.engine.connect() as conn:
             conn.execute(_RECORD_POLL, params)
             conn.commit()
@@ -895,17 +908,24 @@ class Store:
         with self.engine.connect() as conn:
             return conn.scalar(_NEXT_DUE)
 
-    def unarchived_successes(self, *, pending_only: bool = False) -> list[Task]:
-        """Succeeded tasks whose result is not yet on disk (archive was interrupted).
-
-        `pending_only` leaves out those whose archive gave up (an expired link: they carry
-        the reason in `error_kind`), so the monitor's every pass does not reload them."""
+    def archives_due(self, now: datetime, *, task_ids: Sequence[str] | None = None) -> list[Task]:
+        """Succeeded tasks whose result is not on disk yet and whose next archive attempt is
+        due (a crash, a failed download, a full disk). Whether a live holder still has one
+        is for `lifecycle.claim_archive` to say."""
         with self._session() as s:
             stmt = select(TaskRow).where(
-                TaskRow.status == TaskStatus.SUCCEEDED.value, TaskRow.result_path.is_(None)
+                TaskRow.status == TaskStatus.SUCCEEDED.value,
+                TaskRow.result_path.is_(None),
+                or_(
+                    TaskRow.archive_state.is_(None),
+                    TaskRow.archive_state.in_(
+                        [ArchiveState.PENDING.value, ArchiveState.BLOCKED.value]
+                    ),
+                ),
+                or_(TaskRow.next_poll_at.is_(None), TaskRow.next_poll_at <= now),
             )
-            if pending_only:
-                stmt = stmt.where(TaskRow.error_kind.is_(None))
+            if task_ids is not None:
+                stmt = stmt.where(TaskRow.id.in_(list(task_ids)))
             return [_to_task(r) for r in s.scalars(stmt)]
 
     # ---- uploads ---------------------------------------------------------------------------
@@ -992,6 +1012,7 @@ _POLLABLE = (
 _DUE = (
     *_POLLABLE,
     or_(_T.c.next_poll_at.is_(None), _T.c.next_poll_at <= bindparam("now", type_=UTCDateTime())),
+    or_(_T.c.lease_until.is_(None), _T.c.lease_until <= bindparam("now", type_=UTCDateTime())),
 )
 _PICK_DUE = select(_T.c.id).where(*_DUE).order_by(_T.c.next_poll_at).limit(bindparam("limit"))
 _PICK_DUE_AMONG = (
@@ -1003,22 +1024,33 @@ _PICK_DUE_AMONG = (
 _CLAIM = (
     update(_T)
     .where(_T.c.id.in_(bindparam("ids", expanding=True)), *_DUE)
-    .values(next_poll_at=bindparam("lease_until", type_=UTCDateTime()))
+    .values(
+        lease_owner=bindparam("holder"),
+        lease_until=bindparam("lease_until", type_=UTCDateTime()),
+    )
     .returning(*[c for c in _T.c if c.name not in ("inputs", "options", "idempotency_key")])
 )
 _RECORD_POLL = (
     update(_T)
-    .where(_T.c.id == bindparam("b_id"), _T.c.status == bindparam("b_status"))
+    .where(
+        _T.c.id == bindparam("b_id"),
+        _T.c.status == bindparam("b_status"),
+        _T.c.lease_owner == bindparam("b_holder"),
+    )
     .values(
         progress=bindparam("b_progress"),
-        next_poll_at=bindparam("b_next_poll_at"),
+        next_poll_at=bindparam("b_next_poll_at", type_=UTCDateTime()),
         poll_failures=bindparam("b_poll_failures"),
         error=bindparam("b_error"),
         error_kind=bindparam("b_error_kind"),
-        updated_at=bindparam("b_updated_at"),
+        updated_at=bindparam("b_updated_at", type_=UTCDateTime()),
+        lease_owner=None,
+        lease_until=None,
     )
 )
-_NEXT_DUE = select(func.min(_T.c.next_poll_at)).where(*_POLLABLE)
+# A leased task is next due when its lease runs out (its holder may have died), else at its
+# schedule; leases are cleared by every write that ends a poll.
+_NEXT_DUE = select(func.min(func.coalesce(_T.c.lease_until, _T.c.next_poll_at))).where(*_POLLABLE)
 
 
 def _make_engine(url: str) -> Engine:

@@ -14,14 +14,12 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import BaseModel
-
+from services import lifecycle
 from services.config import PROVIDER_IDS, Settings, load_settings
 from services.errors import ConfigError, ErrorKind, InputError, ReenactError, TransportError
 from services.links import is_web_link, looks_like_link
 from services.models import (
     LOCAL_OWNER,
-    Availability,
     ProviderCapabilities,
     Run,
     Task,
@@ -32,7 +30,7 @@ from services.models import (
 )
 from services.procs import process_running
 from services.providers.base import CreateRequest, Provider
-from services.providers.registry import get_provider
+from services.providers.catalog import ProviderCatalog, ProviderInfo
 from services.publish import callback_url_for, new_hook_secret
 from services.store import Store
 
@@ -55,44 +53,30 @@ _BEING_SUBMITTED = (
 )
 
 
-class ProviderInfo(BaseModel):
-    id: str
-    name: str
-    capabilities: ProviderCapabilities
-    availability: Availability
-
-
 class Studio:
-    def __init__(self, settings: Settings | None = None, store: Store | None = None) -> None:
+    """Built once per process by services.runtime.Runtime (tests may build their own)."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        store: Store | None = None,
+        catalog: ProviderCatalog | None = None,
+    ) -> None:
         self.settings = settings or load_settings()
         self.settings.ensure_dirs()
         self.store = store or Store.open(self.settings)
-        self._providers: dict[str, Provider] = {}
+        self.catalog = catalog or ProviderCatalog(self.settings)
 
     def close(self) -> None:
-        for p in self._providers.values():
-            p.close()
+        self.catalog.close()
         self.store.close()
 
     # ---- providers -------------------------------------------------------------------------
     def provider(self, provider_id: str) -> Provider:
-        if provider_id not in self._providers:
-            self._providers[provider_id] = get_provider(provider_id, self.settings)
-        return self._providers[provider_id]
+        return self.catalog.get(provider_id)
 
     def providers(self) -> list[ProviderInfo]:
-        out = []
-        for pid in PROVIDER_IDS:
-            p = self.provider(pid)
-            out.append(
-                ProviderInfo(
-                    id=pid,
-                    name=p.name,
-                    capabilities=p.capabilities(),
-                    availability=p.availability(),
-                )
-            )
-        return out
+        return self.catalog.infos()
 
     # ---- inputs ----------------------------------------------------------------------------
     def prepare_inputs(
@@ -156,6 +140,7 @@ class Studio:
         )
         if not created:
             return task
+        # Only the call that created the row may send it (one intent, one create call).
         request = CreateRequest(
             video=inputs.video,
             image=inputs.image,
@@ -170,27 +155,18 @@ class Studio:
             provider_task_id = provider.create(request)
         except TransportError as err:
             if err.sent:
-                return self._mark_unknown(task.id, provider.name, str(err))
-            return self._fail(task.id, err)
+                return self._mark_unknown(task, provider.name, str(err))
+            return self._fail(task, err)
         except ReenactError as err:
-            return self._fail(task.id, err)
+            return self._fail(task, err)
         except Exception as err:
-            return self._mark_unknown(task.id, provider.name, type(err).__name__)
+            return self._mark_unknown(task, provider.name, type(err).__name__)
         if os.environ.get("REENACT_TEST_CRASH_AFTER_CREATE") == "1":
             # Crash-safety tests die here: accepted by the provider, not yet persisted.
             os.kill(os.getpid(), signal.SIGKILL)
-        now = utcnow()
         # `unknown` too: a sweep may have given up on a slow create that did come back.
-        updated = self.store.update_task(
-            task.id,
-            expect_status=(TaskStatus.SUBMITTING, TaskStatus.UNKNOWN),
-            provider_task_id=provider_task_id,
-            status=TaskStatus.QUEUED,
-            started_at=now,
-            next_poll_at=now,
-            error=None,
-            error_kind=None,
-            message=f"Accepted by {provider.name} as {provider_task_id}.",
+        updated = self.store.apply(
+            lifecycle.accepted(task, provider_task_id, provider.name, utcnow())
         )
         if updated is None:
             # Cancel and delete refuse `submitting` rows, so this is a last resort: never drop
@@ -213,6 +189,17 @@ class Studio:
                 f"{provider.name} cannot start new tasks here; it can only follow a task "
                 f"made elsewhere: reenact track --provider {provider_id} TASK_ID."
             )
+        # Checked here, not only on the Create page, so the CLI and any caller of submit_many
+        # are refused before a comparison has charged the other providers.
+        if inputs.character_video and not caps.accepts_character_video:
+            raise InputError(
+                f"{provider.name} cannot take a character video, only a character image: "
+                f"leave {provider.name} out, or use an image."
+            )
+        if caps.requires_image and not inputs.image:
+            raise InputError(f"{provider.name} needs a character image.")
+        if not inputs.image and not inputs.character_video:
+            raise InputError("Add a character image (or a character video) to submit.")
         local = [v for _, v in inputs.items() if not is_web_link(v)]
         if caps.needs_urls and local and not self.settings.public_url:
             raise InputError(
@@ -247,32 +234,18 @@ class Studio:
         ]
         return run, tasks
 
-    def _fail(self, task_id: str, err: ReenactError) -> Task:
+    def _fail(self, task: Task, err: ReenactError) -> Task:
         kind = getattr(err, "kind", None)
-        updated = self.store.update_task(
-            task_id,
-            status=TaskStatus.FAILED,
-            error=str(err),
-            error_kind=kind.value if kind else ErrorKind.INVALID_INPUT.value,
-            finished_at=utcnow(),
-            message=str(err),
+        change = lifecycle.create_failed(
+            task, str(err), kind if isinstance(kind, ErrorKind) else None, utcnow()
         )
-        assert updated is not None
-        return updated
+        return self.store.apply(change) or self.get(task.id)
 
-    def _mark_unknown(self, task_id: str, provider_name: str, detail: str) -> Task:
+    def _mark_unknown(self, task: Task, provider_name: str, detail: str) -> Task:
         # What happened first (it may point at a wrong base URL), then what to do.
         sentence = f"{detail.rstrip('.')}. " if " " in detail else ""
         sentence += UNKNOWN_SENTENCE.format(name=provider_name)
-        updated = self.store.update_task(
-            task_id,
-            status=TaskStatus.UNKNOWN,
-            error=sentence,
-            error_kind="unknown_outcome",
-            message=sentence,
-        )
-        assert updated is not None
-        return updated
+        return self.store.apply(lifecycle.outcome_unknown(task, sentence)) or self.get(task.id)
 
     def recover_interrupted(self) -> list[Task]:
         """Rows left `submitting` by a process that died mid-create become `unknown` — shown
@@ -286,13 +259,12 @@ class Studio:
             if not same_host and task.updated_at > stale_before:
                 continue  # another machine's submitter: only time can tell
             name = self.provider(task.provider).name
-            changed = self.store.update_task(
-                task.id,
-                expect_status=TaskStatus.SUBMITTING,
-                status=TaskStatus.UNKNOWN,
-                error=UNKNOWN_SENTENCE.format(name=name),
-                error_kind="unknown_outcome",
-                message="The process submitting this task stopped before the provider answered.",
+            changed = self.store.apply(
+                lifecycle.outcome_unknown(
+                    task,
+                    UNKNOWN_SENTENCE.format(name=name),
+                    "The process submitting this task stopped before the provider answered.",
+                )
             )
             if changed:
                 out.append(changed)
@@ -367,7 +339,6 @@ class Studio:
         existing = self.store.find_task(provider_id, provider_task_id)
         if existing and existing.owner == owner:
             return existing
-        now = utcnow()
         task, _ = self.store.create_task(
             provider_id,
             status=TaskStatus.QUEUED,
@@ -376,9 +347,7 @@ class Studio:
             message=f"Tracking {provider.name} task {provider_task_id}.",
             owner=owner,
         )
-        updated = self.store.update_task(task.id, started_at=now, next_poll_at=now)
-        assert updated is not None
-        return updated
+        return task
 
     def get(self, task_id: str, *, owner: str | None = None) -> Task:
         """The task, if it exists and (with `owner`) is theirs: someone else's task is
@@ -399,16 +368,27 @@ class Studio:
             if not provider.capabilities().can_cancel:
                 raise InputError(f"{provider.name} does not let a running task be canceled.")
             provider.cancel(task.provider_task_id)
-        updated = self.store.update_task(
-            task.id,
-            expect_status=task.status,  # a result that landed meanwhile is kept
-            status=TaskStatus.CANCELED,
-            finished_at=utcnow(),
-            error="The task was canceled.",
-            error_kind=ErrorKind.CANCELED.value,
-            message="Canceled by the user.",
-        )
-        return updated or self.get(task_id)
+        # A result that landed meanwhile is kept: the change expects the state seen here.
+        return self.store.apply(lifecycle.canceled(task, utcnow())) or self.get(task_id)
+
+    def retry_download(self, task_id: str, *, owner: str | None = None) -> Task:
+        """Retry download, from a page: the next archive attempt is due now, and the server's
+        monitor takes it within a second (never a download in the page's thread). The CLI's
+        `reenact download` does the work in its own process (`Monitor.archive_now`)."""
+        task = self.get(task_id, owner=owner)
+        if task.status is not TaskStatus.SUCCEEDED:
+            raise InputError(
+                f"Task {task.id} is {task.status.value}, so there is no result to save."
+            )
+        if not task.result_url:
+            raise ReenactError(task.error or "The provider sent no link to the result.")
+        if task.result_path and Path(task.result_path).is_file():
+            return task
+        missing = lifecycle.result_missing(task)
+        if missing is not None:
+            task = self.store.apply(missing) or self.get(task_id)
+        change = lifecycle.retry_download(task, utcnow())
+        return (self.store.apply(change) if change else None) or self.get(task_id)
 
     def retry(
         self, task_id: str, *, idempotency_key: str | None = None, owner: str | None = None

@@ -80,7 +80,7 @@ class RunView(BaseModel):
 
     @property
     def settled(self) -> bool:
-        from services.monitor import settled
+        from services.lifecycle import settled
 
         return all(settled(t) for t in self.tasks)
 

@@ -74,10 +74,17 @@ def test_due_tasks_and_filters(tmp_path: Path) -> None:
     store.update_task(later.id, next_poll_at=now + timedelta(minutes=1))
     store.create_task("runway", status=TaskStatus.SUBMITTING)
     done, _ = store.create_task("local", status=TaskStatus.SUCCEEDED, provider_task_id="c")
-    assert [t.id for t in store.due_tasks(now)] == [due.id]
+    lease = now + timedelta(seconds=60)
+    assert [t.id for t in store.claim_due(now=now, lease_until=lease, holder="h")] == [due.id]
+    # Claimed: leased to "h", so nobody else takes it until the lease runs out.
+    assert store.claim_due(now=now, lease_until=lease, holder="other") == []
+    assert [t.id for t in store.claim_due(now=lease, lease_until=lease, holder="x")] == [
+        due.id,
+        later.id,
+    ]
     assert store.count_tasks(provider="runway") == 3
     assert store.count_tasks(status=[TaskStatus.SUCCEEDED]) == 1
-    assert [t.id for t in store.unarchived_successes()] == [done.id]
+    assert [t.id for t in store.archives_due(now)] == [done.id]
     assert len(store.active_tasks()) == 3
     newest_first = store.list_tasks(limit=2)
     assert newest_first[0].id == done.id

@@ -92,3 +92,20 @@ def test_compare_checks_every_provider_before_charging_any(
         studio.submit_many(["runway", "cometapi"], inputs)
     assert runway_emulator.create_count == 0
     assert studio.store.count_tasks() == 0
+
+
+def test_a_comparison_one_provider_cannot_take_is_refused_before_anything_is_sent(
+    tmp_path: Path, runway_emulator: RunwayEmulator
+) -> None:
+    """The money rule lives in Studio, not only on the Create page: a character video that
+    the local engine cannot take stops the whole comparison before Runway is charged."""
+    from tests.mediagen import make_video
+
+    studio = _studio(tmp_path, runway_emulator.env())
+    inputs = _inputs(tmp_path)
+    character = make_video(tmp_path / "character.mp4", size=(160, 90), seconds=2.0, fps=8)
+    with_video = inputs.model_copy(update={"character_video": str(character)})
+    with pytest.raises(InputError, match="cannot take a character video"):
+        studio.submit_many(["runway", "local"], with_video)
+    assert runway_emulator.create_count == 0
+    assert studio.store.count_tasks() == 0 and studio.store.list_runs() == []

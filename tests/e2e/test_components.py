@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from services.models import TaskInputs, TaskOptions, TaskStatus
+from services.runtime import close_process_runtime
 from services.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +33,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def _clear_caches() -> None:
-    from components.common import get_studio
     from components.providers import provider_infos
 
-    get_studio.clear()
+    close_process_runtime()
     provider_infos.clear()
 
 

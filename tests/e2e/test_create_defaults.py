@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from services.models import LOCAL_OWNER
 from services.publish import sha256_of
+from services.runtime import close_process_runtime
 from services.store import Store
 from tests.e2e.conftest import ARTIFACTS, AppServer, Media, shot, start_app, stop_app
 from tests.e2e.helpers import (
@@ -212,7 +213,6 @@ def test_a_wrong_kind_of_file_gets_a_sentence_and_is_not_kept(
 def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     import os
 
-    from components.common import get_studio
     from components.providers import provider_infos
 
     for name in list(os.environ):
@@ -221,10 +221,10 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("REENACT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("REENACT_RUNWAY_API_KEY", "sk-test")
     monkeypatch.chdir(tmp_path)
-    get_studio.clear()
+    close_process_runtime()
     provider_infos.clear()
     yield tmp_path / "data"
-    get_studio.clear()
+    close_process_runtime()
     provider_infos.clear()
 
 

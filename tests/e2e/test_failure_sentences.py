@@ -20,6 +20,7 @@ from components.format import waiting_to_start
 from services.errors import InputError, ReenactError
 from services.models import Task, TaskInputs, TaskOptions, TaskStatus, shown_progress
 from services.providers.remote import failed_update
+from services.runtime import close_process_runtime
 from services.store import Store
 from tests.e2e.conftest import AppServer
 from tests.e2e.helpers import assert_no_traceback, open_create, panel, wait_idle
@@ -42,10 +43,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def _clear_caches() -> None:
-    from components.common import get_studio
     from components.providers import provider_infos
 
-    get_studio.clear()
+    close_process_runtime()
     provider_infos.clear()
 
 

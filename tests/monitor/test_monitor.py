@@ -288,23 +288,26 @@ def test_archive_copies_local_engine_files_only_from_the_work_area(
         raise AssertionError("a missing engine file was not reported")
 
 
-def test_lifespan_monitor_runs_in_the_background_and_stops_once(
+def test_the_runtime_monitor_runs_in_the_background_and_stops_once(
     make_studio, runway_emulator: RunwayEmulator
 ):
-    from services.monitor import lifespan_monitor
+    from services.runtime import Runtime
 
     runway_emulator.configure(polls_to_finish=1)
-    studio = make_studio(runway_emulator)
-    monitor = lifespan_monitor(studio.settings)
+    settings = make_studio(runway_emulator).settings
+    runtime = Runtime(settings)
+    monitor = runtime.monitor.start()
     try:
-        assert monitor.is_alive()
-        task = studio.track("runway", runway_emulator.add_task())
+        # One of each per process: the monitor works through the runtime's own studio.
+        assert monitor.is_alive() and runtime.monitor_running()
+        assert monitor.studio is runtime.studio and runtime.studio.store is runtime.store
+        task = runtime.studio.track("runway", runway_emulator.add_task())
         monitor.wake()
-        wait_for(lambda: studio.get(task.id).result_path, timeout=20, what="the archive")
+        wait_for(lambda: runtime.studio.get(task.id).result_path, timeout=20, what="the archive")
     finally:
-        monitor.stop()
-    monitor.stop()  # a second stop (the server shutting down twice) is harmless
-    assert not monitor.is_alive()
+        runtime.close()
+    runtime.close()  # a second close (the server shutting down twice) is harmless
+    assert not monitor.is_alive() and not runtime.monitor_running()
 
 
 def test_polls_overlap_while_the_provider_is_slow_to_answer(

@@ -29,8 +29,10 @@ from services.errors import (
     DiskFullError,
     is_disk_full,
 )
+from services.lifecycle import archive_blocked, settled
 from services.models import TaskInputs, TaskStatus, utcnow
-from services.monitor import Monitor, archive_blocked, settled
+from services.monitor import Monitor
+from services.runtime import close_process_runtime
 from services.studio import Studio
 from tests.cli.support import run, wait_for
 from tests.emulators import RunwayEmulator
@@ -165,7 +167,7 @@ def test_monitor_archive_on_a_full_disk_says_so_backs_off_and_succeeds_once_free
         assert _parts(data_dir / "results") == []
         assert not (data_dir / "results" / task.id / "result.mp4").exists()
         # The claim is released (no owner), with a backoff before the monitor tries again.
-        assert "archiver" not in done.meta
+        assert done.lease_owner is None and done.lease_until is None  # released
         assert done.next_poll_at is not None
         backoff = (done.next_poll_at - utcnow()).total_seconds()
         assert backoff > 0.5, backoff
@@ -433,7 +435,6 @@ def page_env(
     data_dir: Path, runway_emulator: RunwayEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
     """The page's own Studio (get_studio) on this data dir and emulator, caches emptied."""
-    from components.common import get_studio
 
     for name in list(os.environ):
         if name.startswith(("REENACT_", "RUNWAYML_")):
@@ -442,10 +443,9 @@ def page_env(
     for name, value in runway_emulator.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(data_dir.parent)  # no stray .streamlit/secrets.toml from the repo
-    get_studio.clear()
+    close_process_runtime()
     yield data_dir
-    get_studio().close()
-    get_studio.clear()
+    close_process_runtime()
 
 
 def _submit_page(video: str, image: str) -> None:
