@@ -12,6 +12,11 @@ may retry: the "was a create sent?" rules in services/http.py never depend on th
 libcurl keeps its connections alive inside each easy handle. A handle serves one request at
 a time, so requests borrow one from a small pool of idle handles (as many as ran at once, up
 to `MAX_IDLE`); the threads that poll may come and go without leaving handles behind.
+
+Proxies: services/netconf.py decides which proxy (if any) a URL goes through; each route gets
+its own CurlPollTransport over an httpx transport built with the same proxy, and libcurl is
+given that proxy explicitly (or told to use none), so a poll and a create to one provider
+always take the same road.
 """
 
 from __future__ import annotations
@@ -32,12 +37,22 @@ MAX_IDLE = 16  # idle handles kept (with their open connections); the monitor us
 
 
 class CurlPollTransport(httpx.BaseTransport):
-    def __init__(self, fallback: httpx.BaseTransport, *, ca_file: str | None = None) -> None:
+    """`proxy` must be the one `fallback` was built with: the proxy decision is made once
+    (services/netconf.py) and given to both paths explicitly."""
+
+    def __init__(
+        self,
+        fallback: httpx.BaseTransport,
+        *,
+        ca_file: str | None = None,
+        proxy: httpx.Proxy | None = None,
+    ) -> None:
         import pycurl  # ~30 ms: paid when a client is first used, not by `reenact providers`
 
         self._pycurl = pycurl
         self._fallback = fallback
         self._ca_file = ca_file
+        self._proxy = proxy
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -85,9 +100,21 @@ class CurlPollTransport(httpx.BaseTransport):
         handle.setopt(pycurl.NOSIGNAL, 1)  # timeouts without SIGALRM: threads are in use
         handle.setopt(pycurl.FOLLOWLOCATION, 0)
         handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
-        # httpx decided about proxies already (its mounts); libcurl must not read the
-        # environment a second time.
-        handle.setopt(pycurl.PROXY, "")
+        # The proxy was chosen already, for this transport and its httpx fallback alike;
+        # libcurl must not consult http_proxy/no_proxy itself (its reading differs from
+        # httpx's: it ignores HTTP_PROXY, say), or polls and creates could take different
+        # routes. "" means "no proxy" and "no exceptions", whatever the environment holds.
+        handle.setopt(pycurl.NOPROXY, "")
+        proxy = self._proxy
+        if proxy is None:
+            handle.setopt(pycurl.PROXY, "")
+        else:
+            handle.setopt(pycurl.PROXY, str(proxy.url))
+            if proxy.auth is not None:
+                handle.setopt(pycurl.PROXYUSERNAME, proxy.auth[0])
+                handle.setopt(pycurl.PROXYPASSWORD, proxy.auth[1])
+            if self._ca_file:
+                handle.setopt(pycurl.PROXY_CAINFO, self._ca_file)  # an https:// proxy
         handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
         if self._ca_file:
             handle.setopt(pycurl.CAINFO, self._ca_file)
@@ -151,6 +178,10 @@ class CurlPollTransport(httpx.BaseTransport):
             return httpx.ReadError(f"answer larger than {MAX_BODY} bytes", request=request)
         if code in (pycurl.E_UNSUPPORTED_PROTOCOL, pycurl.E_URL_MALFORMAT):
             return httpx.UnsupportedProtocol(message, request=request)
+        if message.startswith("CONNECT tunnel failed"):
+            # The proxy would not open the tunnel: nothing reached the provider (httpx's
+            # path raises the same ProxyError).
+            return httpx.ProxyError(message, request=request)
         if code == pycurl.E_OPERATION_TIMEDOUT:
             # libcurl words a timeout before the connection stood as "Connection/Resolving
             # timed out", one after it as "Operation timed out".

@@ -3,6 +3,9 @@
 Both stream to disk with a size cap, follow at most five redirects re-checking every hop
 against `netguard`, and sniff the first bytes so a web page or an image dressed up as `.mp4`
 is refused with a sentence instead of being handed to a provider or archived as a result.
+They go through the proxy the environment names (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, minus
+NO_PROXY), with the guard vetting the target's addresses before each request all the same;
+see services/netguard.py for what a proxy changes about DNS-rebinding protection.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ Expect = Literal["video", "image"] | None
 
 def _client(settings: Settings, timeout: httpx.Timeout) -> httpx.Client:
     return httpx.Client(
+        # Proxies from the environment are the transport's business (it vets the target
+        # before handing a request to one); httpx must not add its own from the environment.
         transport=guarded_transport(allow_private=settings.allow_private_urls),
         timeout=timeout,
         follow_redirects=False,  # followed by hand so every hop is checked
@@ -414,6 +419,13 @@ def ingest_url(url: str, settings: Settings, *, max_bytes: int = DEFAULT_MAX_BYT
         raise InputError(
             "The server behind the link did not answer in time. Try again, or download the "
             "file and upload it."
+        ) from exc
+    except httpx.ProxyError as exc:
+        host = urlsplit(url).hostname or url
+        raise InputError(
+            f"Could not fetch the link: the proxy would not connect to {host} ({exc}). Check "
+            "the proxy setting (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), or ask whoever runs the "
+            "proxy to allow the site."
         ) from exc
     except httpx.TransportError as exc:
         host = urlsplit(url).hostname or url

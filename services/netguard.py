@@ -4,6 +4,18 @@ metadata service (server-side request forgery).
 Two layers: `check_url` vets a URL before each request and each redirect hop, and
 `guarded_transport` re-vets the address actually dialled, so a host whose DNS answer changes
 between the check and the connection (DNS rebinding) still cannot reach a private address.
+
+Through a proxy (HTTPS_PROXY/HTTP_PROXY/ALL_PROXY, unless NO_PROXY exempts the host; see
+services/netconf.py) this machine dials the proxy, not the target, so the second layer
+changes: right before each request is handed to the proxy, the target's name is resolved here
+and every address it has is vetted, as at connect time; a refused target never reaches the
+proxy. The proxy then resolves the name again itself, and that answer cannot be seen from
+here: a DNS answer that flips in between (rebinding) is caught only by the proxy's own egress
+rules. The vetted address is deliberately not pinned into the request (CONNECT 203.0.113.7:443
+instead of the name), because corporate proxies allow, log and inspect traffic by host name.
+The proxy itself is the operator's choice and is not vetted (it is often on a private
+network). A machine that cannot resolve names itself (only the proxy can) therefore cannot
+fetch links: the guard refuses what it cannot check rather than let it through unchecked.
 """
 
 from __future__ import annotations
@@ -11,15 +23,15 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-import ssl
-from collections.abc import Iterable
-from functools import cache
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
 from services.errors import InputError
+from services.netconf import ProxyRoutes, tls_context
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -156,13 +168,21 @@ def check_url(url: str, *, allow_private: bool) -> None:
             "use a plain public link to the file."
         )
     host = _client_host(url, host)
+    default_port = 443 if parts.scheme.lower() == "https" else 80
+    vet_host(host, port or default_port, allow_private=allow_private)
+
+
+def vet_host(host: str, port: int, *, allow_private: bool) -> list[IPAddress]:
+    """Resolve `host` (the ASCII form a client dials) and return its addresses, or raise
+    InputError with a sentence when it is a metadata name or any address is refused."""
     if host.lower().rstrip(".") in _METADATA_HOSTS:
         raise InputError(
             f"The link points to a cloud metadata service ({host}), which this app does not "
             "fetch from. Use a public http(s) link to the file."
         )
-    default_port = 443 if parts.scheme.lower() == "https" else 80
-    check_addresses(host, _resolve(host, port or default_port), allow_private=allow_private)
+    addresses = _resolve(host, port)
+    check_addresses(host, addresses, allow_private=allow_private)
+    return addresses
 
 
 def _client_host(url: str, host: str) -> str:
@@ -210,10 +230,9 @@ class _GuardedBackend(httpcore.SyncBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         try:
-            addresses = _resolve(host, port)
-            check_addresses(host, addresses, allow_private=self.allow_private)
+            addresses = vet_host(host, port, allow_private=self.allow_private)
         except InputError as exc:
-            # httpx maps ConnectError to httpx.ConnectError; the sentence travels in args.
+            # Mapped to httpx.ConnectError below; the sentence travels in args.
             raise httpcore.ConnectError(str(exc)) from exc
         # TLS still verifies against the original host name (httpcore passes the origin's
         # host as server_hostname), so dialling the IP keeps certificate checks intact.
@@ -228,31 +247,125 @@ class _GuardedBackend(httpcore.SyncBackend):
         raise last
 
 
-@cache
-def _tls_context() -> ssl.SSLContext:
-    """Loading the CA bundle costs ~0.1 s of CPU: every download shares one context (the
-    monitor archives results one client each)."""
-    import certifi
+# httpcore's failures as httpx's, most specific first (the table httpx's own transport keeps).
+_HTTPCORE_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
 
-    return ssl.create_default_context(cafile=certifi.where())
+
+@contextmanager
+def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for theirs, ours in _HTTPCORE_ERRORS:
+            if isinstance(exc, theirs):
+                raise ours(str(exc), request=request) from exc
+        raise
 
 
-def guarded_transport(*, allow_private: bool) -> httpx.HTTPTransport:
-    """An httpx transport whose every TCP connection goes through the address check.
+class _Body(httpx.SyncByteStream):
+    def __init__(self, stream: Iterable[bytes], request: httpx.Request) -> None:
+        self._stream = stream
+        self._request = request
 
-    Proxies from the environment are not used: a proxy would dial the target itself,
-    out of reach of the check.
+    def __iter__(self) -> Iterator[bytes]:
+        with _as_httpx_errors(self._request):
+            yield from self._stream
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            with _as_httpx_errors(self._request):
+                close()
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """An httpx transport over httpcore's public API (a connection pool with the vetting
+    network backend, or an HTTP proxy pool) that never lets a refused address be reached.
+
+    Direct: every TCP connection is resolved, vetted and dialled by `_GuardedBackend`.
+    Through `proxy`: the target is resolved and vetted before each request goes to the
+    proxy (see the module docstring for what that leaves to the proxy).
     """
-    transport = httpx.HTTPTransport(retries=0, verify=_tls_context())
-    pool = getattr(transport, "_pool", None)
-    if isinstance(pool, httpcore.ConnectionPool):
-        # httpx has no public hook for the network backend; swap the pool it built for an
-        # identical one with our backend (ssl context and http/1.1 defaults kept).
-        transport._pool = httpcore.ConnectionPool(
-            ssl_context=pool._ssl_context,
-            network_backend=_GuardedBackend(allow_private=allow_private),
+
+    def __init__(self, *, allow_private: bool, proxy: httpx.Proxy | None = None) -> None:
+        self.allow_private = allow_private
+        self.proxy = proxy
+        self._pool: httpcore.ConnectionPool | httpcore.HTTPProxy
+        if proxy is None:
+            self._pool = httpcore.ConnectionPool(
+                ssl_context=tls_context(),
+                keepalive_expiry=5.0,  # httpx's default, for the same reuse as before
+                network_backend=_GuardedBackend(allow_private=allow_private),
+            )
+        else:
+            self._pool = httpcore.HTTPProxy(
+                proxy_url=httpcore.URL(
+                    scheme=proxy.url.raw_scheme,
+                    host=proxy.url.raw_host,
+                    port=proxy.url.port,
+                    target=proxy.url.raw_path,
+                ),
+                proxy_auth=proxy.raw_auth,
+                proxy_headers=proxy.headers.raw,
+                ssl_context=tls_context(),
+                proxy_ssl_context=proxy.ssl_context,
+                keepalive_expiry=5.0,
+            )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if self.proxy is not None:
+            port = url.port or (443 if url.scheme == "https" else 80)
+            try:
+                vet_host(url.raw_host.decode("ascii"), port, allow_private=self.allow_private)
+            except InputError as exc:
+                raise httpx.ConnectError(str(exc), request=request) from exc
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
         )
-    return transport
+        with _as_httpx_errors(request):
+            response = self._pool.handle_request(core_request)
+        assert isinstance(response.stream, Iterable)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_Body(response.stream, request),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def guarded_transport(*, allow_private: bool) -> httpx.BaseTransport:
+    """An httpx transport whose every request goes through the address check: direct, or
+    through the proxy the environment names (services/netconf.py), with the target vetted.
+    ConfigError when that proxy cannot be used."""
+    return ProxyRoutes.from_environment().transport(
+        lambda proxy: GuardedTransport(allow_private=allow_private, proxy=proxy)
+    )
 
 
 def blocked_sentence(exc: BaseException) -> str | None:
