@@ -46,7 +46,7 @@ from services.models import TaskOptions, TaskStatus  # noqa: E402
 from services.providers.base import CreateRequest  # noqa: E402
 from services.providers.local import LocalProvider  # noqa: E402
 from tests.engine.measure import facts, gray_frames, mouth_opening, pearson  # noqa: E402
-from tests.engine.media_gen import (  # noqa: E402
+from tests.mediagen import (  # noqa: E402
     CLOSEUP,
     MOUTH,
     make_character,

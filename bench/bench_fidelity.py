@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_fidelity.py --runs 5
 
 Inputs are generated into bench/out/fidelity/ (git-ignored) and reused: the performance of
-tests/compare/media.py (astronaut photograph: jaw, blinks, brows, head roll and drift),
+tests/mediagen.py (astronaut photograph: jaw, blinks, brows, head roll and drift),
 looped to 10 s, as 1280×720 H.264 High (x264 veryfast CRF 23, B-frames, light grain so it
 decodes like a real file): the driving clip at 30 fps, a result at 24 fps with the face
 smaller and off-centre, and a 10 s 720p result with no face.
@@ -40,7 +40,7 @@ from services.compare.fidelity import FaceTrack, face_track, fidelity  # noqa: E
 from services.face import signals  # noqa: E402
 from services.face.landmarks import Landmarker  # noqa: E402
 from services.face.video import sampled_frames  # noqa: E402
-from tests.compare.media import frame_at  # noqa: E402
+from tests.mediagen import frame_at  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "fidelity"
 SIZE = (1280, 720)

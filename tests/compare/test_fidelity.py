@@ -23,7 +23,7 @@ from services.compare.fidelity import (
 )
 from services.errors import InputError
 from services.face import signals
-from tests.compare.media import make_performance, reencode
+from tests.mediagen import make_performance, reencode
 
 EXERCISED = {"mouth", "eye_left", "eye_right", "brows", "roll"}  # what the performance moves
 

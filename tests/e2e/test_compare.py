@@ -16,7 +16,6 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.compare.media import make_performance
 from tests.e2e.conftest import AppServer, Media, shot
 from tests.e2e.helpers import (
     assert_no_traceback,
@@ -26,6 +25,7 @@ from tests.e2e.helpers import (
     upload,
 )
 from tests.emulators import CometApiEmulator, RunwayEmulator
+from tests.mediagen import make_performance
 
 PICKABLE = ["local", "runway", "cometapi"]
 

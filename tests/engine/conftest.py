@@ -17,7 +17,7 @@ from services.config import Settings, load_settings
 from services.engine import jobs
 from services.models import ProviderUpdate
 from services.providers.local import LocalProvider
-from tests.engine.media_gen import Character, make_character, make_driving_clip
+from tests.mediagen import Character, make_character, make_driving_clip
 
 FPS = 24
 

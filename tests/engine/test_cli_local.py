@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.cli.support import base_env, run
 from tests.engine.conftest import Clip
 from tests.engine.measure import facts
-from tests.engine.media_gen import Character
+from tests.mediagen import Character
 
 
 def test_submit_wait_out_with_the_local_engine(

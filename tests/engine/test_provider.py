@@ -25,7 +25,7 @@ from services.providers.local import INTERRUPTED, STUCK, LocalProvider
 from services.providers.registry import get_provider
 from tests.engine.conftest import Clip, wait_for
 from tests.engine.measure import facts
-from tests.engine.media_gen import Character
+from tests.mediagen import Character
 
 
 def _done(u: ProviderUpdate) -> bool:

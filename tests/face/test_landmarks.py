@@ -18,7 +18,7 @@ from services.face.landmarks import (
     Yuv420,
     model_bytes,
 )
-from tests.engine.media_gen import astronaut, background
+from tests.mediagen import astronaut, background
 
 # Where the model puts the photograph's outer eye corners and inner lips (512-px photo),
 # checked by eye on an overlay; the tests allow a few pixels either way.
@@ -119,7 +119,7 @@ def test_a_lost_face_is_searched_for_only_when_asked(marker: Landmarker) -> None
 
 
 def test_signals_see_a_mouth_open_wider(marker: Landmarker) -> None:
-    from tests.engine.media_gen import _mouth_maps
+    from tests.mediagen import _mouth_maps
 
     mx, my = _mouth_maps(1.0, 14.0)
     opened = cv2.remap(astronaut(), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

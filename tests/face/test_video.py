@@ -11,7 +11,7 @@ import pytest
 from services.errors import InputError
 from services.face.landmarks import Yuv420
 from services.face.video import sampled_frames
-from tests.compare.media import make_performance
+from tests.mediagen import make_performance
 
 
 @pytest.fixture(scope="module")
