@@ -2,7 +2,7 @@
 tiles in a grid, the driving clip's sound) and a ZIP of the result files with the numbers table.
 
 Both stream. The video is decoded, scaled to its tile and encoded frame by frame — one decoder
-thread per result, the driving clip on the calling thread, x264 on the engine's `ResultWriter`
+thread per result, the driving clip on the calling thread, x264 on the shared H.264 writer's
 thread (PyAV releases the GIL in all three, so two cores both work) — and the ZIP copies files
 in chunks; memory does not grow with clip length. Both are written to `<out>.part` and renamed,
 so a failed export leaves nothing behind and never a half file under the real name.
@@ -33,8 +33,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel
 
-from services.engine.media import DrivingReader, ResultWriter
+from services.engine.config import EncoderConfig
+from services.engine.media import DrivingReader, result_writer
 from services.errors import InputError
+from services.media.encode import H264Writer
 from services.media.metadata import (
     check_frame_size,
     declared_frame,
@@ -460,7 +462,7 @@ def side_by_side(
     part = out.with_name(out.name + ".part")
     ref_scaler = _Scaler((tw, th))
     results: list[_Result] = []
-    writer: ResultWriter | None = None
+    writer: H264Writer | None = None
     try:
         with DrivingReader(reference, convert=ref_scaler) as reader:
             ref_scaler.sar = reader.video.sample_aspect_ratio
@@ -471,9 +473,7 @@ def side_by_side(
             for tile in tiles:  # one by one, so that `finally` stops every thread started
                 results.append(_Result(tile, (tw, th), reader.fps))
             canvas = _Canvas(width, height)
-            writer = ResultWriter(
-                part, (width, height), reader.fps, reader.audio, reader.video_start
-            )
+            writer = result_writer(part, (width, height), reader, EncoderConfig())
             frame_s = 1 / float(reader.fps)
             n = 0
             for item in reader:

@@ -11,23 +11,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from services.engine.faces import Box
+from services.engine.config import FramingConfig
 from services.errors import InputError
-
-# Like the providers' outputs: 1280×720 for a 16:9 picture, 720×1280 for 9:16.
-CAP_LONG = 1280
-CAP_SHORT = 720
-# An explicit ratio option names the output pixels; this only stops absurd values.
-RATIO_CAP_LONG = 1920
-MIN_SIDE = 64
-# The face crop where motion is measured (and mapped between faces) is this many face-box
-# sides wide: the whole head with some room to move.
-CROP_FACTOR = 2.0
-# The character's warped region is wider still: the face keeps the full motion and the band
-# beyond it fades that motion out to nothing before the region's edge.
-WARP_FACTOR = 2.6
-# Haar boxes sit high on the face (brows to lower lip); the crop centre is nudged to the chin.
-CROP_DROP = 0.08
+from services.media.faces import Box
 
 
 @dataclass(frozen=True)
@@ -47,29 +33,34 @@ class Square:
         return self.cy - self.side / 2
 
 
-def face_square(box: Box, factor: float = CROP_FACTOR) -> Square:
+def face_square(box: Box[float], factor: float, drop: float) -> Square:
+    """A square `factor` face-box sides wide around `box`, its centre dropped by `drop` box
+    heights (see FramingConfig)."""
     side = factor * max(box.w, box.h)
-    return Square(box.cx, box.cy + CROP_DROP * box.h, side)
+    return Square(box.cx, box.cy + drop * box.h, side)
 
 
 def _even_floor(v: float) -> int:
     return max(2, math.floor(v / 2) * 2)
 
 
-def output_size(width: int, height: int, ratio: str | None = None) -> tuple[int, int]:
+def output_size(
+    width: int, height: int, ratio: str | None, framing: FramingConfig
+) -> tuple[int, int]:
     """Even output dimensions following the picture (or the ratio option), never upscaled
     past the caps."""
     if ratio:
         tw, th = (int(p) for p in ratio.split(":"))
-        s = min(1.0, RATIO_CAP_LONG / max(tw, th))
+        s = min(1.0, framing.ratio_cap_long / max(tw, th))
         return _even_floor(tw * s), _even_floor(th * s)
     long_side, short_side = max(width, height), min(width, height)
-    s = min(1.0, CAP_LONG / long_side, CAP_SHORT / short_side)
+    s = min(1.0, framing.cap_long / long_side, framing.cap_short / short_side)
     return _even_floor(width * s), _even_floor(height * s)
 
 
-def load_picture(path: str | Path) -> np.ndarray:
-    """RGB pixels of an image file, upright (EXIF orientation applied)."""
+def load_picture(path: str | Path, min_side: int) -> np.ndarray:
+    """RGB pixels of an image file, upright (EXIF orientation applied), at least `min_side`
+    pixels on each side."""
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
@@ -85,10 +76,10 @@ def load_picture(path: str | Path) -> np.ndarray:
         raise InputError(
             f"The character image {Path(path).name} could not be read; use a PNG or JPEG."
         ) from None
-    if min(rgb.shape[:2]) < MIN_SIDE:
+    if min(rgb.shape[:2]) < min_side:
         raise InputError(
             f"The character image is too small ({rgb.shape[1]}×{rgb.shape[0]}); "
-            f"use one at least {MIN_SIDE} pixels on each side."
+            f"use one at least {min_side} pixels on each side."
         )
     return rgb
 

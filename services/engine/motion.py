@@ -13,21 +13,8 @@ import math
 import cv2
 import numpy as np
 
+from services.engine.config import MotionConfig
 from services.engine.framing import Square
-
-# Flow resolution (pixels per crop side). The crop is two face widths, so the face spans
-# ~80 px and a mouth ~25 px: enough for lips, eyes and brows; DIS costs ~3 ms per frame here.
-FLOW_RES = 160
-# Room around the crop for the head to wander before the tracked crop runs off the region
-# that is downscaled each frame (border pixels are replicated past it).
-_REGION_MARGIN = 0.35
-# Where the rigid head motion is read: brows, eyes and nose move with the skull; the mouth and
-# jaw do not, so they are left out. Fractions of the crop side (the face box is its middle half).
-_RIGID_X = (0.32, 0.68)
-_RIGID_Y = (0.24, 0.52)
-# Bounds (flow px) that keep a bad frame from tearing the picture apart.
-_MAX_HEAD = _REGION_MARGIN * FLOW_RES
-_MAX_FIELD = 0.3 * FLOW_RES
 
 
 class MotionTracker:
@@ -35,16 +22,17 @@ class MotionTracker:
         self,
         neutral_luma: np.ndarray,
         square: Square,
+        config: MotionConfig,
         *,
-        expression_gain: float = 1.0,
-        smoothing: float = 0.35,
+        expression_gain: float,
     ) -> None:
         h, w = neutral_luma.shape[:2]
+        self._res = res = config.flow_res
         # Each frame, the region around the crop is shrunk by a whole factor with area
         # averaging (OpenCV's fast path for integer factors; no aliasing), then the crop is
-        # resampled from it to FLOW_RES at the tracked head position (a factor below 2).
-        self._n = n = max(1, math.floor(square.side / FLOW_RES))
-        margin = _REGION_MARGIN * square.side
+        # resampled from it to `res` at the tracked head position (a factor below 2).
+        self._n = n = max(1, math.floor(square.side / res))
+        margin = config.region_margin * square.side
         x0 = max(0, math.floor(square.x0 - margin))
         y0 = max(0, math.floor(square.y0 - margin))
         x1 = min(w, math.ceil(square.x0 + square.side + margin))
@@ -54,26 +42,28 @@ class MotionTracker:
         self._small_size = ((x1 - x0) // n, (y1 - y0) // n)
         # crop pixel p (+ head shift t, flow px) ↔ small pixel (offset + p + t) · step, where
         # both have centres at edge coordinate + 0.5 (see warp.py for the same convention)
-        k = FLOW_RES / square.side
+        k = res / square.side
         self._step = 1 / (k * n)
         self._offset = (
             ((square.x0 - x0) + 0.5 / k) / n - 0.5,
             ((square.y0 - y0) + 0.5 / k) / n - 0.5,
         )
         self._gain = float(expression_gain)
-        self._keep = float(smoothing)  # weight of the previous field: temporal smoothing
+        self._keep = float(config.smoothing)  # weight of the previous field
+        # bounds (flow px) that keep a bad frame from tearing the picture apart: the head
+        # stays within the region read each frame
+        self._max_head = config.region_margin * res
+        self._max_field = config.max_field * res
         self._head = np.zeros(2, np.float64)  # tracked head translation, flow pixels
         self._flow: np.ndarray | None = None  # last residual flow, DIS's starting point
         self._field: np.ndarray | None = None
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOpticalFlow_PRESET_MEDIUM)
-        # fewer iterations than the preset: the same accuracy on faces here (measured: jaw
-        # motion r and amplitude unchanged) for ~1 ms less per frame
-        self._dis.setGradientDescentIterations(12)
-        self._dis.setVariationalRefinementIterations(3)
-        r = FLOW_RES
+        self._dis.setGradientDescentIterations(config.gradient_iterations)
+        self._dis.setVariationalRefinementIterations(config.refinement_iterations)
+        (x0r, x1r), (y0r, y1r) = config.rigid_x, config.rigid_y
         self._rigid = (
-            slice(round(_RIGID_Y[0] * r), round(_RIGID_Y[1] * r)),
-            slice(round(_RIGID_X[0] * r), round(_RIGID_X[1] * r)),
+            slice(round(y0r * res), round(y1r * res)),
+            slice(round(x0r * res), round(x1r * res)),
         )
         self._neutral = self._crop(neutral_luma, self._head)
 
@@ -93,7 +83,7 @@ class MotionTracker:
         return cv2.warpAffine(
             small,
             m,
-            (FLOW_RES, FLOW_RES),
+            (self._res, self._res),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
@@ -110,20 +100,20 @@ class MotionTracker:
         head_before = self._head.copy()
         # a scene cut or a lost face makes nonsense flow: keep the head within the region
         # that is read each frame rather than chase it off-screen
-        self._head = np.clip(head_before - residual, -_MAX_HEAD, _MAX_HEAD)
+        self._head = np.clip(head_before - residual, -self._max_head, self._max_head)
         expression = flow - residual.astype(np.float32)
         # frame(q) ≈ neutral(q - head + expression(q - head_before))
         shift = np.float32([[1, 0, -head_before[0]], [0, 1, -head_before[1]]])
         expression = cv2.warpAffine(
             expression,
             shift,
-            (FLOW_RES, FLOW_RES),
+            (self._res, self._res),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
         field = expression * np.float32(self._gain)
         field -= self._head.astype(np.float32)
-        np.clip(field, -_MAX_FIELD, _MAX_FIELD, out=field)
+        np.clip(field, -self._max_field, self._max_field, out=field)
         if self._field is not None:
             field = cv2.addWeighted(field, 1 - self._keep, self._field, self._keep, 0.0)
         self._field = field

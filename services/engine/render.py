@@ -11,19 +11,13 @@ from pathlib import Path
 import av
 import cv2
 
-from services.engine.faces import find_face
-from services.engine.framing import (
-    WARP_FACTOR,
-    face_square,
-    fit_cover,
-    load_picture,
-    output_size,
-    rgb_to_i420,
-)
-from services.engine.media import DrivingReader, ResultWriter
-from services.engine.motion import FLOW_RES, MotionTracker
+from services.engine.config import DEFAULT_CONFIG, EngineConfig, RenderLimits
+from services.engine.framing import face_square, fit_cover, load_picture, output_size, rgb_to_i420
+from services.engine.media import DrivingReader, result_writer
+from services.engine.motion import MotionTracker
 from services.engine.warp import FaceWarper
 from services.errors import InputError
+from services.media.faces import find_face
 from services.media.metadata import (
     MIN_MEAN_FPS,
     check_image_size,
@@ -34,19 +28,6 @@ from services.media.metadata import (
     too_sparse,
 )
 from services.models import TaskOptions
-
-# Runway-style intensity 1–5, 3 = as performed.
-EXPRESSION_GAIN = {1: 0.4, 2: 0.7, 3: 1.0, 4: 1.3, 5: 1.6}
-# The neutral driving frame is the first one with a face, searched for this long.
-_FACE_SEARCH_S = 2.0
-_FACE_SEARCH_EVERY = 3  # frames between tries: the cascade costs far more than a frame
-
-# Behind the media checks, whatever a header claims or a file holds, a render stays bounded:
-# at most this long (four times the 30 s providers accept; the engine runs at about twice
-# real time, so about a minute of work) and this many frames (that length at 60 fps). Slower
-# than MIN_MEAN_FPS is a slideshow, which would turn a few frames into hours of video.
-MAX_RENDER_S = 120.0
-MAX_RENDER_FRAMES = 7200
 
 ProgressFn = Callable[[int, int | None], None]
 
@@ -79,15 +60,16 @@ def _no_face_in_video(name: str) -> InputError:
     )
 
 
-def _too_long(name: str) -> str:
+def _too_long(name: str, limits: RenderLimits) -> str:
     return (
         f"The driving video {name} runs longer than the local engine renders "
-        f"({MAX_RENDER_S:.0f} s, at most {MAX_RENDER_FRAMES:,} frames); trim it."
+        f"({limits.max_render_s:.0f} s, at most {limits.max_render_frames:,} frames); trim it."
     )
 
 
-def _refuse_unbounded(reader: DrivingReader, name: str) -> None:
-    """Refuse before the first frame a clip whose header makes the render absurd or long."""
+def _refuse_unbounded(reader: DrivingReader, name: str, limits: RenderLimits) -> None:
+    """Refuse before the first frame a clip whose header makes the render absurd or long.
+    Slower than MIN_MEAN_FPS is a slideshow, which would turn a few frames into hours."""
     fps = float(reader.fps)
     header = reader.duration_s
     if header is not None and not plausible_duration(header):
@@ -101,15 +83,15 @@ def _refuse_unbounded(reader: DrivingReader, name: str) -> None:
             f"The driving video {name} says it runs at {fps:.2g} frames per second: a "
             "slideshow, not a performance. Re-export it at 24–30 frames per second."
         )
-    if seconds is not None and seconds > MAX_RENDER_S:
+    if seconds is not None and seconds > limits.max_render_s:
         what = f"lasts {human_duration(seconds)}"
-    elif frames and frames > MAX_RENDER_FRAMES:
+    elif frames and frames > limits.max_render_frames:
         what = f"has {frames:,} frames"
     else:
         return
     raise InputError(
         f"The driving video {name} {what}; the local engine renders at most "
-        f"{MAX_RENDER_S:.0f} s ({MAX_RENDER_FRAMES:,} frames). Trim it."
+        f"{limits.max_render_s:.0f} s ({limits.max_render_frames:,} frames). Trim it."
     )
 
 
@@ -121,34 +103,39 @@ def render(
     *,
     progress: ProgressFn | None = None,
     canceled: Callable[[], bool] | None = None,
+    config: EngineConfig = DEFAULT_CONFIG,
 ) -> RenderResult:
     """Render to `out` (an .mp4 path). Raises InputError with a sentence, or Canceled."""
     started = time.perf_counter()
     options = options or TaskOptions()
-    gain = EXPRESSION_GAIN[options.expression_intensity or 3]
+    framing, faces, limits = config.framing, config.faces, config.limits
+    gain = config.motion.gain(options.expression_intensity)
     check_image_size(Path(image))  # from the header, before a full-size decode
-    picture = load_picture(image)
-    size = output_size(picture.shape[1], picture.shape[0], options.ratio)
+    picture = load_picture(image, framing.min_side)
+    size = output_size(picture.shape[1], picture.shape[0], options.ratio, framing)
     picture = fit_cover(picture, size)
-    char_box = find_face(cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY))
+    gray = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
+    char_box = find_face(gray, faces.detect_sides, faces.scale_step)
     if char_box is None:
         raise _no_face_in_image()
     warper = FaceWarper(
         rgb_to_i420(picture),
         size,
-        face_square(char_box),
-        face_square(char_box, WARP_FACTOR),
-        FLOW_RES,
+        face_square(char_box, framing.crop_factor, framing.crop_drop),
+        face_square(char_box, framing.warp_factor, framing.crop_drop),
+        config.motion.flow_res,
+        config.warp,
     )
     still = warper.frame.copy()
 
     with DrivingReader(video) as reader:
         name = Path(video).name
-        _refuse_unbounded(reader, name)
-        most = min(MAX_RENDER_FRAMES, math.ceil(MAX_RENDER_S * float(reader.fps)) + 1)
+        _refuse_unbounded(reader, name, limits)
+        fps = float(reader.fps)
+        most = min(limits.max_render_frames, math.ceil(limits.max_render_s * fps) + 1)
         total = reader.frames_total
-        search_frames = max(1, round(_FACE_SEARCH_S * float(reader.fps)))
-        writer = ResultWriter(out, size, reader.fps, reader.audio, reader.video_start)
+        search_frames = max(1, round(faces.search_s * fps))
+        writer = result_writer(out, size, reader, config.encoder)
         try:
             tracker: MotionTracker | None = None
             n = 0
@@ -159,11 +146,14 @@ def render(
                 if tracker is None:
                     if n >= search_frames:
                         raise _no_face_in_video(Path(video).name)
-                    box = find_face(item) if n % _FACE_SEARCH_EVERY == 0 else None
+                    box = None
+                    if n % faces.search_every == 0:
+                        box = find_face(item, faces.detect_sides, faces.scale_step)
                     if box is not None:
-                        tracker = MotionTracker(item, face_square(box), expression_gain=gain)
+                        square = face_square(box, framing.crop_factor, framing.crop_drop)
+                        tracker = MotionTracker(item, square, config.motion, expression_gain=gain)
                 if n >= most:
-                    raise InputError(_too_long(name))
+                    raise InputError(_too_long(name, limits))
                 frame = still if tracker is None else warper.apply(tracker.step(item))
                 writer.write(frame)
                 n += 1
@@ -178,5 +168,4 @@ def render(
             writer.abort()
             Path(out).unlink(missing_ok=True)
             raise
-        fps = float(reader.fps)
     return RenderResult(Path(out), n, size[0], size[1], fps, time.perf_counter() - started)

@@ -1,10 +1,11 @@
 """The character side: retarget a driving motion field to the character's face and warp it.
 
-The field lives on the face crop's grid (crop = CROP_FACTOR face boxes, the same framing as the
-driving crop, which is what retargets motion from one face to the other). It is applied in a
-wider region (WARP_FACTOR boxes): with full strength over the face — so the head moves as one
-piece — then faded to zero by a smooth band before the region's edge. The warp is therefore
-continuous (nothing tears) and every pixel outside the region stays the character's own.
+The field lives on the face crop's grid (crop = `crop_factor` face boxes, the same framing as
+the driving crop, which is what retargets motion from one face to the other). It is applied in
+a wider region (`warp_factor` boxes; both in config.FramingConfig): with full strength over the
+face (config.WarpConfig) — so the head moves as one piece — then faded to zero by a smooth
+band before the region's edge. The warp is therefore continuous (nothing tears) and every
+pixel outside the region stays the character's own.
 
 Per plane the work is two OpenCV calls: the sampling map is built at flow resolution as
 absolute coordinates (identity + weighted field), upsampled to the plane's region with one
@@ -19,13 +20,8 @@ import math
 import cv2
 import numpy as np
 
+from services.engine.config import WarpConfig
 from services.engine.framing import Square
-
-# Where the motion is at full strength: an ellipse around the crop's centre covering brow to
-# chin and cheek to cheek; semi-axes as fractions of the crop side (a face box is half of it).
-_FACE_AXES = (0.36, 0.44)
-# Where it has faded to nothing: a circle just inside the warped region (fraction of crop side).
-_FADE_RADIUS = 0.64
 
 
 def _smoothstep(t: np.ndarray) -> np.ndarray:
@@ -33,11 +29,12 @@ def _smoothstep(t: np.ndarray) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
-def face_weight(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def face_weight(u: np.ndarray, v: np.ndarray, config: WarpConfig) -> np.ndarray:
     """Motion strength at crop-relative offsets (u, v) (fractions of the crop side): 1 inside
     the face ellipse, 0 beyond the fade circle, smooth along every ray between them."""
-    d_in = np.sqrt((u / _FACE_AXES[0]) ** 2 + (v / _FACE_AXES[1]) ** 2)
-    d_out = np.sqrt(u**2 + v**2) / _FADE_RADIUS
+    ax, ay = config.face_axes
+    d_in = np.sqrt((u / ax) ** 2 + (v / ay) ** 2)
+    d_out = np.sqrt(u**2 + v**2) / config.fade_radius
     with np.errstate(divide="ignore", invalid="ignore"):
         along = (d_in - 1) / (d_in / d_out - 1)  # 0 at the ellipse, 1 at the circle
     along = np.where(d_in <= 1, 0.0, np.nan_to_num(along, nan=0.0))
@@ -98,7 +95,13 @@ class FaceWarper:
     """Holds the output frame (I420); `apply` rewrites only the warped region in it."""
 
     def __init__(
-        self, i420: np.ndarray, size: tuple[int, int], crop: Square, region: Square, res: int
+        self,
+        i420: np.ndarray,
+        size: tuple[int, int],
+        crop: Square,
+        region: Square,
+        res: int,
+        config: WarpConfig,
     ) -> None:
         w, h = size
         self._src = i420.copy()
@@ -128,7 +131,7 @@ class FaceWarper:
             for i in range(3)
         ]
         offsets = ((np.arange(res + 2 * pad, dtype=np.float64) - pad) + 0.5) / res - 0.5
-        weight = face_weight(offsets[None, :], offsets[:, None]).astype(np.float32)
+        weight = face_weight(offsets[None, :], offsets[:, None], config).astype(np.float32)
         self._weight = np.repeat(weight[..., None], 2, axis=2)
         self._padded = np.zeros_like(self._weight)
 

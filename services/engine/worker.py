@@ -16,14 +16,10 @@ from pathlib import Path
 from types import FrameType
 
 from services.engine import jobs
+from services.engine.config import DEFAULT_CONFIG, EngineConfig
 from services.engine.jobs import JobSpec, JobState
 from services.errors import ErrorKind, ReenactError
-from services.links import is_web_link
 from services.models import TaskStatus
-
-_PROGRESS_EVERY_S = 0.25
-_SLOT_POLL_S = 0.2
-_HEARTBEAT_EVERY_S = 1.0
 
 
 class _Stop(Exception):
@@ -31,8 +27,9 @@ class _Stop(Exception):
 
 
 class Worker:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, config: EngineConfig = DEFAULT_CONFIG) -> None:
         self.folder = folder
+        self.config = config
         self.state = JobState()
         self._signaled = False
         self._last_write = 0.0
@@ -63,10 +60,11 @@ class Worker:
                     return fd
             if self.stopping():
                 raise _Stop
-            if not noted or time.monotonic() - self._last_write > _HEARTBEAT_EVERY_S:
+            timing = self.config.worker
+            if not noted or time.monotonic() - self._last_write > timing.heartbeat_every_s:
                 self.save(note="waiting for another local render to finish")
                 noted = True
-            time.sleep(_SLOT_POLL_S)
+            time.sleep(timing.slot_poll_s)
 
     def render(self, spec: JobSpec) -> Path:
         from services.engine.render import Canceled, render
@@ -74,9 +72,10 @@ class Worker:
         video, image = self.resolve(spec.video), self.resolve(spec.image)
         partial = self.folder / jobs.PARTIAL_FILE
         started = time.monotonic()
+        every_s = self.config.worker.progress_every_s
 
         def progress(done: int, total: int | None) -> None:
-            if done == 1 or time.monotonic() - self._last_write >= _PROGRESS_EVERY_S:
+            if done == 1 or time.monotonic() - self._last_write >= every_s:
                 elapsed = time.monotonic() - started
                 self.save(
                     frames_done=done,
@@ -87,7 +86,13 @@ class Worker:
 
         try:
             result = render(
-                video, image, partial, spec.options, progress=progress, canceled=self.stopping
+                video,
+                image,
+                partial,
+                spec.options,
+                progress=progress,
+                canceled=self.stopping,
+                config=self.config,
             )
         except Canceled:
             raise _Stop from None
@@ -100,7 +105,7 @@ class Worker:
 
     def resolve(self, value: str) -> str:
         """Local paths pass through; links are fetched (checked, deduplicated) first."""
-        if not is_web_link(value):
+        if not value.lower().startswith(("http://", "https://")):
             return value
         from services.config import load_settings
         from services.fetch import ingest_url
@@ -164,7 +169,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m services.engine.worker JOB_DIR", file=sys.stderr)
         return 2
-    return Worker(Path(argv[1]).resolve()).run()
+    return Worker(Path(argv[1]).resolve(), EngineConfig()).run()
 
 
 if __name__ == "__main__":

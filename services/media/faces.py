@@ -1,19 +1,45 @@
-"""Frontal faces with OpenCV's bundled Haar cascade (opencv-python-headless 4.x ships it)."""
+"""Frontal faces with OpenCV's bundled Haar cascade (opencv-python-headless 4.x ships it;
+nothing to download). The one face finder of the media checks, fixes and thumbnails, the
+landmark tracker's first look (services.face) and the local engine.
+
+`detect` lists every face of a frame; `find_face` is the engine's coarse-to-fine search for
+the largest one on downscaled copies of a grey image.
+"""
 
 from __future__ import annotations
 
 from functools import cache
+from typing import Generic, NamedTuple, TypeVar
 
 import cv2
 import numpy as np
-
-Box = tuple[int, int, int, int]  # x, y, w, h
 
 # The cascade was trained on 24x24 windows: smaller faces cannot be found at this scale.
 MIN_FACE_PX = 24
 # 15% between window sizes: half the work of OpenCV's usual 10%, and a face visible enough
 # to animate is still found at one of the scales.
 SCALE_STEP = 1.15
+
+N = TypeVar("N", int, float)
+
+
+class Box(NamedTuple, Generic[N]):
+    """An axis-aligned rectangle in image pixels, (x, y) its top-left corner: a face found,
+    or a window cut from a frame. A tuple, so it unpacks as x, y, w, h; `Box[int]` counts
+    whole pixels, `Box[float]` was scaled from another image's."""
+
+    x: N
+    y: N
+    w: N
+    h: N
+
+    @property
+    def cx(self) -> float:
+        return self.x + self.w / 2
+
+    @property
+    def cy(self) -> float:
+        return self.y + self.h / 2
 
 
 @cache
@@ -25,17 +51,47 @@ def _cascade() -> cv2.CascadeClassifier:
     return cascade
 
 
-def detect(rgb: np.ndarray, scale_step: float = SCALE_STEP) -> list[Box]:
-    """Faces in an RGB frame, largest first, in that frame's pixel coordinates."""
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    gray = cv2.equalizeHist(gray)
+def detect_gray(gray: np.ndarray, scale_step: float = SCALE_STEP) -> list[Box[int]]:
+    """Faces in a grey image, largest first, in that image's pixels."""
+    gray = cv2.equalizeHist(np.ascontiguousarray(gray))
     found = _cascade().detectMultiScale(
         gray, scaleFactor=scale_step, minNeighbors=5, minSize=(MIN_FACE_PX, MIN_FACE_PX)
     )
-    boxes = [tuple(int(v) for v in b) for b in (found if len(found) else [])]
-    return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)  # type: ignore[return-value]
+    boxes = [Box(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
+    # sorted() is stable, so of equally large faces the cascade's first comes first
+    return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)
 
 
-def scale_box(box: Box, factor: float) -> Box:
+def detect(rgb: np.ndarray, scale_step: float = SCALE_STEP) -> list[Box[int]]:
+    """Faces in an RGB frame, largest first, in that frame's pixel coordinates."""
+    return detect_gray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), scale_step)
+
+
+def scale_box(box: Box[int], factor: float) -> Box[int]:
+    """`box` in an image `factor` times the size, rounded to whole pixels."""
     x, y, w, h = box
-    return (round(x * factor), round(y * factor), round(w * factor), round(h * factor))
+    return Box(round(x * factor), round(y * factor), round(w * factor), round(h * factor))
+
+
+def find_face(
+    gray: np.ndarray, sides: tuple[int, ...], scale_step: float = SCALE_STEP
+) -> Box[float] | None:
+    """The largest face in a grey image, in that image's (fractional) pixels, or None.
+
+    Looks at a copy whose long side is each of `sides` in turn, stopping at the first that
+    finds a face: the cascade's cost grows with pixels, and most faces are found small.
+    """
+    h, w = gray.shape[:2]
+    for side in sides:
+        scale = min(1.0, side / max(h, w))
+        small = gray
+        if scale < 1.0:
+            size = (round(w * scale), round(h * scale))
+            small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        boxes = detect_gray(small, scale_step)
+        if boxes:
+            x, y, bw, bh = boxes[0]
+            return Box(x / scale, y / scale, bw / scale, bh / scale)
+        if scale == 1.0:
+            break  # already looked at every pixel
+    return None

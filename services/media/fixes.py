@@ -24,6 +24,8 @@ from PIL import Image
 
 from services.errors import InputError
 from services.media import faces as face_mod
+from services.media.encode import H264Writer
+from services.media.faces import Box
 from services.media.fix_ids import ASPECT_FIXES, FixId
 from services.media.frames import pick_times, samples
 from services.media.metadata import Opened, display_name, open_media
@@ -35,8 +37,10 @@ MAX_FIX_SIDE = 1280
 # superfast: ~2x veryfast's speed for slightly bigger files; these are inputs for a provider,
 # not masters. CRF 20 keeps the face detail the provider has to read.
 X264_PRESET = "superfast"
-X264_CRF = "20"
-COPYABLE_AUDIO = {"aac", "mp3", "alac"}
+X264_CRF = 20
+# What MP4 carries, copied as it is (the engine's list, services.media.encode.BROWSER_AUDIO,
+# is narrower: its results play in a browser; these are a provider's inputs).
+COPYABLE_AUDIO = frozenset({"aac", "mp3", "alac"})
 ASPECT_16_9 = 16 / 9
 
 # A decoded frame as its three 4:2:0 planes: Y full size, U and V half size each way.
@@ -88,15 +92,7 @@ def _even(n: float) -> int:
     return max(2, 2 * round(n / 2))
 
 
-@dataclass(frozen=True)
-class Box:
-    x: int
-    y: int
-    w: int
-    h: int
-
-
-def crop_box(width: int, height: int, centre: tuple[float, float] | None) -> Box:
+def crop_box(width: int, height: int, centre: tuple[float, float] | None) -> Box[int]:
     """The largest 16:9 window (even sides) inside width×height, centred on `centre`."""
     if width / height > ASPECT_16_9:
         h = height - height % 2
@@ -205,7 +201,7 @@ def _resize(plane: np.ndarray, w: int, h: int) -> np.ndarray:
     return cv2.resize(plane, (w, h), interpolation=interp)
 
 
-def _crop_planes(box: Box, out: tuple[int, int]) -> PlanesFn:
+def _crop_planes(box: Box[int], out: tuple[int, int]) -> PlanesFn:
     ow, oh = out
 
     def fn(planes: Planes) -> Planes:
@@ -369,110 +365,56 @@ def _reencode(
         vstart = vin.start_time or 0
         tb = vin.time_base
 
-        with av.open(str(dst), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-            vout = out.add_stream("libx264", rate=rate)
-            vout.width, vout.height = out_size
-            vout.pix_fmt = "yuv420p"
-            vout.options = {"preset": X264_PRESET, "crf": X264_CRF}
-            audio = _AudioOut(out, ain, max_t) if ain is not None else None
-            last_pts: int | None = None
+        out = H264Writer(
+            dst,
+            out_size,
+            rate,
+            preset=X264_PRESET,
+            crf=X264_CRF,
+            audio=ain,
+            copy_audio=COPYABLE_AUDIO,
+            audio_end_s=max_t,
+        )
+        last_pts: int | None = None
 
-            def emit(frame: av.VideoFrame) -> bool:
-                nonlocal last_pts
-                if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
-                    return True  # a duplicate or timeless frame would break the muxer
-                if max_t is not None and float((frame.pts - vstart) * tb) >= max_t - 1e-6:
-                    return False
-                if by_planes:
-                    src_frame = frame
-                    if reformat:
-                        sw, sh = geo.square
-                        src_frame = frame.reformat(width=sw, height=sh, format="yuv420p")
-                    planes = to_planes(src_frame, geo.rotation_ccw)
-                    new = from_planes(fn(planes) if fn else planes)
-                else:
-                    new = frame  # the encoder converts other pixel formats to yuv420p
-                    # Let x264 place keyframes; the source's frame types mean nothing here.
-                    new.pict_type = av.video.frame.PictureType.NONE
-                new.pts = frame.pts
-                new.time_base = tb
-                last_pts = frame.pts
-                for packet in vout.encode(new):
-                    out.mux(packet)
-                return True
+        def emit(frame: av.VideoFrame) -> bool:
+            nonlocal last_pts
+            if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
+                return True  # a duplicate or timeless frame would break the muxer
+            if max_t is not None and float((frame.pts - vstart) * tb) >= max_t - 1e-6:
+                return False
+            if by_planes:
+                src_frame = frame
+                if reformat:
+                    sw, sh = geo.square
+                    src_frame = frame.reformat(width=sw, height=sh, format="yuv420p")
+                planes = to_planes(src_frame, geo.rotation_ccw)
+                new = from_planes(fn(planes) if fn else planes)
+            else:
+                new = frame  # the encoder converts other pixel formats to yuv420p
+                # Let x264 place keyframes; the source's frame types mean nothing here.
+                new.pict_type = av.video.frame.PictureType.NONE
+            new.pts = frame.pts
+            new.time_base = tb
+            last_pts = frame.pts
+            out.write(new)
+            return True
 
+        try:
             video_open = True
             # Demux both streams in file order so audio and video interleave as they came;
             # demux ends with an empty packet per stream, which flushes the decoders.
             for packet in src.demux(*([vin] + ([ain] if ain is not None else []))):
                 if packet.stream is ain:
-                    assert audio is not None
-                    audio.feed(packet)
+                    out.mux_audio(packet)
                 elif video_open:
                     for frame in packet.decode():
                         if not emit(frame):
                             video_open = False
                             break
-                if not video_open and (audio is None or audio.done):
+                if not video_open and out.audio_done:
                     break
-            for packet in vout.encode():
-                out.mux(packet)
-            if audio is not None:
-                audio.flush()
-
-
-class _AudioOut:
-    """Audio of the source into the output: packets copied, or re-encoded to AAC."""
-
-    def __init__(
-        self, out: av.container.OutputContainer, ain: av.AudioStream, max_t: float | None
-    ) -> None:
-        self.out = out
-        self.ain = ain
-        self.max_t = max_t
-        self.done = False
-        self.start = ain.start_time or 0
-        self.copy = ain.codec_context.name in COPYABLE_AUDIO
-        if self.copy:
-            self.stream = out.add_stream_from_template(ain)
-            self.resampler = None
-        else:
-            rate = ain.codec_context.sample_rate or 48000
-            rate = rate if rate in (22050, 24000, 32000, 44100, 48000) else 48000
-            layout = "mono" if (ain.codec_context.channels or 2) == 1 else "stereo"
-            self.stream = out.add_stream("aac", rate=rate, layout=layout)
-            self.resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-
-    def _ends_before_limit(self, pts: int | None, duration: int | None) -> bool:
-        if self.max_t is None or pts is None:
-            return True
-        end = (pts - self.start + (duration or 0)) * self.ain.time_base
-        return float(end) <= self.max_t + 1e-6
-
-    def feed(self, packet: av.Packet) -> None:
-        if self.done:
-            return
-        if packet.dts is None and packet.pts is None:
-            return  # a demuxer flush packet
-        if not self._ends_before_limit(packet.pts, packet.duration):
-            self.done = True
-            return
-        if self.copy:
-            packet.stream = self.stream
-            self.out.mux(packet)
-            return
-        assert self.resampler is not None
-        for frame in packet.decode():
-            for rs in self.resampler.resample(frame):
-                for p in self.stream.encode(rs):
-                    self.out.mux(p)
-
-    def flush(self) -> None:
-        if self.copy:
-            return
-        assert self.resampler is not None
-        for rs in self.resampler.resample(None):
-            for p in self.stream.encode(rs):
-                self.out.mux(p)
-        for p in self.stream.encode(None):
-            self.out.mux(p)
+            out.finish()
+        except BaseException:
+            out.abort()
+            raise

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
 
+from services.engine.config import FramingConfig
 from services.engine.framing import output_size
 from services.engine.render import render
 from services.errors import InputError
 from services.models import TaskOptions
 from tests.engine.conftest import Clip
 from tests.engine.measure import facts, gray_frames, mouth_opening, pearson, rgb_frames
-from tests.engine.media_gen import Character, make_driving_clip
-from tests.mediagen import make_bad_corpus, make_video
+from tests.mediagen import Character, make_bad_corpus, make_driving_clip, make_video
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,11 @@ def test_non_mp4_audio_is_converted_to_aac(character: Character, tmp_path: Path)
     got = facts(out)
     assert got.audio_codec == "aac"
     assert got.audio_seconds == pytest.approx(1.0, abs=0.1)
+    # The tone starts with the first frame: the encoder's priming samples are marked and
+    # skipped, not played first (they used to put the sound 43 ms late).
+    with av.open(str(out)) as c:
+        first = next(c.decode(audio=0)).to_ndarray()[0, :256]
+    assert float(np.sqrt(np.mean(first**2))) > 0.05
 
 
 def test_clip_without_audio_gives_silent_output(character: Character, tmp_path: Path) -> None:
@@ -187,4 +193,11 @@ def test_unreadable_character_image_fails_with_a_sentence(clip: Clip, tmp_path: 
 def test_output_size_follows_the_picture_within_caps(
     size: tuple[int, int], ratio: str | None, expected: tuple[int, int]
 ) -> None:
-    assert output_size(*size, ratio) == expected
+    assert output_size(*size, ratio, FramingConfig()) == expected
+
+
+def test_output_caps_come_from_the_config() -> None:
+    small = FramingConfig(cap_long=640, cap_short=360, ratio_cap_long=800)
+    assert output_size(1920, 1080, None, small) == (640, 360)
+    assert output_size(1080, 1920, None, small) == (360, 640)
+    assert output_size(640, 360, "1280:720", small) == (800, 450)

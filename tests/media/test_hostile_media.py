@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from services.config import Settings
-from services.engine import render as render_mod
+from services.engine.config import EngineConfig, RenderLimits
 from services.engine.media import DrivingReader
 from services.engine.render import render
 from services.errors import InputError
@@ -31,9 +31,8 @@ from services.models import MediaRole, ProviderCapabilities
 from services.providers.registry import get_provider
 from tests import mediagen
 from tests.cli.support import base_env, run
-from tests.engine.media_gen import make_character, make_driving_clip
-from tests.media import hostile
 from tests.media.conftest import make_settings
+from tests.mediagen import make_character, make_driving_clip
 
 ROOT = Path(__file__).resolve().parents[2]
 V = MediaRole.DRIVING_VIDEO
@@ -104,7 +103,7 @@ def caps(tmp_path_factory: pytest.TempPathFactory) -> list[ProviderCapabilities]
 @pytest.fixture(scope="module")
 def issue_png(media_dir: Path) -> Path:
     """The issue's example: a 249 KB all-zero 7999×8000 PNG (RGBA: 256 MB decoded)."""
-    return hostile.zero_png(media_dir / "zero.png", 7999, 8000)
+    return mediagen.zero_png(media_dir / "zero.png", 7999, 8000)
 
 
 def _failing(report: CheckReport, check_id: str) -> Check:
@@ -139,7 +138,7 @@ def test_large_allowed_image_is_held_once_not_copied(media_dir: Path) -> None:
     """5000×5000 RGBA fits the budget (95 MiB decoded). The checks and the thumbnail must
     not add full-size copies on top (before: 327 MB peak growth for the checks: the RGBA
     decode, an RGB conversion and a copy to shrink)."""
-    path = hostile.zero_png(media_dir / "big.png", 5000, 5000)
+    path = mediagen.zero_png(media_dir / "big.png", 5000, 5000)
     decoded = 5000 * 5000 * 4
     assert decoded < DECODE_BUDGET
     growth, checks = _measure(path)
@@ -194,7 +193,7 @@ def test_huge_video_frame_is_refused_before_any_decoding(tmp_path: Path) -> None
         """
         import json, sys
         from pathlib import Path
-        from tests.media.hostile import huge_h264
+        from tests.mediagen import huge_h264
         huge_h264(Path(sys.argv[1]), 8192, 8192)
         print(json.dumps({}))
         """,
@@ -235,7 +234,7 @@ def test_absurd_declared_video_size_is_refused_by_the_budget(tmp_path: Path) -> 
 
 
 def test_header_claiming_136_years(tmp_path: Path, caps: list[ProviderCapabilities]) -> None:
-    path = hostile.mkv_clip(tmp_path / "ages.mkv", header_s=2**32)
+    path = mediagen.mkv_clip(tmp_path / "ages.mkv", header_s=2**32)
     info = probe(path)
     assert info.header_duration_s == pytest.approx(2**32)
     assert info.duration_s is None  # never passed on as a length (cost estimates, trims)
@@ -251,7 +250,7 @@ def test_header_claiming_136_years(tmp_path: Path, caps: list[ProviderCapabiliti
 
 
 def test_negative_header_length(tmp_path: Path) -> None:
-    path = hostile.mkv_clip(tmp_path / "neg.mkv", header_s=-5.0)
+    path = mediagen.mkv_clip(tmp_path / "neg.mkv", header_s=-5.0)
     check = _failing(run_checks(path, V, []), "duration")
     assert check.sentence.startswith("The header of 'neg.mkv' says it lasts -5.0 s, which cannot")
 
@@ -260,7 +259,7 @@ def test_negative_header_length(tmp_path: Path) -> None:
 def test_header_length_not_a_number(tmp_path: Path, value: float) -> None:
     """FFmpeg drops a NaN or infinite length: the header says nothing usable (before:
     "lasts 0.0 s, too short to carry a performance", for a 1 s clip)."""
-    path = hostile.mkv_clip(tmp_path / "nan.mkv", header_s=value)
+    path = mediagen.mkv_clip(tmp_path / "nan.mkv", header_s=value)
     check = _failing(run_checks(path, V, []), "duration")
     assert "The header of 'nan.mkv' does not say how long the video lasts" in check.sentence
     assert "0.0 s" not in check.sentence
@@ -269,7 +268,7 @@ def test_header_length_not_a_number(tmp_path: Path, value: float) -> None:
 def test_mp4_length_unknown_uses_the_frames(tmp_path: Path) -> None:
     """All-ones in mdhd is ISO BMFF for "unknown" (136 years read literally): the index still
     tells the frames' own span."""
-    path = hostile.mp4_unknown_duration(tmp_path / "unknown.mp4")
+    path = mediagen.mp4_unknown_duration(tmp_path / "unknown.mp4")
     info = probe(path)
     assert info.header_duration_s is None
     assert info.duration_s == pytest.approx(1.0, abs=0.01)
@@ -278,7 +277,7 @@ def test_mp4_length_unknown_uses_the_frames(tmp_path: Path) -> None:
 
 
 def test_three_frames_over_ten_hours(tmp_path: Path, caps: list[ProviderCapabilities]) -> None:
-    path = hostile.sparse_clip(tmp_path / "sparse.mp4", [0.0, 5 * 3600.0, 10 * 3600.0])
+    path = mediagen.sparse_clip(tmp_path / "sparse.mp4", [0.0, 5 * 3600.0, 10 * 3600.0])
     report = run_checks(path, V, [c for c in caps if c.id == "local"])
     check = _failing(report, "duration")
     assert check.sentence == (
@@ -290,7 +289,7 @@ def test_three_frames_over_ten_hours(tmp_path: Path, caps: list[ProviderCapabili
 
 def test_engine_refuses_the_sparse_clip(tmp_path: Path) -> None:
     """Before: a 10-hour video rendered from 3 frames."""
-    clip = hostile.sparse_clip(tmp_path / "sparse.mp4", [0.0, 5 * 3600.0, 10 * 3600.0])
+    clip = mediagen.sparse_clip(tmp_path / "sparse.mp4", [0.0, 5 * 3600.0, 10 * 3600.0])
     character = make_character(tmp_path / "face.png").path
     out = tmp_path / "out.mp4"
     with pytest.raises(InputError, match="has 3 frames spread over 10 hours"):
@@ -301,37 +300,35 @@ def test_engine_refuses_the_sparse_clip(tmp_path: Path) -> None:
 def test_engine_refuses_an_absurd_header(tmp_path: Path) -> None:
     clip = tmp_path / "ages.mkv"
     make_driving_clip(clip, seconds=1.0, audio=None)
-    hostile.set_mkv_duration(clip, 136 * hostile.ONE_YEAR_S)
+    mediagen.set_mkv_duration(clip, 136 * mediagen.ONE_YEAR_S)
     character = make_character(tmp_path / "face.png").path
     with pytest.raises(InputError, match="says it lasts 136 years, which cannot be right"):
         render(clip, character, tmp_path / "out.mp4")
 
 
-def test_engine_refuses_a_clip_longer_than_its_limit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(render_mod, "MAX_RENDER_S", 1.0)
+# The engine with a 1 s limit: short clips are enough to cross it.
+ONE_SECOND = EngineConfig(limits=RenderLimits(max_render_s=1.0))
+
+
+def test_engine_refuses_a_clip_longer_than_its_limit(tmp_path: Path) -> None:
     clip = tmp_path / "two.mp4"
     make_driving_clip(clip, seconds=2.0, audio=None)
     character = make_character(tmp_path / "face.png").path
     with pytest.raises(InputError, match=r"lasts 2\.0 s; the local engine renders at most 1 s"):
-        render(clip, character, tmp_path / "out.mp4")
+        render(clip, character, tmp_path / "out.mp4", config=ONE_SECOND)
 
 
-def test_engine_stops_when_the_frames_outlast_the_header(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_engine_stops_when_the_frames_outlast_the_header(tmp_path: Path) -> None:
     """The header says 0.5 s, the frames go on for 2 s: the count of frames actually decoded
     stops the render, whatever the header said."""
-    monkeypatch.setattr(render_mod, "MAX_RENDER_S", 1.0)
     clip = tmp_path / "liar.mkv"
     make_driving_clip(clip, seconds=2.0, audio=None)
-    hostile.set_mkv_duration(clip, 0.5)
+    mediagen.set_mkv_duration(clip, 0.5)
     character = make_character(tmp_path / "face.png").path
     out = tmp_path / "out.mp4"
     frames: list[int] = []
     with pytest.raises(InputError, match="runs longer than the local engine renders"):
-        render(clip, character, out, progress=lambda n, total: frames.append(n))
+        render(clip, character, out, progress=lambda n, t: frames.append(n), config=ONE_SECOND)
     assert frames[-1] == 25  # ceil(1 s × 24 fps) + 1 frames, then stopped
     assert not out.exists()
 

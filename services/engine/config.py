@@ -1,0 +1,137 @@
+"""The local engine's tuning in one frozen object, handed down from where a render starts.
+
+`render()` takes an `EngineConfig` (the worker builds the default one) and passes each part
+to the code that uses it; nothing reads a tuning knob from a module constant. The defaults
+are the values the engine was tuned and measured with (bench/RESULTS.md). A test or a
+benchmark that wants other values builds its own with `dataclasses.replace`, e.g.
+
+    EngineConfig(limits=RenderLimits(max_render_s=1.0))
+
+Kept free of OpenCV/PyAV imports: the worker reads it before its first state write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FramingConfig:
+    """Output size and how the face crops frame a face box."""
+
+    # Like the providers' outputs: 1280×720 for a 16:9 picture, 720×1280 for 9:16.
+    cap_long: int = 1280
+    cap_short: int = 720
+    # An explicit ratio option names the output pixels; this only stops absurd values.
+    ratio_cap_long: int = 1920
+    # The character picture's smallest accepted side.
+    min_side: int = 64
+    # The face crop where motion is measured (and mapped between faces) is this many face-box
+    # sides wide: the whole head with some room to move.
+    crop_factor: float = 2.0
+    # The character's warped region is wider still: the face keeps the full motion and the
+    # band beyond it fades that motion out to nothing before the region's edge.
+    warp_factor: float = 2.6
+    # Haar boxes sit high on the face (brows to lower lip); the crop centre is nudged to the
+    # chin by this share of the box height.
+    crop_drop: float = 0.08
+
+
+@dataclass(frozen=True)
+class FaceSearchConfig:
+    """Finding the character's face and the driving clip's neutral frame."""
+
+    # Detection runs on downscaled copies, coarse first: the cascade's cost grows with
+    # pixels, and most faces worth animating are found at the small size (~30 ms); smaller
+    # faces get a second look at twice the size.
+    detect_sides: tuple[int, ...] = (320, 640)
+    # Window growth between the cascade's scales.
+    scale_step: float = 1.1
+    # The neutral driving frame is the first one with a face, searched for this long...
+    search_s: float = 2.0
+    # ...trying every this many frames: the cascade costs far more than a frame.
+    search_every: int = 3
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """The driving side: DIS optical flow on a small fixed crop (see motion.py)."""
+
+    # Flow resolution (pixels per crop side). The crop is two face widths, so the face spans
+    # ~80 px and a mouth ~25 px: enough for lips, eyes and brows; DIS costs ~3 ms per frame.
+    flow_res: int = 160
+    # Room around the crop (share of its side) for the head to wander before the tracked
+    # crop runs off the region that is downscaled each frame.
+    region_margin: float = 0.35
+    # Where the rigid head motion is read: brows, eyes and nose move with the skull; the
+    # mouth and jaw do not. Shares of the crop side (the face box is its middle half).
+    rigid_x: tuple[float, float] = (0.32, 0.68)
+    rigid_y: tuple[float, float] = (0.24, 0.52)
+    # Bound on the field (share of flow_res) that keeps a bad frame from tearing the picture.
+    max_field: float = 0.3
+    # Weight of the previous frame's field: temporal smoothing.
+    smoothing: float = 0.35
+    # Fewer iterations than DIS's medium preset: the same accuracy on faces here (measured:
+    # jaw motion r and amplitude unchanged) for ~1 ms less per frame.
+    gradient_iterations: int = 12
+    refinement_iterations: int = 3
+    # Runway-style expression intensity 1–5 → gain on the non-rigid motion; 3 = as performed.
+    expression_gains: tuple[float, float, float, float, float] = (0.4, 0.7, 1.0, 1.3, 1.6)
+
+    def gain(self, intensity: int | None) -> float:
+        return self.expression_gains[(intensity or 3) - 1]
+
+
+@dataclass(frozen=True)
+class WarpConfig:
+    """The character side: where the motion applies (shares of the crop side)."""
+
+    # Full strength inside an ellipse around the crop's centre covering brow to chin and
+    # cheek to cheek (semi-axes; a face box is half the crop)...
+    face_axes: tuple[float, float] = (0.36, 0.44)
+    # ...faded to nothing at a circle just inside the warped region.
+    fade_radius: float = 0.64
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """x264 for the result, on its own thread."""
+
+    preset: str = "veryfast"
+    crf: int = 20
+    # Frames waiting for the encoder thread: enough to overlap, little memory.
+    queue_depth: int = 4
+
+
+@dataclass(frozen=True)
+class RenderLimits:
+    """Behind the media checks, whatever a header claims or a file holds, a render stays
+    bounded: at most this long (four times the 30 s providers accept; the engine runs at
+    about twice real time, so about a minute of work) and this many frames (that length at
+    60 fps)."""
+
+    max_render_s: float = 120.0
+    max_render_frames: int = 7200
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """The worker process's rhythm (state.json writes, slot waits)."""
+
+    progress_every_s: float = 0.25
+    slot_poll_s: float = 0.2
+    heartbeat_every_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    framing: FramingConfig = field(default_factory=FramingConfig)
+    faces: FaceSearchConfig = field(default_factory=FaceSearchConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    warp: WarpConfig = field(default_factory=WarpConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    limits: RenderLimits = field(default_factory=RenderLimits)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+
+
+DEFAULT_CONFIG = EngineConfig()
