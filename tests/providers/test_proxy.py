@@ -21,15 +21,13 @@ from tests.emulators.media import tiny_mp4
 from tests.providers.conftest import MakeHarness, build_provider
 from tests.providers.forward_proxy import ForwardProxy, Seen
 
-_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "request_method")
+# tests/conftest.py clears the proxy variables for the whole run; each test here sets exactly
+# the ones it is about (monkeypatch takes them away again).
 
 
 @pytest.fixture(autouse=True)
-def no_proxy_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test sets exactly the variables it is about."""
-    for name in _VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
+def not_a_cgi_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REQUEST_METHOD", raising=False)  # urllib then skips HTTP_PROXY
 
 
 @pytest.fixture
