@@ -5,7 +5,7 @@ Proxies are read the way httpx and curl read them: `HTTPS_PROXY` for https URLs,
 for http URLs, `ALL_PROXY` for either when its own is unset (lower-case names win over
 upper-case ones; `HTTP_PROXY` is ignored inside a CGI request, as urllib does, because a client
 can set that header). A proxy URL without a scheme is an http:// proxy. `NO_PROXY` lists hosts
-reached directly, with curl's rules (CURLOPT_NOPROXY): `*` alone turns proxies off; a name
+reached directly, with curl's rules (CURLOPT_NOPROXY): `*` turns proxies off; a name
 matches itself and every subdomain (`example.com` and `.example.com` both cover
 `www.example.com` and `example.com`); an IP address matches itself and a CIDR block (`10.0.0.0/8`,
 `127.0.0.0/8`, `::1/128`) every address in it, with or without brackets; a `:port` after an
@@ -132,7 +132,8 @@ class ProxyRoutes:
         return proxy
 
     def describe(self, url: str | httpx.URL) -> str | None:
-        """ "the proxy proxy.corp:3128 (HTTPS_PROXY)" when `url` goes through one, for sentences."""
+        """For sentences: "the proxy proxy.corp:3128 (HTTPS_PROXY)" when `url` goes through
+        one, else None. The proxy's user name and password are never part of it."""
         url = httpx.URL(url)
         proxy = self.proxy_for(url)
         if proxy is None:
