@@ -38,8 +38,9 @@ MAX_FIX_SIDE = 1280
 # not masters. CRF 20 keeps the face detail the provider has to read.
 X264_PRESET = "superfast"
 X264_CRF = 20
-# What MP4 carries, copied as it is (the engine's list, services.media.encode.BROWSER_AUDIO,
-# is narrower: its results play in a browser; these are a provider's inputs).
+# Audio decoders whose packets are copied as they are; others become AAC. These are a
+# provider's inputs, not browser playback (the engine copies services.media.encode's
+# BROWSER_AUDIO). PyAV names MP3's decoder "mp3float", so MP3 is re-encoded here.
 COPYABLE_AUDIO = frozenset({"aac", "mp3", "alac"})
 ASPECT_16_9 = 16 / 9
 
