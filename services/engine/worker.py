@@ -19,6 +19,7 @@ from services.engine import jobs
 from services.engine.config import DEFAULT_CONFIG, EngineConfig
 from services.engine.jobs import JobSpec, JobState
 from services.errors import ErrorKind, ReenactError
+from services.links import is_web_link
 from services.models import TaskStatus
 
 
@@ -105,7 +106,7 @@ class Worker:
 
     def resolve(self, value: str) -> str:
         """Local paths pass through; links are fetched (checked, deduplicated) first."""
-        if not value.lower().startswith(("http://", "https://")):
+        if not is_web_link(value):
             return value
         from services.config import load_settings
         from services.fetch import ingest_url
