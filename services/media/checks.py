@@ -73,7 +73,7 @@ class CheckReport(BaseModel):
     info: MediaInfo | None = None
     checks: list[Check] = Field(default_factory=list)
     # Faces on the representative (first) frame, x/y/w/h in display pixels of the file.
-    faces: list[tuple[int, int, int, int]] = Field(default_factory=list)
+    faces: list[face_mod.Box[int]] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -343,7 +343,7 @@ def _duration_check(info: MediaInfo, name: str) -> Check:
 
 def _face_checks(
     opened: Opened, frames: list[Sample], role: MediaRole, name: str
-) -> tuple[list[Check], list[tuple[int, int, int, int]]]:
+) -> tuple[list[Check], list[face_mod.Box[int]]]:
     what = "the performer" if role is MediaRole.DRIVING_VIDEO else "the character"
     if len(frames) > FACE_SAMPLES:
         idx = np.linspace(0, len(frames) - 1, FACE_SAMPLES).round().astype(int)
@@ -447,7 +447,7 @@ def _face_checks(
     return out, rep
 
 
-def _second_look(opened: Opened) -> tuple[list[face_mod.Box], float] | None:
+def _second_look(opened: Opened) -> tuple[list[face_mod.Box[int]], float] | None:
     """Faces on one larger frame: tells 'too small to see at a glance' from 'none at all'."""
     info = opened.info
     if max(info.width, info.height) <= ANALYSIS_SIDE:
