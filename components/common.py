@@ -58,9 +58,10 @@ def sentences(action: str = "doing that") -> Iterator[None]:
         # Sentences quote what came from outside (a provider's words, a file name, an id).
         st.error(plain(str(err)), icon=":material/error:")
     except ValidationError as err:
-        first = err.errors()[0] if err.errors() else {}
-        log.info("A value was not accepted while %s: %s", action, first.get("msg"))
-        st.error(plain(f"That value was not accepted: {first.get('msg', 'invalid value')}."))
+        errors = err.errors()
+        msg = errors[0]["msg"] if errors else "invalid value"
+        log.info("A value was not accepted while %s: %s", action, msg)
+        st.error(plain(f"That value was not accepted: {msg}."))
     except Exception as err:
         if _disk_full(err):
             log.warning("The disk is full (while %s): %s", action, err)

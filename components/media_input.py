@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import streamlit as st
 from PIL import Image
@@ -35,6 +35,7 @@ from services.upload_policy import check_quota, discard, remember
 
 if TYPE_CHECKING:
     from services.media import Check, CheckReport
+    from services.media.checks import Source
 
 _FIX_ICONS: dict[FixId, str] = {
     FixId.CROP_16_9: ":material/crop_16_9:",
@@ -76,7 +77,7 @@ class MediaChoice(BaseModel):
         return self.url if self.url and not self.fix else self.path
 
     @property
-    def source(self) -> str:
+    def source(self) -> Source:
         return "url" if self.url and not self.fix else "upload"
 
 
@@ -250,7 +251,7 @@ def _mtime(path: str) -> int:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _report(
-    path: str, mtime_ns: int, role: str, provider_ids: tuple[str, ...], source: str, name: str
+    path: str, mtime_ns: int, role: str, provider_ids: tuple[str, ...], source: Source, name: str
 ) -> CheckReport:
     from services.media import run_checks
 
@@ -315,7 +316,7 @@ def _panel(role: MediaRole, choice: MediaChoice, provider_ids: Sequence[str]) ->
     return bool(report.failed)
 
 
-def _fit(image: Image.Image) -> int | str:
+def _fit(image: Image.Image) -> int | Literal["stretch"]:
     """Landscape fills the column; portrait stays small so the checks stay in view."""
     return 200 if image.height > image.width else "stretch"
 

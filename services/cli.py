@@ -331,12 +331,13 @@ def _precheck(ctx: Ctx, inputs: Any, provider_ids: list[str]) -> None:
     one stops the submission (exit 1) with its sentence; warnings are only shown."""
     from services.links import is_web_link
     from services.media import run_checks
+    from services.media.checks import Source
     from services.media.inputs import capabilities_for
 
     caps = capabilities_for(provider_ids, ctx.settings)
     problems: list[str] = []
     for role, value in inputs.items():
-        source = "url" if is_web_link(value) else "path"
+        source: Source = "url" if is_web_link(value) else "path"
         if source == "url":
             from services.fetch import ingest_url
 

@@ -277,21 +277,19 @@ def quiet(
 ) -> QuietPoll:
     """Release the poll lease and schedule the next poll at `next_at`. `keep_error` leaves
     the last sentence shown (a transient failure not worth showing yet)."""
-    values = {
-        "progress": task.progress if progress is None else progress,
-        "error": task.error if keep_error else error,
-        "error_kind": task.error_kind if keep_error else error_kind,
-    }
-    moved = any(values[k] != getattr(task, k) for k in values)
+    new_progress = task.progress if progress is None else progress
+    new_error = task.error if keep_error else error
+    new_kind = task.error_kind if keep_error else error_kind
+    moved = (new_progress, new_error, new_kind) != (task.progress, task.error, task.error_kind)
     return QuietPoll(
         task_id=task.id,
         status=task.status,
         holder=str(holder),
-        progress=values["progress"],
+        progress=new_progress,
         next_poll_at=next_at,
         poll_failures=task.poll_failures if poll_failures is None else poll_failures,
-        error=values["error"],
-        error_kind=values["error_kind"],
+        error=new_error,
+        error_kind=new_kind,
         updated_at=now if moved else task.updated_at,
     )
 

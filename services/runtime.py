@@ -37,7 +37,7 @@ class Runtime:
                 part = self._parts.get(name)
                 if part is None:
                     part = self._parts[name] = build()
-        return part  # type: ignore[no-any-return]
+        return part
 
     @property
     def catalog(self) -> ProviderCatalog:

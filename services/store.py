@@ -7,6 +7,7 @@ callers persist *before* acting on a provider.
 
 from __future__ import annotations
 
+import typing
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
     and_,
@@ -35,7 +37,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -55,6 +57,7 @@ from services.models import (
     TaskOptions,
     TaskStatus,
     Vote,
+    known_error_kind,
     utcnow,
 )
 
@@ -220,7 +223,7 @@ def _to_task(row: TaskRow) -> Task:
         status=TaskStatus(row.status),
         progress=row.progress or 0.0,
         error=row.error,
-        error_kind=row.error_kind,
+        error_kind=known_error_kind(row.error_kind),
         result_url=row.result_url,
         result_path=row.result_path,
         created_at=row.created_at,
@@ -239,11 +242,11 @@ def _to_task(row: TaskRow) -> Task:
         owner=row.owner or LOCAL_OWNER,
         lease_owner=row.lease_owner,
         lease_until=row.lease_until,
-        archive_state=row.archive_state,
+        archive_state=ArchiveState(row.archive_state) if row.archive_state else None,
     )
 
 
-def _light_task(row: Mapping[str, Any]) -> Task:
+def _light_task(row: RowMapping) -> Task:
     """A task from a core row that carries no inputs/options (see Store.claim_due)."""
     return Task(
         **{k: v for k, v in row.items() if k in _LIGHT_FIELDS and v is not None},
@@ -388,7 +391,7 @@ class Store:
         process holds a live lease on it. True = the caller computes it now."""
         now = utcnow()
         until = now + timedelta(seconds=lease_s)
-        a = AnalysisRow.__table__
+        a = _ANALYSES
         with self.engine.connect() as conn:
             try:
                 conn.execute(
@@ -424,7 +427,7 @@ class Store:
             return taken == 1
 
     def save_analysis(self, analysis: TaskAnalysis) -> None:
-        a = AnalysisRow.__table__
+        a = _ANALYSES
         values = {
             "state": analysis.state,
             "result_path": analysis.result_path,
@@ -734,7 +737,7 @@ class Store:
         state changes of one pass. Returns, per change, whether it applied."""
         if not changes:
             return []
-        t, e = TaskRow.__table__, EventRow.__table__
+        t, e = _T, _EVENTS
         now = utcnow()
         applied: list[bool] = []
         with self._session() as s:
@@ -1004,7 +1007,9 @@ class Store:
 
 # The monitor's per-pass statements, built once: each pass then only binds values (building
 # and coercing the statements, with an IN of literal ids, cost more than running them).
-_T = TaskRow.__table__
+_T = typing.cast(Table, TaskRow.__table__)  # declarative tables are Tables
+_EVENTS = typing.cast(Table, EventRow.__table__)  # declarative tables are Tables
+_ANALYSES = typing.cast(Table, AnalysisRow.__table__)  # declarative tables are Tables
 _POLLABLE = (
     _T.c.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
     _T.c.provider_task_id.is_not(None),
