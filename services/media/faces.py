@@ -44,7 +44,8 @@ class Box(NamedTuple, Generic[N]):
 
 @cache
 def _cascade() -> cv2.CascadeClassifier:
-    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+    # cv2.data exists at run time (the wheel ships the cascades) but OpenCV's stubs omit it.
+    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():  # a broken OpenCV install; say so instead of finding "no face"
         raise RuntimeError(f"OpenCV's face cascade could not be loaded from {path}")

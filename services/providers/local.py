@@ -28,6 +28,7 @@ from services.models import (
     ProviderCapabilities,
     ProviderUpdate,
     TaskStatus,
+    known_error_kind,
 )
 from services.procs import process_running
 from services.providers.base import CreateRequest, Provider
@@ -271,7 +272,10 @@ def _update(state: JobState | None) -> ProviderUpdate:
         )
     if state.status.terminal:
         return ProviderUpdate(
-            status=state.status, error=state.error, error_kind=state.error_kind, raw_status=raw
+            status=state.status,
+            error=state.error,
+            error_kind=known_error_kind(state.error_kind),
+            raw_status=raw,
         )
     progress = 0.0
     eta = None
