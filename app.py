@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import streamlit as st
 from starlette.middleware import Middleware
@@ -41,10 +40,11 @@ PagesManager.uses_pages_directory = False
 
 
 @asynccontextmanager
-async def lifespan(_app: st.App) -> AsyncIterator[dict[str, Any]]:
+async def lifespan(_app: st.App) -> AsyncIterator[None]:
+    # Pages and routes reach the runtime through services.runtime.process_runtime().
     host = RuntimeHost().start()
     try:
-        yield {"runtime_host": host}
+        yield None
     finally:
         host.stop()
 
