@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -33,6 +33,10 @@ from services.curl_transport import IDEMPOTENT
 from services.errors import ConfigError, ErrorKind, ProviderError, TransportError
 from services.links import is_web_link
 from services.netconf import ProxyRoutes, ca_file, tls_context
+
+if TYPE_CHECKING:
+    # The type httpx's own `cookies` setter takes; named only in httpx's private module.
+    from httpx._types import CookieTypes
 
 log = logging.getLogger("reenact.http")
 
@@ -190,7 +194,7 @@ class _Client(httpx.Client):
         return self._reenact_jar
 
     @cookies.setter
-    def cookies(self, cookies: httpx.Cookies | Mapping[str, str]) -> None:
+    def cookies(self, cookies: CookieTypes) -> None:
         self._reenact_jar = _Cookies(cookies)
 
 

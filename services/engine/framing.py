@@ -63,8 +63,7 @@ def load_picture(path: str | Path, min_side: int) -> np.ndarray:
     pixels on each side."""
     try:
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            rgb = np.asarray(im.convert("RGB"))
+            rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
     except FileNotFoundError:
         raise InputError(f"The character image {path} does not exist.") from None
     except Image.DecompressionBombError:

@@ -36,8 +36,8 @@ def luma(frame: av.VideoFrame) -> np.ndarray:
     say so in a display matrix): a view of the decoded plane when possible."""
     if frame.format.name in _LUMA_FIRST:
         plane = frame.planes[0]
-        rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
-        y = rows[:, : frame.width]
+        rows = np.frombuffer(memoryview(plane), np.uint8).reshape(frame.height, plane.line_size)
+        y: np.ndarray = rows[:, : frame.width]
     else:
         y = frame.to_ndarray(format="gray")
     turns = (round(frame.rotation or 0) // 90) % 4
@@ -113,6 +113,7 @@ class DrivingReader:
             for packet in self._container.demux(streams):
                 if packet.stream is self.video:
                     for frame in packet.decode():
+                        assert isinstance(frame, av.VideoFrame)  # a video packet's frames
                         yield self._convert(frame)
                 elif packet.size and packet.pts is not None:
                     yield packet

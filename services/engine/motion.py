@@ -57,7 +57,7 @@ class MotionTracker:
         self._head = np.zeros(2, np.float64)  # tracked head translation, flow pixels
         self._flow: np.ndarray | None = None  # last residual flow, DIS's starting point
         self._field: np.ndarray | None = None
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOpticalFlow_PRESET_MEDIUM)
+        self._dis = cv2.DISOpticalFlow.create(cv2.DISOpticalFlow_PRESET_MEDIUM)
         self._dis.setGradientDescentIterations(config.gradient_iterations)
         self._dis.setVariationalRefinementIterations(config.refinement_iterations)
         (x0r, x1r), (y0r, y1r) = config.rigid_x, config.rigid_y
@@ -74,11 +74,12 @@ class MotionTracker:
         if self._n > 1:
             small = cv2.resize(region, self._small_size, interpolation=cv2.INTER_AREA)
         a = self._step
-        m = np.float32(
+        m = np.array(
             [
                 [a, 0, self._offset[0] + float(shift[0]) * a],
                 [0, a, self._offset[1] + float(shift[1]) * a],
-            ]
+            ],
+            dtype=np.float32,
         )
         return cv2.warpAffine(
             small,
@@ -93,7 +94,8 @@ class MotionTracker:
         frame(q) ≈ neutral(q + field(q))."""
         crop = self._crop(luma, self._head)
         # crop(p) ≈ neutral(p + flow(p)), with crop(p) = frame(p + head)
-        flow = self._dis.calc(crop, self._neutral, self._flow)
+        # The stub types `flow` as a required array; OpenCV takes None there (no initial flow).
+        flow = self._dis.calc(crop, self._neutral, self._flow)  # type: ignore[arg-type]
         self._flow = flow
         ry, rx = self._rigid
         residual = np.median(flow[ry, rx].reshape(-1, 2), axis=0)
@@ -101,17 +103,16 @@ class MotionTracker:
         # a scene cut or a lost face makes nonsense flow: keep the head within the region
         # that is read each frame rather than chase it off-screen
         self._head = np.clip(head_before - residual, -self._max_head, self._max_head)
-        expression = flow - residual.astype(np.float32)
         # frame(q) ≈ neutral(q - head + expression(q - head_before))
-        shift = np.float32([[1, 0, -head_before[0]], [0, 1, -head_before[1]]])
+        shift = np.array([[1, 0, -head_before[0]], [0, 1, -head_before[1]]], dtype=np.float32)
         expression = cv2.warpAffine(
-            expression,
+            flow - residual.astype(np.float32),
             shift,
             (self._res, self._res),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        field = expression * np.float32(self._gain)
+        field: np.ndarray = expression * np.float32(self._gain)
         field -= self._head.astype(np.float32)
         np.clip(field, -self._max_field, self._max_field, out=field)
         if self._field is not None:

@@ -68,11 +68,12 @@ class _Plane:
         self.identity[..., 1] = gy[:, None]
         # region pixel (j, i) → grid coordinates (an inverse map for warpAffine)
         a = step * k
-        self.to_grid = np.float32(
+        self.to_grid = np.array(
             [
                 [a, 0, ((x0 + 0.5) * step - crop.x0) * k - 0.5 + pad],
                 [0, a, ((y0 + 0.5) * step - crop.y0) * k - 0.5 + pad],
-            ]
+            ],
+            dtype=np.float32,
         )
         self.scale = float(1 / (k * step))  # flow px → this plane's px
 
@@ -86,7 +87,8 @@ class _Plane:
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        cv2.remap(
+        # The stub types map2 as a required array; OpenCV takes None when map1 holds (x, y) pairs.
+        cv2.remap(  # type: ignore[call-overload]
             self.src, m, None, cv2.INTER_LINEAR, dst=self.dst_roi, borderMode=cv2.BORDER_REPLICATE
         )
 

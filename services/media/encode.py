@@ -202,6 +202,7 @@ class _Audio:
             return
         assert self._resampler is not None
         for frame in packet.decode():
+            assert isinstance(frame, av.AudioFrame)  # an audio packet's frames
             # Timestamps are kept (shifted to the output's zero): the encoder then marks its
             # priming samples, and players skip them instead of playing the audio late.
             if self._start_s and frame.pts is not None and frame.time_base is not None:

@@ -365,6 +365,8 @@ def _reencode(
         rate = vin.average_rate or vin.guessed_rate or Fraction(25, 1)
         vstart = vin.start_time or 0
         tb = vin.time_base
+        if tb is None:  # every demuxer sets one; without it no frame has a time
+            raise ValueError("the video track states no time base")
 
         out = H264Writer(
             dst,
@@ -410,6 +412,7 @@ def _reencode(
                     out.mux_audio(packet)
                 elif video_open:
                     for frame in packet.decode():
+                        assert isinstance(frame, av.VideoFrame)  # a video packet's frames
                         if not emit(frame):
                             video_open = False
                             break

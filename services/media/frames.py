@@ -7,6 +7,7 @@ so the cost does not grow with the clip's length or GOP size.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -35,10 +36,10 @@ def frame_to_rgb(
     scale = min(1.0, max_side / max(w, h)) if max_side else 1.0
     tw, th = _even(w * scale), _even(h * scale)
     if (tw, th) == (frame.width, frame.height):
-        arr = frame.to_ndarray(format="rgb24")
+        arr: np.ndarray = frame.to_ndarray(format="rgb24")
     else:
-        arr = frame.reformat(width=tw, height=th, format="rgb24", interpolation="AREA")
-        arr = arr.to_ndarray()
+        small = frame.reformat(width=tw, height=th, format="rgb24", interpolation="AREA")
+        arr = small.to_ndarray()
     if rotation_ccw:
         arr = np.ascontiguousarray(np.rot90(arr, rotation_ccw // 90))
     return arr
@@ -66,7 +67,7 @@ def samples(opened: Opened, times: list[float], max_side: int) -> list[Sample]:
     assert container is not None and vs is not None and opened.first_frame is not None
     out: list[Sample] = []
     seen: set[int] = set()
-    tb = vs.time_base
+    tb = vs.time_base or Fraction(1, 1)  # as metadata read the keyframe times
     start = vs.start_time or 0
     sar = opened.sar
     for t in times:

@@ -135,7 +135,7 @@ def failed_update(
     return ProviderUpdate(
         status=TaskStatus.FAILED,
         error=sentence,
-        error_kind=kind.value if kind else None,
+        error_kind=kind,
         raw_status=raw_status,
     )
 
