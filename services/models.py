@@ -139,6 +139,7 @@ class Task(BaseModel):
     lease_until: datetime | None = None
     archive_state: ArchiveState | None = None
     cost_estimate: float | None = None  # US dollars, where the provider's price is known
+    cost_usd: float | None = None  # US dollars the provider said it charged (None: said nothing)
     meta: dict[str, Any] = Field(default_factory=dict)
     owner: str = LOCAL_OWNER  # who may see and act on it (see services.store)
 
@@ -198,6 +199,8 @@ class ProviderUpdate(BaseModel):
     error: str | None = None  # the sentence to show, including the provider's own words
     error_kind: ErrorKind | None = None
     eta_seconds: float | None = None
+    # What the provider says this task cost, in US dollars, where it reports one.
+    cost_usd: float | None = Field(default=None, ge=0.0)
     raw_status: str | None = None  # the provider's own status word, for the event history
 
     @field_validator("error_kind", mode="before")

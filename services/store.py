@@ -123,6 +123,8 @@ class TaskRow(Base):
     tracked: Mapped[int] = mapped_column(Integer, default=0)
     retry_of: Mapped[str | None] = mapped_column(String(32))
     cost_estimate: Mapped[float | None] = mapped_column(Float)
+    # What the provider said it charged (US dollars); NULL where it said nothing.
+    cost_usd: Mapped[float | None] = mapped_column(Float)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # One submission intent = one task: a repeated click or rerun finds the same row.
     idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
@@ -238,6 +240,7 @@ def _to_task(row: TaskRow) -> Task:
         tracked=bool(row.tracked),
         retry_of=row.retry_of,
         cost_estimate=row.cost_estimate,
+        cost_usd=row.cost_usd,
         meta=row.meta or {},
         owner=row.owner or LOCAL_OWNER,
         lease_owner=row.lease_owner,
