@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 # Every provider, in the order pages list them; the registry finds each one's class by id.
 PROVIDER_IDS = ("local", "runway", "cometapi", "liangxin", "makevid")
@@ -31,6 +31,26 @@ class ProviderSettings(BaseModel):
     # Set (and api_key left None) when the value found cannot be a key: the sentence naming
     # the variable, shown as the provider's reason for being unavailable.
     key_error: str | None = None
+    # What one of the provider's credits costs in US dollars, where it reports credits
+    # (REENACT_<ID>_USD_PER_CREDIT; None: the provider's published rate, if it has one).
+    usd_per_credit: float | None = None
+
+
+# The scope of a spending cap over every provider together (the others are provider ids).
+TOTAL = "total"
+
+
+class SpendCaps(BaseModel):
+    """Spending caps from the environment, in US dollars per UTC day and month, by scope
+    (`TOTAL` or a provider id). Caps saved in Settings override these one by one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    day: dict[str, float] = Field(default_factory=dict)
+    month: dict[str, float] = Field(default_factory=dict)
+    # Sentences for variables that are set but are not an amount: a cap that was meant but
+    # cannot be read refuses paid submits with the sentence, rather than not capping at all.
+    errors: tuple[str, ...] = ()
 
 
 class Settings(BaseModel):
@@ -46,6 +66,7 @@ class Settings(BaseModel):
     upload_quota_bytes: int = 20 * 1024**3
     upload_quota_files: int = 1000
     upload_retention_days: float = 7.0
+    spend_caps: SpendCaps = Field(default_factory=SpendCaps)
 
     @property
     def uploads_dir(self) -> Path:
@@ -146,6 +167,7 @@ def load_settings(
             base_url=(get(f"REENACT_{pid.upper()}_BASE_URL")[0] or None),
             key_variable=var,
             key_error=key_error,
+            usd_per_credit=_amount(get, f"REENACT_{pid.upper()}_USD_PER_CREDIT"),
         )
     providers["local"] = ProviderSettings(key_variable="")
     return Settings(
@@ -154,8 +176,57 @@ def load_settings(
         public_url=(get("REENACT_PUBLIC_URL")[0] or None),
         allow_private_urls=_truthy(get("REENACT_ALLOW_PRIVATE_URLS")[0] or ""),
         providers=providers,
+        spend_caps=_spend_caps(get),
         **_upload_limits(get),
     )
+
+
+def spend_cap_variable(period: str, scope: str) -> str:
+    """The environment variable of one cap: REENACT_SPEND_CAP_DAY_USD (every provider
+    together), REENACT_RUNWAY_SPEND_CAP_MONTH_USD (one provider)."""
+    prefix = "REENACT_" if scope == TOTAL else f"REENACT_{scope.upper()}_"
+    return f"{prefix}SPEND_CAP_{period.upper()}_USD"
+
+
+def _spend_caps(get: Callable[[str], tuple[str | None, str | None]]) -> SpendCaps:
+    found: dict[str, dict[str, float]] = {"day": {}, "month": {}}
+    errors: list[str] = []
+    for period, caps in found.items():
+        for scope in (TOTAL, *KEYED_PROVIDERS):
+            var = spend_cap_variable(period, scope)
+            raw = get(var)[0]
+            if raw is None:
+                continue
+            value = _dollars(raw)
+            if value is None:
+                errors.append(
+                    f"{var}={raw[:40]!r} is not an amount of US dollars (for example 20 or "
+                    "12.50); fix it and restart, or remove it."
+                )
+            else:
+                caps[scope] = value
+    return SpendCaps(day=found["day"], month=found["month"], errors=tuple(errors))
+
+
+def _dollars(raw: str) -> float | None:
+    """A non-negative amount ("20", "12.50", "$20"), else None."""
+    try:
+        value = float(raw.strip().removeprefix("$").strip())
+    except ValueError:
+        return None
+    return value if value >= 0 and value < float("inf") else None
+
+
+def _amount(get: Callable[[str], tuple[str | None, str | None]], var: str) -> float | None:
+    raw = get(var)[0]
+    if raw is None:
+        return None
+    value = _dollars(raw)
+    if value is None:
+        logging.getLogger("reenact.config").warning(
+            "%s=%r is not an amount of US dollars; ignoring it", var, raw
+        )
+    return value
 
 
 def _upload_limits(get: Callable[[str], tuple[str | None, str | None]]) -> dict[str, Any]:

@@ -314,6 +314,8 @@ def polled(
 
     mine = _mine(task, holder)
     status = update.status
+    # What the provider says it charged, where it says it (on a finished task).
+    cost = {"cost_usd": update.cost_usd} if update.cost_usd is not None else {}
     if status is S.SUCCEEDED:
         if not update.result_url:
             return _move(
@@ -328,6 +330,7 @@ def polled(
                 error=NO_LINK_SENTENCE,
                 error_kind=ErrorKind.UNEXPECTED,
                 archive_state=ArchiveState.GAVE_UP,
+                **cost,
                 **_released(),
             )
         # The move and the archive's lease are one write: nobody else can start the download.
@@ -346,6 +349,7 @@ def polled(
             archive_state=ArchiveState.PENDING,
             lease_owner=str(holder),
             lease_until=now + timedelta(seconds=archive_lease_s),
+            **cost,
         )
     if status in (S.FAILED, S.CANCELED):
         kind = update.error_kind or (ErrorKind.CANCELED if status is S.CANCELED else None)
@@ -364,6 +368,7 @@ def polled(
             finished_at=now,
             next_poll_at=None,
             poll_failures=0,
+            **cost,
             **_released(),
         )
     # Anything else the provider says means "not finished yet".

@@ -3,6 +3,10 @@
 Quirks handled: errors arrive as a body `code` inside HTTP-200 answers (401, 402, 404, 422,
 429, 433, 455, 500, 501, 505); `resultJson` is a JSON *string* holding `resultUrls`; there is
 no public host, so REENACT_LIANGXIN_BASE_URL must be set.
+
+Cost: a finished record may carry `creditsConsumed`. What a LiangXin credit costs is not
+published, so it becomes dollars only with REENACT_LIANGXIN_USD_PER_CREDIT; without it the
+task counts its estimate (services/spending.py).
 """
 
 from __future__ import annotations
@@ -45,6 +49,15 @@ class Record(_Wire):
     failCode: str | int | None = None
     failMsg: str | None = None
     progress: float | int | str | None = None
+    creditsConsumed: float | int | str | None = None
+
+    def credits(self) -> float | None:
+        """The credits the task consumed, as reported (a number or a numeric string)."""
+        try:
+            value = float(self.creditsConsumed) if self.creditsConsumed not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
+        return value if value is not None and 0 <= value < float("inf") else None
 
     def result_url(self) -> tuple[str | None, bool]:
         """(the first result link, whether resultJson was readable)."""
@@ -238,6 +251,13 @@ class LiangXinProvider(HttpProvider):
         return self.normalize(record)
 
     def normalize(self, record: Record) -> ProviderUpdate:
+        update = self._status_update(record)
+        credits, rate = record.credits(), self.config.usd_per_credit
+        if update.status.terminal and credits is not None and rate is not None:
+            update.cost_usd = round(credits * rate, 4)
+        return update
+
+    def _status_update(self, record: Record) -> ProviderUpdate:
         state = (record.state or "").strip().lower()
         raw = record.state
         if state == "success":

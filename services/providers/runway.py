@@ -40,6 +40,8 @@ CAPS = SizeCaps(
 )
 # Uploads get time in proportion to their size (at least the usual deadline).
 UPLOAD_BYTES_PER_S = 512 * 1024
+# Runway sells credits at one US cent each (5 credits per second of output).
+USD_PER_CREDIT = 0.01
 FIELD_LABELS = {
     "reference": "the driving video",
     "character": "the character image or video",
@@ -65,6 +67,10 @@ class UploadSlot(_Wire):
 
 
 class RunwayTask(_Wire):
+class Credits(_Wire):
+    credits: float | None = None
+
+
     id: str | None = None
     status: str | None = None
     progress: float | str | None = None
@@ -72,6 +78,8 @@ class RunwayTask(_Wire):
     failure: str | None = None
     failureCode: str | None = None
 
+    # What a finished task really cost (SUCCEEDED, FAILED, CANCELLED; 0 when refunded).
+    cost: Credits | None = None
     def first_output(self) -> str | None:
         for item in self.output or []:
             if isinstance(item, str) and item:
@@ -276,6 +284,14 @@ class RunwayProvider(HttpProvider):
             return ProviderUpdate(status=TaskStatus.QUEUED, progress=0.0, raw_status=raw)
         if status == "RUNNING":
             return ProviderUpdate(
+        update = self._status_update(task)
+        credits = task.cost.credits if task.cost is not None else None
+        if update.status.terminal and credits is not None and credits >= 0:
+            rate = self.config.usd_per_credit or USD_PER_CREDIT
+            update.cost_usd = round(credits * rate, 4)
+        return update
+
+    def _status_update(self, task: RunwayTask) -> ProviderUpdate:
                 status=TaskStatus.RUNNING,
                 progress=progress_fraction(task.progress),
                 raw_status=raw,

@@ -3,7 +3,8 @@
 Errors arrive as a body `code` with HTTP 200 by default (`errors_in_200=True`); set
 `configure(errors_in_200=False)` to send the real HTTP status as well.
 Provider switches: `status_override` (every poll reports that state word),
-`progress_field` (default True: "progress" 0–1 while generating).
+`progress_field` (default True: "progress" 0–1 while generating), `credits_consumed`
+(reported with a finished record's `costTime`; default 30, None leaves it out).
 """
 
 from __future__ import annotations
@@ -114,6 +115,9 @@ class LiangXinEmulator(Emulator):
         if phase == "succeeded":
             data["resultJson"] = json.dumps({"resultUrls": [self.result_url(t.id)]})
             data["completeTime"], data["costTime"] = now, 12
+            credits = x.get("credits_consumed", 30)
+            if credits is not None:
+                data["creditsConsumed"] = credits
         elif phase in ("failed", "canceled"):
             data["failCode"] = t.fail_code or "501"
             data["failMsg"] = t.fail_reason or "canceled"

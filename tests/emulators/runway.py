@@ -4,7 +4,9 @@
 hands out a slot; the file goes by multipart POST to /_uploads/<id> (no bearer auth, like the
 real S3 bucket); the returned `runway://` URI is then valid as an input `uri`.
 Provider switches: `throttled=True` (queued phase reports THROTTLED), `fail_code`
-(e.g. "SAFETY.INPUT.IMAGE"), `status_override`.
+(e.g. "SAFETY.INPUT.IMAGE"), `status_override`, `credits` (what a succeeded task costs;
+default 25, a 5 s result at 5 credits a second) and `failed_credits` (default 0: refunded).
+Cost is reported as Runway does: `estimatedCost` while pending or running, `cost` once done.
 """
 
 from __future__ import annotations
@@ -190,6 +192,7 @@ class RunwayEmulator(Emulator):
             out["progress"] = progress
         elif phase == "succeeded":
             out["output"] = [self.result_url(t.id)]
+        credits = self.config.extra.get("credits", 25)
         elif phase == "failed":
             out["failure"] = t.fail_reason
             if t.fail_code:
@@ -198,6 +201,11 @@ class RunwayEmulator(Emulator):
 
     def _cancel(self, task_id: str) -> Response:
         with self.lock:
+        if phase in ("queued", "running"):
+            out["estimatedCost"] = {"credits": credits}
+        else:
+            charged = {"succeeded": credits, "failed": self.config.extra.get("failed_credits", 0)}
+            out["cost"] = {"credits": charged.get(phase, 0)}
             t = self.tasks.get(task_id)
             if t is None or t.deleted:
                 return self.error("not_found", 404, "Task not found.")
