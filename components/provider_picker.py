@@ -81,8 +81,16 @@ _OPTION_KEYS = {
     "body_control": "opt_body",
     "ratio": "opt_ratio",
     "seed": "opt_seed",
+    "public_figure_threshold": "opt_public_figure",
 }
-_NO_RATIO = "Provider default"
+_PROVIDER_DEFAULT = "Provider default"
+# Choice boxes that start at _PROVIDER_DEFAULT: left there, the option is not sent at all.
+_CHOICE_BOXES = ("ratio", "public_figure_threshold")
+_PUBLIC_FIGURE_WORDS = {
+    _PROVIDER_DEFAULT: _PROVIDER_DEFAULT,
+    "auto": "Standard (auto)",
+    "low": "Less strict (low)",
+}
 
 
 def option_values() -> TaskOptions:
@@ -91,8 +99,9 @@ def option_values() -> TaskOptions:
     values = {
         opt: st.session_state[key] for opt, key in _OPTION_KEYS.items() if key in st.session_state
     }
-    if values.get("ratio") == _NO_RATIO:
-        values["ratio"] = None
+    for opt in _CHOICE_BOXES:
+        if values.get(opt) == _PROVIDER_DEFAULT:
+            values[opt] = None
     return TaskOptions.model_validate(values)
 
 
@@ -152,17 +161,17 @@ def options_panel(chosen: list[str]) -> TaskOptions:
             persist_state="session",
         )
     if "ratio" in supported and ratios:
-        if st.session_state.get("opt_ratio", _NO_RATIO) not in (_NO_RATIO, *ratios):
+        if st.session_state.get("opt_ratio", _PROVIDER_DEFAULT) not in (_PROVIDER_DEFAULT, *ratios):
             # A remembered ratio these providers do not offer.
-            st.session_state["opt_ratio"] = _NO_RATIO
+            st.session_state["opt_ratio"] = _PROVIDER_DEFAULT
         picked = st.selectbox(
             OPTION_LABELS["ratio"],
-            [_NO_RATIO, *ratios],
+            [_PROVIDER_DEFAULT, *ratios],
             key="opt_ratio",
             help="Width:height of the output in pixels. " + used_by("ratio"),
             persist_state="session",
         )
-        values["ratio"] = None if picked == _NO_RATIO else picked
+        values["ratio"] = None if picked == _PROVIDER_DEFAULT else picked
     if "seed" in supported:
         seed = st.number_input(
             OPTION_LABELS["seed"],
@@ -176,6 +185,20 @@ def options_panel(chosen: list[str]) -> TaskOptions:
             persist_state="session",
         )
         values["seed"] = int(seed) if seed is not None else None
+    if "public_figure_threshold" in supported:
+        if st.session_state.get("opt_public_figure", _PROVIDER_DEFAULT) not in _PUBLIC_FIGURE_WORDS:
+            st.session_state["opt_public_figure"] = _PROVIDER_DEFAULT
+        picked = st.selectbox(
+            OPTION_LABELS["public_figure_threshold"],
+            list(_PUBLIC_FIGURE_WORDS),
+            format_func=_PUBLIC_FIGURE_WORDS.__getitem__,
+            key="opt_public_figure",
+            help="How strictly the provider's content moderation refuses inputs that show a "
+            "recognisable public figure: less strict lets more through. "
+            + used_by("public_figure_threshold"),
+            persist_state="session",
+        )
+        values["public_figure_threshold"] = None if picked == _PROVIDER_DEFAULT else picked
     return TaskOptions.model_validate(values)
 
 

@@ -17,6 +17,7 @@ OPTION_LABELS = {
     "body_control": "Body control",
     "seed": "Seed",
     "ratio": "Output ratio",
+    "public_figure_threshold": "Public-figure moderation",
 }
 
 

@@ -138,6 +138,16 @@ def _copy_result(task: Task, out: Path) -> Path:
     return dest.resolve()
 
 
+# TaskOptions field → the flag that sets it.
+_OPTION_FLAGS = {
+    "expression_intensity": "--intensity",
+    "body_control": "--body-control",
+    "seed": "--seed",
+    "ratio": "--ratio",
+    "public_figure_threshold": "--public-figure-threshold",
+}
+
+
 def _options(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
@@ -149,14 +159,23 @@ def _options(args: argparse.Namespace) -> Any:
             body_control=True if getattr(args, "body_control", False) else None,
             seed=getattr(args, "seed", None),
             ratio=getattr(args, "ratio", None),
+            public_figure_threshold=getattr(args, "public_figure_threshold", None),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        flag = {"expression_intensity": "--intensity", "seed": "--seed", "ratio": "--ratio"}.get(
-            str(first["loc"][0]) if first.get("loc") else "", "an option"
-        )
+        flag = _OPTION_FLAGS.get(str(first["loc"][0]) if first.get("loc") else "", "an option")
         msg = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
         raise CliExit(EXIT_USAGE, f"{flag}: {msg}.") from None
+
+
+def _note_unused_options(ctx: Ctx, options: Any, provider_ids: list[str]) -> None:
+    """A provider is sent only the options it takes: say which flags it leaves out."""
+    given = [name for name in options.model_dump(exclude_none=True) if name in _OPTION_FLAGS]
+    for pid in provider_ids:
+        caps = ctx.studio.provider(pid).capabilities()
+        unused = [_OPTION_FLAGS[name] for name in given if name not in caps.options]
+        if unused:
+            ctx.note(f"Note: {caps.name} does not take {', '.join(unused)}; not sent there.")
 
 
 def _finish(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
@@ -366,14 +385,13 @@ def cmd_submit(ctx: Ctx) -> int:
     _out_dir(a.out)
     inputs = ctx.studio.prepare_inputs(a.video, a.image, a.character_video)
     _precheck(ctx, inputs, [a.provider.lower()])
+    _note_unused_options(ctx, options, [a.provider.lower()])
     task = ctx.studio.submit(a.provider.lower(), inputs, options)
     ctx.task_ids = [task.id]
     return _after_submit(ctx, [task], many=False)
 
 
 def cmd_compare(ctx: Ctx) -> int:
-    from services.models import TaskOptions
-
     a = ctx.args
     ids = _provider_list(a.providers)
     for pid in ids:
@@ -381,7 +399,9 @@ def cmd_compare(ctx: Ctx) -> int:
     _out_dir(a.out)
     inputs = ctx.studio.prepare_inputs(a.video, a.image)
     _precheck(ctx, inputs, ids)
-    run, tasks = ctx.studio.submit_many(ids, inputs, TaskOptions())
+    options = _options(a)
+    _note_unused_options(ctx, options, ids)
+    run, tasks = ctx.studio.submit_many(ids, inputs, options)
     ctx.task_ids = [t.id for t in tasks]
     ctx.note(f"Run {run.id}: {len(tasks)} tasks.")
     if a.wait:
@@ -528,6 +548,15 @@ def _timeout(value: str) -> float:
     return seconds
 
 
+def _public_figure_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--public-figure-threshold",
+        choices=("auto", "low"),
+        help="Runway's moderation of recognisable public figures: auto (standard) or low "
+        "(less strict); other providers do not take it",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="reenact",
@@ -584,6 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--body-control", action="store_true", help="transfer body motion too")
     p.add_argument("--seed", type=int, metavar="N")
     p.add_argument("--ratio", metavar="W:H", help="output ratio, for example 1280:720")
+    _public_figure_flag(p)
     wait_flags(p)
     json_flag(p)
 
@@ -608,6 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--providers", required=True, metavar="ID,ID,...")
     p.add_argument("--video", required=True, metavar="V")
     p.add_argument("--image", required=True, metavar="I")
+    _public_figure_flag(p)
     wait_flags(p)
     json_flag(p)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -83,6 +83,9 @@ class TaskOptions(BaseModel):
     body_control: bool | None = None
     seed: int | None = Field(default=None, ge=0, le=4294967295)
     ratio: str | None = None
+    # Runway's contentModeration.publicFigureThreshold: "low" is less strict about
+    # recognisable public figures; "auto" is Runway's standard.
+    public_figure_threshold: Literal["auto", "low"] | None = None
 
     @field_validator("ratio")
     @classmethod

@@ -49,6 +49,7 @@ FIELD_LABELS = {
     "expressionIntensity": "the expression intensity",
     "bodyControl": "body control",
     "seed": "the seed",
+    "contentModeration": "the public-figure moderation setting",
 }
 
 
@@ -119,6 +120,7 @@ class RunwayProvider(HttpProvider):
         "expressionIntensity",
         "bodyControl",
         "seed",
+        "contentModeration.publicFigureThreshold",
         "contentModeration",
         "model",
         "filename",
@@ -131,7 +133,9 @@ class RunwayProvider(HttpProvider):
             can_cancel=True,
             accepts_character_video=True,
             requires_image=False,
-            options=frozenset({"expression_intensity", "body_control", "seed", "ratio"}),
+            options=frozenset(
+                {"expression_intensity", "body_control", "seed", "ratio", "public_figure_threshold"}
+            ),
             ratios=RATIOS,
             reference_min_s=3.0,
             reference_max_s=30.0,
@@ -202,6 +206,8 @@ class RunwayProvider(HttpProvider):
             payload["expressionIntensity"] = o.expression_intensity
         if o.seed is not None:
             payload["seed"] = o.seed
+        if o.public_figure_threshold is not None:
+            payload["contentModeration"] = {"publicFigureThreshold": o.public_figure_threshold}
         body = self.http.call(
             "POST", "/v1/character_performance", json_body=payload, idempotent=False
         )

@@ -20,6 +20,7 @@ from tests.emulators.base import Emulator, EmuTask, Fault, Request, Response
 
 VERSION = "2024-11-06"
 RATIOS = ("1280:720", "720:1280", "960:960", "1104:832", "832:1104", "1584:672")
+PUBLIC_FIGURE_THRESHOLDS = ("auto", "low")
 DATA_URI_CAPS = {"image": 5 * 1024 * 1024, "video": 16 * 1024 * 1024}
 UPLOAD_MIN, UPLOAD_MAX = 512, 200 * 1024 * 1024
 TASK_PATH = re.compile(r"^/v1/tasks/([^/]+)$")
@@ -97,6 +98,9 @@ class RunwayEmulator(Emulator):
             return self.error("invalid", 400, "seed: must be an integer 0-4294967295.")
         if "bodyControl" in body and not isinstance(body["bodyControl"], bool):
             return self.error("invalid", 400, "bodyControl: must be a boolean.")
+        problem = _moderation_problem(body)
+        if problem:
+            return self.error("invalid", 400, problem)
         t = self.create_task(req)
         return Response.json({"id": t.id})
 
@@ -214,6 +218,26 @@ class RunwayEmulator(Emulator):
             else:
                 t.deleted = True  # deleting a finished task removes it
         return Response(204)
+
+
+def _moderation_problem(body: dict[str, Any]) -> str | None:
+    """contentModeration as Runway validates it: an object whose only key,
+    publicFigureThreshold, is "auto" or "low"."""
+    if "contentModeration" not in body:
+        return None
+    moderation = body["contentModeration"]
+    if not isinstance(moderation, dict):
+        return "contentModeration: Expected object."
+    extra = sorted(set(moderation) - {"publicFigureThreshold"})
+    if extra:
+        return f"contentModeration: Unrecognized key(s) in object: {', '.join(extra)}."
+    threshold = moderation.get("publicFigureThreshold")
+    if threshold is not None and threshold not in PUBLIC_FIGURE_THRESHOLDS:
+        return (
+            "contentModeration.publicFigureThreshold: Invalid enum value. Expected 'auto' | "
+            f"'low', received {threshold!r}."
+        )
+    return None
 
 
 def parse_multipart(content_type: str, body: bytes) -> dict[str, bytes] | None:
