@@ -654,6 +654,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("leaderboard", cmd_leaderboard, "providers ranked from the votes (Bradley-Terry)")
     json_flag(p)
+
+    from services import cli_fix
+
+    cli_fix.register(add, json_flag)
     return parser
 
 

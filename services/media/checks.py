@@ -55,6 +55,7 @@ MAX_SIDE_WARN = 4096
 FPS_LOW, FPS_HIGH = 15.0, 60.0
 MIN_DURATION_S = 0.5
 GOOD_VIDEO = {("mp4", "h264"), ("mov", "h264")}
+GOOD_PIXELS = (None, "yuv420p", "yuvj420p")  # 4:2:0; None: the header does not say
 
 
 class Check(BaseModel):
@@ -222,6 +223,13 @@ def _a(kind: str) -> str:
     return "an image" if kind == "image" else "a video"
 
 
+def browser_ready(info: MediaInfo) -> bool:
+    """An H.264 MP4/MOV in 4:2:0 colour: a video every browser plays and every provider takes
+    as it is (the format check's "ok"; anything else is offered Convert to H.264)."""
+    pix_ok = info.pixel_format in GOOD_PIXELS
+    return info.kind == "video" and (info.container, info.codec) in GOOD_VIDEO and pix_ok
+
+
 def _format_check(info: MediaInfo, name: str) -> Check:
     if info.kind == "image":
         if info.container == "gif" or info.animated:
@@ -241,12 +249,11 @@ def _format_check(info: MediaInfo, name: str) -> Check:
                 "WebP. Save it as PNG or JPEG.",
             )
         return _check("format", "ok", f"{info.container.upper()} image.")
-    pix_ok = info.pixel_format in (None, "yuv420p", "yuvj420p")
-    if (info.container, info.codec) in GOOD_VIDEO and pix_ok:
+    if browser_ready(info):
         audio = f", with {info.audio_codec} audio" if info.has_audio else ", no audio"
         return _check("format", "ok", f"{info.container.upper()} H.264 video{audio}.")
     detail = f"{info.codec} video in a {info.container.upper()} file"
-    if not pix_ok:
+    if info.pixel_format not in GOOD_PIXELS:
         detail += f" ({info.pixel_format} colour)"
     return _check(
         "format",

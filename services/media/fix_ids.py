@@ -7,6 +7,7 @@ PyAV/OpenCV code that applies them.
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import PurePath
 
 
 class FixId(StrEnum):
@@ -19,6 +20,11 @@ class FixId(StrEnum):
     def label(self) -> str:
         return FIX_LABELS[self]
 
+    def name_for(self, name: str, ext: str) -> str:
+        """The fixed file's name: the creator's own with the fix added, so files and check
+        sentences read "phone-clip-cropped.mp4" (the page and `reenact fix` alike)."""
+        return f"{PurePath(name).stem}-{FIX_SUFFIXES[self]}{ext}"
+
 
 # Button-sized names. Crop and pad get their output size appended (fixes.fix_label), so the
 # creator knows before clicking what the file will become.
@@ -27,6 +33,12 @@ FIX_LABELS: dict[FixId, str] = {
     FixId.PAD_16_9: "Pad to 16:9",
     FixId.TRIM_30S: "Trim to 30 s",
     FixId.TRANSCODE_H264: "Convert to H.264",
+}
+FIX_SUFFIXES: dict[FixId, str] = {
+    FixId.CROP_16_9: "cropped",
+    FixId.PAD_16_9: "padded",
+    FixId.TRIM_30S: "trimmed",
+    FixId.TRANSCODE_H264: "h264",
 }
 # The fixes that change the frame's shape: the only ones an image takes, and the ones whose
 # output size depends on the input (so their labels carry it).

@@ -28,7 +28,7 @@ from services.media.encode import H264Writer
 from services.media.faces import Box
 from services.media.fix_ids import ASPECT_FIXES, FixId
 from services.media.frames import pick_times, samples
-from services.media.metadata import Opened, display_name, open_media
+from services.media.metadata import MediaInfo, Opened, display_name, open_media
 
 TRIM_SECONDS = 30.0
 # Crop/pad outputs are capped at 720p: the providers render at 1280:720 anyway, and a
@@ -80,6 +80,14 @@ def apply_fix(path: Path | str, fix: FixId | str, out_dir: Path | str) -> Path:
 
 
 # ------------------------------------------------------------------ geometry
+
+
+def output_suffix(info: MediaInfo) -> str:
+    """The extension apply_fix gives its result: MP4 for a video; an image keeps JPEG, or
+    becomes PNG."""
+    if info.kind == "video":
+        return ".mp4"
+    return ".jpg" if info.container == "jpeg" else ".png"
 
 
 def _output_name(path: Path, fix: FixId, ext: str) -> str:
@@ -265,8 +273,8 @@ def _fix_image(opened: Opened, fix: FixId, out_dir: Path) -> Path:
     else:
         out_w, out_h = pad_size(w, h)
         result = _pad_frame(rgb, out_w, out_h)
-    jpeg = opened.info.container == "jpeg"
-    ext = ".jpg" if jpeg else ".png"
+    ext = output_suffix(opened.info)
+    jpeg = ext == ".jpg"
     dest = out_dir / _output_name(opened.path, fix, ext)
     tmp = out_dir / f".{uuid.uuid4().hex}.part{ext}"
     try:
