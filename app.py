@@ -27,6 +27,7 @@ from server.routes import (
     provider_hook,
     run_export,
     run_reference,
+    stream_upload,
 )
 from server.security import SecurityHeaders
 
@@ -100,6 +101,7 @@ app = st.App(
     routes=[
         Route("/files/{task_id}/{filename}", download_result, methods=["GET", "HEAD"]),
         Route("/runs/{run_id}/reference", run_reference, methods=["GET", "HEAD"]),
+        Route("/uploads/{digest}/{filename}", stream_upload, methods=["GET", "HEAD"]),
         Route("/exports/{run_id}/{filename}", run_export, methods=["GET", "HEAD"]),
         Route("/hooks/{provider}/{token}", provider_hook, methods=["POST"]),
         Route("/healthz", health, methods=["GET"]),

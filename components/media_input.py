@@ -1,6 +1,7 @@
 """One input (driving video, character image, character video): upload or link, then the
-check panel — thumbnail with the face box, each check's badge and sentence, and a button per
-available fix. A fix replaces the input in one click and shows before/after.
+check panel — the preview (a video plays in the page, streamed from disk; an image shows its
+face box), each check's badge and sentence, and a button per available fix. A fix replaces
+the input in one click and shows before/after.
 
 What the session keeps is small: the stored file's path and a few words. Uploads are copied
 to the data dir in chunks and the widget is then reset so Streamlit releases the bytes.
@@ -9,15 +10,24 @@ to the data dir in chunks and the widget is then reset so Streamlit releases the
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import quote
 
 import streamlit as st
 from PIL import Image
 from pydantic import BaseModel
 
-from components.common import get_studio, human_mb, log, sentences, upload_limit_mb
+from components.common import (
+    app_base_url,
+    get_studio,
+    human_mb,
+    log,
+    sentences,
+    upload_limit_mb,
+)
 from components.format import duration, plain, size
 from components.identity import viewer
 from components.providers import capabilities, provider_name
@@ -43,17 +53,13 @@ _FIX_ICONS: dict[FixId, str] = {
     FixId.TRIM_30S: ":material/content_cut:",
     FixId.TRANSCODE_H264: ":material/movie:",
 }
-# Added to the creator's file name, so check sentences read "phone-clip-cropped.mp4".
-_FIX_SUFFIXES: dict[FixId, str] = {
-    FixId.CROP_16_9: "cropped",
-    FixId.PAD_16_9: "padded",
-    FixId.TRIM_30S: "trimmed",
-    FixId.TRANSCODE_H264: "h264",
-}
 # The uploader lists every video container the checks open (a fix converts what providers
 # refuse), but only the image formats providers take: images have no conversion fix.
 _VIDEO_HELP = ", ".join(ext.lstrip(".").upper() for ext in VIDEO_EXTS)
 _IMAGE_HELP = ", ".join(fmt.upper() for fmt in PROVIDER_IMAGE_FORMATS)
+# Portrait players (and thumbnails) stay this narrow, so the checks beside them stay in view.
+_PORTRAIT_WIDTH = 200
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _BADGE = {
     "ok": ":green-badge[:material/check: OK]",
     "warn": ":orange-badge[:material/warning: Check]",
@@ -276,7 +282,7 @@ def _thumb(path: str, mtime_ns: int) -> Image.Image | None:
 
 
 def _panel(role: MediaRole, choice: MediaChoice, provider_ids: Sequence[str]) -> bool:
-    """Render thumbnail, facts and checks; return True when the input blocks submission."""
+    """Render the preview, facts and checks; return True when the input blocks submission."""
     if not Path(choice.path).is_file():
         st.error(
             "This file is no longer in the data folder. Replace it with a new upload or link.",
@@ -292,33 +298,78 @@ def _panel(role: MediaRole, choice: MediaChoice, provider_ids: Sequence[str]) ->
             choice.source,
             choice.name,
         )
-        thumb = _thumb(choice.path, _mtime(choice.path))
 
     picture, words = st.columns([2, 3], gap="medium")
     with picture:
         if choice.before and choice.fix:
-            old = _thumb(choice.before, _mtime(choice.before))
             was, now = st.columns(2, gap="small")
-            if old is not None:
-                was.image(old, caption="Before", width="stretch")
-            if thumb is not None:
-                now.image(thumb, caption=f"After · {choice.fix.label}", width="stretch")
+            with was:
+                _preview(choice.before, "Before")
+            with now:
+                _preview(choice.path, f"After · {choice.fix.label}")
             if st.button(
                 "Undo fix", key=f"undo_{role.value}", icon=":material/undo:", type="tertiary"
             ):
                 _set(role, MediaChoice(path=choice.before, name=choice.name, url=choice.url))
                 st.rerun()
-        elif thumb is not None:
-            st.image(thumb, width=_fit(thumb))
+        else:
+            _preview(choice.path)
     with words:
         st.caption(_facts_line(choice, report))
         _checks(role, choice, report)
     return bool(report.failed)
 
 
+def _preview(path: str, caption: str | None = None) -> None:
+    """A video browsers play is a player, streamed from disk by the /uploads route (the
+    session holds its address, never its bytes); anything else — an image, a video only a
+    conversion makes playable — is its thumbnail with the face box."""
+    mtime = _mtime(path)
+    shape = _playable(path, mtime)
+    url = _upload_url(path) if shape is not None else None
+    if shape is not None and url is not None:
+        width, height = shape
+        st.video(url, width=_PORTRAIT_WIDTH if height > width else "stretch")
+    else:
+        with st.spinner("Checking…"):
+            thumb = _thumb(path, mtime)
+        if thumb is None:
+            return
+        st.image(thumb, width=_fit(thumb))
+    if caption:
+        st.caption(caption)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _playable(path: str, mtime_ns: int) -> tuple[int, int] | None:
+    """(width, height) of a video every browser plays as it is; None otherwise."""
+    from services.media import probe
+    from services.media.checks import browser_ready
+
+    try:
+        info = probe(Path(path))
+    except InputError:  # the checks say why in a sentence
+        return None
+    except Exception:
+        # A file that trips the prober gets its thumbnail (or none), never a broken page.
+        log.warning("No preview for %s", path, exc_info=True)
+        return None
+    return (info.width, info.height) if browser_ready(info) else None
+
+
+def _upload_url(path: str) -> str | None:
+    """The viewer's address of a stored input (uploads/<digest>/<name>): server/routes.py
+    stream_upload answers it to its owner only. None for a file stored anywhere else."""
+    stored = Path(path)
+    uploads = get_studio().settings.uploads_dir
+    if stored.parent.parent != uploads or not _DIGEST.match(stored.parent.name):
+        return None
+    return f"{app_base_url()}/uploads/{stored.parent.name}/{quote(stored.name)}"
+
+
 def _fit(image: Image.Image) -> int | Literal["stretch"]:
     """Landscape fills the column; portrait stays small so the checks stay in view."""
-    return 200 if image.height > image.width else "stretch"
+    return _PORTRAIT_WIDTH if image.height > image.width else "stretch"
 
 
 def _facts_line(choice: MediaChoice, report: CheckReport) -> str:
@@ -377,12 +428,15 @@ def _apply(role: MediaRole, choice: MediaChoice, fix: FixId) -> None:
     from services.media import apply_fix
 
     with st.spinner(f"{fix.label}…"), sentences("fixing the file"):
-        uploads = get_studio().settings.uploads_dir
+        studio = get_studio()
+        uploads = studio.settings.uploads_dir
         out_dir = uploads / "fixed"
         out_dir.mkdir(parents=True, exist_ok=True)
         made = apply_fix(Path(choice.path), fix, out_dir)
-        original = Path(choice.name)
-        fixed = named_link(made, f"{original.stem}-{_FIX_SUFFIXES[fix]}{made.suffix}", uploads)
+        fixed = named_link(made, fix.name_for(choice.name, made.suffix), uploads)
+        # The creator's own, like an upload: the preview route plays it to them (and to
+        # nobody else), and it counts against their space.
+        remember(studio.store, viewer().owner, fixed)
         _set(
             role,
             MediaChoice(

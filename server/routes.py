@@ -88,6 +88,32 @@ async def download_result(request: Request) -> Response:
     )
 
 
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+async def stream_upload(request: Request) -> Response:
+    """GET /uploads/{digest}/{filename} — one of the requester's own uploads or fix results
+    (the Create page's preview player), streamed from disk with Range support. Unlike
+    /media/…, which providers fetch, this answers only the person who stored the file."""
+    digest, name = request.path_params["digest"], request.path_params["filename"]
+    if not _DIGEST.match(digest):
+        return _not_found("No such file.")
+    folder = _settings().uploads_dir
+    real = _inside(folder / digest / name, folder)
+    if real is None or real.parent.name != digest:
+        return _not_found("No such file.")
+    who = requester(request)
+    if not who.admin:
+        if who.owner is None:
+            return _not_found("No such file.")
+        if not await run_in_threadpool(_store().upload_owned, who.owner, digest, name):
+            return _not_found("No such file.")
+    guessed = mimetypes.guess_type(real.name)[0] or ""
+    # Only media types: whatever the name says, the file is never answered as a page.
+    media_type = guessed if guessed.startswith(("video/", "image/")) else "application/octet-stream"
+    return FileResponse(real, media_type=media_type)
+
+
 async def run_reference(request: Request) -> Response:
     """GET /runs/{run_id}/reference — the driving clip a comparison run was made from (the
     Compare page's reference tile). Only the file the run itself names, and only a video."""

@@ -1000,6 +1000,14 @@ class Store:
             )
         return found is not None
 
+    def upload_owned(self, owner: str, digest: str, name: str) -> bool:
+        """Whether `owner` stored (uploaded, fetched or fixed) uploads/<digest>/<name>."""
+        with self._session() as s:
+            paths = s.scalars(
+                select(UploadRow.path).where(UploadRow.owner == owner, UploadRow.digest == digest)
+            )
+            return any(Path(p).name == name for p in paths)
+
     def delete_task(self, task_id: str) -> bool:
         with self._session() as s:
             s.execute(delete(EventRow).where(EventRow.task_id == task_id))

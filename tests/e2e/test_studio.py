@@ -53,7 +53,9 @@ def test_upload_submit_watch_play_download(page: Page, app_server: AppServer, me
     for role in ("driving_video", "character_image"):
         box = panel(page, role)
         expect(box.get_by_text("checks passed")).to_be_visible()
-        expect(box.locator("img").first).to_be_visible()  # the thumbnail with the face box
+    # The clip plays in the page (tests/e2e/test_previews.py); the image shows its face box.
+    expect(panel(page, "driving_video").locator("video")).to_have_count(1)
+    expect(panel(page, "character_image").locator("img").first).to_be_visible()
     expect(page.get_by_text("Local engine: free")).to_be_visible()
     # The limit set in .streamlit/config.toml (maxUploadSize = 1024 MB) is stated.
     expect(page.get_by_text("Uploads up to 1 GB per file.", exact=False)).to_be_visible()

@@ -94,6 +94,8 @@ async def _call(client: tuple[str, int], path: str) -> tuple[int, bytes]:
         (("203.0.113.7", 5000), "/files/abc/result.mp4", False),
         (("203.0.113.7", 5000), "/_stcore/health", False),
         (("203.0.113.7", 5000), "/media/" + "0" * 64 + "/drive.mp4", True),
+        # A creator's own upload (the Create page's preview) is not for providers.
+        (("203.0.113.7", 5000), "/uploads/" + "0" * 64 + "/drive.mp4", False),
         (("203.0.113.7", 5000), "/hooks/runway/token", True),
     ],
 )
