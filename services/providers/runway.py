@@ -67,20 +67,20 @@ class UploadSlot(_Wire):
     runwayUri: str
 
 
-class RunwayTask(_Wire):
 class Credits(_Wire):
     credits: float | None = None
 
 
+class RunwayTask(_Wire):
     id: str | None = None
     status: str | None = None
     progress: float | str | None = None
     output: list[Any] | None = None
     failure: str | None = None
     failureCode: str | None = None
-
     # What a finished task really cost (SUCCEEDED, FAILED, CANCELLED; 0 when refunded).
     cost: Credits | None = None
+
     def first_output(self) -> str | None:
         for item in self.output or []:
             if isinstance(item, str) and item:
@@ -284,12 +284,6 @@ class RunwayProvider(HttpProvider):
         return self.normalize(task)
 
     def normalize(self, task: RunwayTask) -> ProviderUpdate:
-        status = (task.status or "").strip().upper()
-        raw = task.status
-        if status in ("PENDING", "THROTTLED"):
-            return ProviderUpdate(status=TaskStatus.QUEUED, progress=0.0, raw_status=raw)
-        if status == "RUNNING":
-            return ProviderUpdate(
         update = self._status_update(task)
         credits = task.cost.credits if task.cost is not None else None
         if update.status.terminal and credits is not None and credits >= 0:
@@ -298,6 +292,12 @@ class RunwayProvider(HttpProvider):
         return update
 
     def _status_update(self, task: RunwayTask) -> ProviderUpdate:
+        status = (task.status or "").strip().upper()
+        raw = task.status
+        if status in ("PENDING", "THROTTLED"):
+            return ProviderUpdate(status=TaskStatus.QUEUED, progress=0.0, raw_status=raw)
+        if status == "RUNNING":
+            return ProviderUpdate(
                 status=TaskStatus.RUNNING,
                 progress=progress_fraction(task.progress),
                 raw_status=raw,

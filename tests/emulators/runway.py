@@ -192,24 +192,24 @@ class RunwayEmulator(Emulator):
             "createdAt": "2026-11-23T12:00:00.000Z",
             "status": self.config.extra.get("status_override") or status,
         }
+        credits = self.config.extra.get("credits", 25)
         if phase == "running":
             out["progress"] = progress
         elif phase == "succeeded":
             out["output"] = [self.result_url(t.id)]
-        credits = self.config.extra.get("credits", 25)
         elif phase == "failed":
             out["failure"] = t.fail_reason
             if t.fail_code:
                 out["failureCode"] = t.fail_code
-        return out
-
-    def _cancel(self, task_id: str) -> Response:
-        with self.lock:
         if phase in ("queued", "running"):
             out["estimatedCost"] = {"credits": credits}
         else:
             charged = {"succeeded": credits, "failed": self.config.extra.get("failed_credits", 0)}
             out["cost"] = {"credits": charged.get(phase, 0)}
+        return out
+
+    def _cancel(self, task_id: str) -> Response:
+        with self.lock:
             t = self.tasks.get(task_id)
             if t is None or t.deleted:
                 return self.error("not_found", 404, "Task not found.")
