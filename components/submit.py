@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import streamlit as st
 
 from components.common import get_studio, sentences
 from components.identity import viewer
+from services.errors import ReenactError
 from services.models import TaskInputs, TaskOptions
 
 _PENDING = "_pending_submit"
@@ -61,9 +62,11 @@ def submit_button(
     options: TaskOptions,
     blockers: list[str],
     spend: str | None = None,
+    planned: Mapping[str, float | None] | None = None,
 ) -> str | None:
     """Render Submit; return the id of the run it made (on the run that made it). `spend`:
-    what it will cost (e.g. "≈ $1.50"), said on the button so no charge comes unannounced."""
+    what it will cost (e.g. "≈ $1.50"), said on the button so no charge comes unannounced;
+    `planned`: the estimate per provider, checked against the spending caps."""
     pending = st.session_state.get(_PENDING)
     if pending:
         st.button(
@@ -99,6 +102,7 @@ def submit_button(
         # back now, once, so the page still shows this run's cards.
         return done[key] if st.query_params.get("run") != done[key] else None
 
+    left = _under_caps(providers, planned or {}, blockers)
     n = len(providers)
     label = "Submit" if n <= 1 else f"Submit to {n} providers"
     if spend:
@@ -120,7 +124,27 @@ def submit_button(
     )
     for reason in blockers:
         st.caption(f":material/block: {reason}")
+    for sentence in left:
+        st.caption(f":material/savings: {sentence}")
     return None
+
+
+def _under_caps(
+    providers: Sequence[str], planned: Mapping[str, float | None], blockers: list[str]
+) -> list[str]:
+    """What is left under each spending cap that applies to these providers; a submit that
+    would cross one is blocked here with the same sentence the studio would refuse it with."""
+    from services import spending
+
+    if not providers:
+        return []
+    studio = get_studio()
+    try:
+        spending.ensure_within_cap(studio.store, studio.settings, planned)
+    except ReenactError as err:
+        blockers.append(str(err))
+        return []
+    return [c.sentence() for c in spending.headroom(studio.store, studio.settings, providers)]
 
 
 def _perform(pending: dict[str, Any]) -> str | None:

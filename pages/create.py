@@ -111,7 +111,9 @@ with sentences("preparing the page"):
             }
             cost_summary(estimates)
         keep_draft(chosen)
-        run_id = submit_button(chosen, task_inputs, options, blockers, spend_label(estimates))
+        run_id = submit_button(
+            chosen, task_inputs, options, blockers, spend_label(estimates), planned=estimates
+        )
         if run_id:
             st.query_params["run"] = run_id
             st.session_state["_scroll_to_run"] = run_id

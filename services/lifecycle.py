@@ -315,7 +315,7 @@ def polled(
     mine = _mine(task, holder)
     status = update.status
     # What the provider says it charged, where it says it (on a finished task).
-    cost = {"cost_usd": update.cost_usd} if update.cost_usd is not None else {}
+    cost: dict[str, Any] = {} if update.cost_usd is None else {"cost_usd": update.cost_usd}
     if status is S.SUCCEEDED:
         if not update.result_url:
             return _move(

@@ -139,9 +139,8 @@ def numbers(studio: Studio, view: RunView) -> list[TaskNumbers]:
         row.total_s = _seconds(task.created_at, done)
         row.queued_s = _seconds(task.created_at, started or done)
         row.render_s = _seconds(started, done) if started else None
-        reported = task.meta.get("cost_usd")
-        if isinstance(reported, int | float):
-            row.cost_usd, row.cost_source = float(reported), "reported"
+        if task.cost_usd is not None:
+            row.cost_usd, row.cost_source = task.cost_usd, "reported"
         else:
             caps = provider.capabilities()
             _, row.price_source = studio.price_per_second(caps, prices)

@@ -45,7 +45,9 @@ def test_compare_wait_prints_numbers_then_export_vote_and_leaderboard(
         assert numbers["total_s"] is not None and numbers["total_s"] >= 0
         assert numbers["fidelity"] is not None or numbers["fidelity_note"]
     assert docs[0]["numbers"]["cost_usd"] == 0.0  # the local engine is free
-    assert docs[1]["numbers"]["cost_source"] == "estimate"  # Runway's published price
+    # What Runway reported on the finished task (25 credits at $0.01), not the estimate.
+    assert docs[1]["numbers"]["cost_source"] == "reported"
+    assert docs[1]["numbers"]["cost_usd"] == 0.25
 
     runs = {d["run_id"] for d in docs}
     (run_id,) = runs
