@@ -37,6 +37,13 @@ Variants give the "result" side of the sanity checks:
     make_performance(tmp / "far.mp4", zoom=0.6, shift=(0.2, 0.1))    # smaller, off-centre
     reencode(tmp / "drive.mp4", tmp / "small.mp4", (320, 180))
 
+Where sound lands against the picture (remux and alignment tests): beeps at known times after
+the first video frame, optionally with the picture starting after the sound, or PCM sound:
+
+    make_beep_clip(tmp / "take.mp4", beeps_s=(1.0, 2.5))
+    make_beep_clip(tmp / "late.mp4", video_start_s=0.5)     # the sound starts 0.5 s first
+    make_beep_clip(tmp / "cam.mov", audio="pcm_s16le")       # a camera's PCM, needs AAC
+
 Bad and hostile files: small files whose bytes are wrong, or whose headers promise something
 huge, absurd or contradictory (every one cheap in memory except huge_h264, meant for a child
 process):
@@ -129,7 +136,14 @@ def _write_tone(
     codec's frame size; `pad` fills the last chunk with silence to a whole frame."""
     rate = stream.codec_context.sample_rate
     t = np.arange(round(rate * seconds), dtype=np.float32) / rate
-    tone = (0.2 * np.sin(2 * math.pi * 440 * t)).astype(np.float32)
+    _write_samples(out, stream, (0.2 * np.sin(2 * math.pi * 440 * t)).astype(np.float32), pad=pad)
+
+
+def _write_samples(
+    out: av.container.OutputContainer, stream: av.AudioStream, tone: np.ndarray, *, pad: bool
+) -> None:
+    """Mono float samples into `stream` (see _write_tone), then the encoder's flush."""
+    rate = stream.codec_context.sample_rate
     chunk = stream.codec_context.frame_size or 1024
     for k in range(0, len(tone), chunk):
         piece = tone[None, k : k + chunk]
@@ -632,6 +646,46 @@ def reencode(src: Path, dest: Path, size: tuple[int, int]) -> Path:
             out.mux(v.encode(small))
         out.mux(v.encode(None))
     return dest
+
+
+def make_beep_clip(
+    path: Path,
+    *,
+    seconds: float = 3.0,
+    beeps_s: tuple[float, ...] = (1.0,),
+    video_start_s: float = 0.0,
+    audio: str | None = "aac",
+    size: tuple[int, int] = (160, 90),
+    fps: int = 24,
+) -> Path:
+    """A plain moving-gradient clip whose sound is silence broken by 50 ms 1 kHz beeps at
+    `beeps_s` (seconds after the first video frame): where sound lands against the picture
+    can be measured. The audio starts at 0 and the picture `video_start_s` later (a camera
+    whose sound starts first); `audio` names the codec (None: no sound at all)."""
+    w, h = size
+    with av.open(str(path), "w") as out:
+        v = _h264(out, size, fps, preset="ultrafast", crf="30")
+        a = out.add_stream(audio, rate=24000) if audio else None
+        first = round(video_start_s * fps)
+        for i in range(round(fps * seconds)):
+            img = np.empty((h, w, 3), np.uint8)
+            img[..., 0] = (np.arange(w)[None, :] * 255 // w + 8 * i) % 256
+            img[..., 1] = np.arange(h)[:, None] * 255 // h
+            img[..., 2] = 90
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = first + i
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+        if a is not None:
+            rate = a.codec_context.sample_rate
+            signal = np.zeros(round(rate * (video_start_s + seconds)), np.float32)
+            burst = np.arange(round(rate * 0.05), dtype=np.float32) / rate
+            for b in beeps_s:
+                k = round((video_start_s + b) * rate)
+                piece = signal[k : k + len(burst)]
+                piece[:] = 0.5 * np.sin(2 * math.pi * 1000 * burst[: len(piece)])
+            _write_samples(out, a, signal, pad=True)
+    return path
 
 
 # ------------------------------------------------------------------ bad and hostile files

@@ -67,7 +67,7 @@ class H264Writer:
                 cc.color_range = 1  # limited ("MPEG")
             self._video = v
             self._audio = (
-                _Audio(self._container, audio, copy_audio, audio_start_s, audio_end_s)
+                AudioTrack(self._container, audio, copy_audio, audio_start_s, audio_end_s)
                 if audio is not None
                 else None
             )
@@ -147,8 +147,9 @@ class _Aborted(Exception):
     """Marks the writer as stopped: queued work is dropped."""
 
 
-class _Audio:
-    """The source's audio into the output: packets copied, or re-encoded to AAC."""
+class AudioTrack:
+    """The source's audio into the output: packets copied, or re-encoded to AAC. Also used
+    on its own by media/remux.py, which adds a driving clip's sound to a silent result."""
 
     def __init__(
         self,
