@@ -5,13 +5,26 @@ HTTP(S) results are streamed by `services.fetch.download` (size and type checked
 expired links → a sentence). The local engine hands over a `file://` URI instead: that file is
 copied, and only from inside the data dir, so a task row can never make the app read (and then
 serve) an arbitrary file on this machine.
+
+Sound on every result: a result that came without an audio track gets the driving clip's
+sound (services/media/remux.py: video packets copied, audio aligned and cut), and the
+provider's file stays beside it as `original.mp4`. Whether to do it is the submitter's
+choice recorded on the task (`--no-sound`), else the owner's Settings switch (on unless
+turned off). Whatever happens — added, not wanted, nothing to add, a failure — is one
+sentence on the task (`Task.meta["sound"]`), and a failure never fails the task: the
+provider's result is archived as it came.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
@@ -25,8 +38,19 @@ from services.errors import (
     is_disk_full,
 )
 from services.links import is_web_link
+from services.models import Task
+
+if TYPE_CHECKING:
+    from services.store import Store
+
+log = logging.getLogger("reenact.archive")
 
 RESULT_NAME = "result.mp4"
+ORIGINAL_NAME = "original.mp4"  # the provider's file, when the app added sound to it
+# Task.meta: the submitter's choice (False: keep the provider's result as it came) …
+SOUND_CHOICE = "add_sound"
+# … and what happened at archive time: {"added": bool, "note": sentence}.
+SOUND_NOTE = "sound"
 # Act-Two outputs are at most 30 s; a generous cap still stops a runaway or hostile answer.
 MAX_RESULT_BYTES = 2 * 1024 * 1024 * 1024
 
@@ -98,3 +122,128 @@ def _copy_local(url: str, dest: Path, settings: Settings) -> Path:
     finally:
         part.unlink(missing_ok=True)
     return dest
+
+
+# ---- sound on every result ------------------------------------------------------------------
+@dataclass(frozen=True)
+class SoundNote:
+    added: bool
+    sentence: str
+
+    def as_meta(self) -> dict[str, Any]:
+        return {"added": self.added, "note": self.sentence}
+
+
+def sound_pref_key(owner: str) -> str:
+    """The Settings switch, one per owner (each signed-in creator has their own)."""
+    return f"add_sound:{owner}"
+
+
+def sound_choice(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The submitter's sound choice out of a task's meta, to carry over to a retry."""
+    choice = meta.get(SOUND_CHOICE)
+    return {SOUND_CHOICE: choice} if isinstance(choice, bool) else {}
+
+
+def sound_meta(add_sound: bool) -> dict[str, Any]:
+    """What a submitter records on its tasks (`Studio.submit(meta=...)`): only an explicit
+    "no", so a task without it follows the owner's switch."""
+    return {} if add_sound else {SOUND_CHOICE: False}
+
+
+def sound_note(task: Task) -> str | None:
+    """The sentence saying whether the result has the driving clip's sound, and why not."""
+    note = task.meta.get(SOUND_NOTE)
+    return str(note.get("note")) if isinstance(note, Mapping) and note.get("note") else None
+
+
+def add_sound(task: Task, result: Path, settings: Settings, store: Store) -> SoundNote:
+    """Give the freshly archived `result` of `task` the driving clip's sound when it has none
+    (and that is wanted): `result` becomes the version with sound, the provider's file is
+    kept beside it. Never raises: a failure keeps `result` as it came and says why."""
+    try:
+        return _add_sound(task, result, settings, store)
+    except Exception as exc:
+        # Only ever a bug: the remux's own failures are sentences. The result stays silent.
+        log.exception("Adding sound to the result of task %s failed", task.id)
+        return SoundNote(False, f"Sound not added: unexpected error ({type(exc).__name__}).")
+
+
+def _add_sound(task: Task, result: Path, settings: Settings, store: Store) -> SoundNote:
+    original = result.with_name(ORIGINAL_NAME)
+    choice = task.meta.get(SOUND_CHOICE)
+    if choice is False:
+        return _skip(original, "Sound not added: switched off when the task was submitted.")
+    if choice is None and store.get_pref(sound_pref_key(task.owner), True) is False:
+        return _skip(original, "Sound not added: switched off in Settings.")
+    inputs = task.inputs
+    if inputs is None and not task.tracked:
+        full = store.get_task(task.id)  # the monitor's claims load tasks without inputs
+        inputs = full.inputs if full is not None else None
+    if inputs is None:
+        return _skip(
+            original,
+            "Sound not added: this task was followed by its id, so its driving clip is not "
+            "known here.",
+        )
+    from services.compare.analysis import local_input
+
+    driving = local_input(inputs.video, settings)
+    if driving is None:
+        return _skip(original, "Sound not added: the driving clip is no longer on this machine.")
+    return _remux(task, result, driving, original)
+
+
+def _skip(original: Path, sentence: str) -> SoundNote:
+    # A leftover of an earlier attempt (a crash between its renames) must not outlive it.
+    original.unlink(missing_ok=True)
+    return SoundNote(False, sentence)
+
+
+def _remux(task: Task, result: Path, driving: Path, original: Path) -> SoundNote:
+    from services.media.remux import Remuxed, Skipped, add_driving_audio
+
+    part = result.with_name("result.sound.part")
+    try:
+        try:
+            outcome = add_driving_audio(result, driving, part)
+            if isinstance(outcome, Remuxed):
+                fsync_path(part)
+        except (InputError, OSError) as err:
+            detail = str(err).rstrip(".") or type(err).__name__
+            log.warning("Sound not added to the result of task %s: %s", task.id, detail)
+            return _skip(
+                original,
+                f"Sound not added: {detail}. The provider's result is kept as it came.",
+            )
+        if outcome is Skipped.RESULT_HAS_AUDIO:
+            return _skip(original, "Sound left as the provider made it: the result has its own.")
+        if outcome is Skipped.DRIVING_SILENT:
+            return _skip(original, "Sound not added: the driving clip has no sound.")
+        assert isinstance(outcome, Remuxed)
+        # Both names always hold a whole file: the original is linked (no copy, no window
+        # without it) before the version with sound takes the result's name.
+        keep = result.with_name("original.part")
+        keep.unlink(missing_ok=True)
+        try:
+            os.link(result, keep)
+        except OSError:  # a filesystem without hard links
+            shutil.copyfile(result, keep)
+        os.replace(keep, original)
+        os.replace(part, result)
+        fsync_path(result.parent)
+    finally:
+        part.unlink(missing_ok=True)
+    how = "" if outcome.copied else f" (its {outcome.audio_codec} audio converted to AAC)"
+    return SoundNote(True, f"Sound added from the driving clip{how}.")
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a written file, or a folder after a rename (what makes the rename itself
+    durable); not every platform lets a folder be opened, so that is skipped quietly."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

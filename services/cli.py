@@ -386,7 +386,7 @@ def cmd_submit(ctx: Ctx) -> int:
     inputs = ctx.studio.prepare_inputs(a.video, a.image, a.character_video)
     _precheck(ctx, inputs, [a.provider.lower()])
     _note_unused_options(ctx, options, [a.provider.lower()])
-    task = ctx.studio.submit(a.provider.lower(), inputs, options)
+    task = ctx.studio.submit(a.provider.lower(), inputs, options, meta=_sound_meta(a))
     ctx.task_ids = [task.id]
     return _after_submit(ctx, [task], many=False)
 
@@ -401,7 +401,7 @@ def cmd_compare(ctx: Ctx) -> int:
     _precheck(ctx, inputs, ids)
     options = _options(a)
     _note_unused_options(ctx, options, ids)
-    run, tasks = ctx.studio.submit_many(ids, inputs, options)
+    run, tasks = ctx.studio.submit_many(ids, inputs, options, meta=_sound_meta(a))
     ctx.task_ids = [t.id for t in tasks]
     ctx.note(f"Run {run.id}: {len(tasks)} tasks.")
     if a.wait:
@@ -538,6 +538,22 @@ def cmd_download(ctx: Ctx) -> int:
 
 
 # ---- parser ----------------------------------------------------------------------------------
+def _sound_meta(args: argparse.Namespace) -> dict[str, Any]:
+    """`--no-sound`, recorded on the task for whichever process archives its result."""
+    from services.archive import sound_meta
+
+    return sound_meta(not getattr(args, "no_sound", False))
+
+
+def sound_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-sound",
+        action="store_true",
+        help="keep a silent result silent (by default the driving clip's sound is added to a "
+        "result that has none; the provider's file is kept as original.mp4)",
+    )
+
+
 def _timeout(value: str) -> float:
     try:
         seconds = float(value)
@@ -613,6 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--body-control", action="store_true", help="transfer body motion too")
     p.add_argument("--seed", type=int, metavar="N")
     p.add_argument("--ratio", metavar="W:H", help="output ratio, for example 1280:720")
+    sound_flag(p)
     _public_figure_flag(p)
     wait_flags(p)
     json_flag(p)
@@ -638,6 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--providers", required=True, metavar="ID,ID,...")
     p.add_argument("--video", required=True, metavar="V")
     p.add_argument("--image", required=True, metavar="I")
+    sound_flag(p)
     _public_figure_flag(p)
     wait_flags(p)
     json_flag(p)

@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from services.archive import fsync_path as _fsync_dir
 from services.config import Settings
 from services.errors import (
     DiskFullError,
@@ -106,16 +107,6 @@ def _retry_after(resp: httpx.Response) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _fsync_dir(path: Path) -> None:
-    # Makes the rename itself durable; not every platform lets a directory be opened.
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _human(n: int) -> str:

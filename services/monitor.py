@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -438,9 +438,10 @@ class Monitor:
                     done.set()
 
     def _archive(self, task: Task) -> str | None:
-        """Download (or copy) the claimed task's result; record the path, or the reason and
-        when to try again. Returns the failure sentence, None on success."""
-        from services.archive import fetch_result
+        """Download (or copy) the claimed task's result, give it the driving clip's sound if
+        it has none; record the path, or the reason and when to try again. Returns the
+        failure sentence, None on success."""
+        from services.archive import SOUND_NOTE, add_sound, fetch_result
 
         assert task.result_url is not None
         try:
@@ -465,7 +466,15 @@ class Monitor:
             kind = kind if isinstance(kind, ErrorKind) else ErrorKind.INVALID_RESULT
             self.store.apply(lifecycle.archive_gave_up(task, self.holder, str(err), kind, failures))
             return str(err)
-        self.store.apply(lifecycle.archived(task, self.holder, str(path)))
+        sound = add_sound(task, path, self.settings, self.store)
+        done = lifecycle.archived(task, self.holder, str(path))
+        # What happened to the sound is written with the archive, in its one event.
+        done = replace(
+            done,
+            fields={**done.fields, "meta": {**task.meta, SOUND_NOTE: sound.as_meta()}},
+            message=f"{done.message} {sound.sentence}",
+        )
+        self.store.apply(done)
         self._queue_analysis(task.id)
         return None
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from services import lifecycle
+from services.archive import ORIGINAL_NAME, sound_choice
 from services.config import PROVIDER_IDS, Settings, load_settings
 from services.errors import ConfigError, ErrorKind, InputError, ReenactError, TransportError
 from services.links import is_web_link, looks_like_link
@@ -115,9 +116,11 @@ class Studio:
         idempotency_key: str | None = None,
         retry_of: str | None = None,
         owner: str = LOCAL_OWNER,
+        meta: Mapping[str, object] | None = None,
     ) -> Task:
         """One call = at most one create call at the provider, whatever reruns or double
-        clicks happen: a repeated idempotency key returns the first task untouched."""
+        clicks happen: a repeated idempotency key returns the first task untouched. `meta`:
+        the submitter's choices read later (services/archive.py's sound_choice)."""
         provider = self._ready_to_create(provider_id, inputs)
         caps = provider.capabilities()
         options = options or TaskOptions()
@@ -131,6 +134,7 @@ class Studio:
             idempotency_key=idempotency_key,
             cost_estimate=self.estimate_cost(caps, inputs),
             meta={
+                **(meta or {}),
                 "submitter_pid": os.getpid(),
                 "submitter_host": socket.gethostname(),
                 "hook_secret": new_hook_secret(),
@@ -216,6 +220,7 @@ class Studio:
         *,
         idempotency_key: str | None = None,
         owner: str = LOCAL_OWNER,
+        meta: Mapping[str, object] | None = None,
     ) -> tuple[Run, list[Task]]:
         """One run, one task per provider (the comparison). Configuration errors surface
         before anything is written, so a run is never half-created for a missing key."""
@@ -228,7 +233,13 @@ class Studio:
         )
         tasks = [
             self.submit(
-                pid, inputs, options, run_id=run.id, idempotency_key=f"{run.id}:{pid}", owner=owner
+                pid,
+                inputs,
+                options,
+                run_id=run.id,
+                idempotency_key=f"{run.id}:{pid}",
+                owner=owner,
+                meta=meta,
             )
             for pid in unique
         ]
@@ -405,6 +416,7 @@ class Studio:
             retry_of=task.id,
             idempotency_key=idempotency_key,
             owner=task.owner,
+            meta=sound_choice(task.meta),
         )
 
     def delete(self, task_id: str, *, owner: str | None = None) -> None:
@@ -419,6 +431,8 @@ class Studio:
             result = Path(task.result_path)
             if result.is_file() and self.settings.results_dir in result.parents:
                 result.unlink(missing_ok=True)
+                # The provider's own file, kept beside a result the app added sound to.
+                (result.parent / ORIGINAL_NAME).unlink(missing_ok=True)
                 if result.parent != self.settings.results_dir and not any(result.parent.iterdir()):
                     shutil.rmtree(result.parent, ignore_errors=True)
         self.store.delete_task(task_id)
