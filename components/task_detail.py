@@ -11,6 +11,7 @@ from components.format import ago, plain, status_label
 from components.identity import viewer
 from components.providers import OPTION_LABELS, provider_infos, provider_name
 from components.task_card import task_cards
+from services.archive import sound_note
 from services.links import is_web_link
 from services.models import Task
 
@@ -56,6 +57,10 @@ def _facts(task: Task) -> None:
     for key, value in chosen.items():
         shown = ("on" if value else "off") if isinstance(value, bool) else str(value)
         rows.append((OPTION_LABELS.get(key, key), plain(shown)))
+    sound = sound_note(task)
+    if sound:  # "Sound added from …" under the label "Sound": "Added from …"
+        said = sound.removeprefix("Sound ")
+        rows.append(("Sound", plain(said[:1].upper() + said[1:])))
     st.markdown("\n".join(f"- **{k}:** {v}" for k, v in rows))
 
 

@@ -6,6 +6,7 @@ from components.common import get_studio, sentences
 from components.identity import account_panel
 from components.providers import provider_infos
 from components.settings_panel import prices_panel, provider_row, storage_facts
+from components.sound_setting import sound_switch
 from services.config import load_settings
 
 st.title("Settings")
@@ -26,6 +27,10 @@ with sentences("reading the provider settings"):
 with sentences("saving the prices"):
     st.subheader("Your prices")
     prices_panel(get_studio(), provider_infos())
+
+with sentences("saving the sound setting"):
+    st.subheader("Sound")
+    sound_switch()
 
 with sentences("reading the storage settings"):
     # Straight from the configuration: this must show even when the database is down.
