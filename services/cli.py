@@ -676,6 +676,10 @@ def build_parser() -> argparse.ArgumentParser:
     from services import cli_fix
 
     cli_fix.register(add, json_flag)
+
+    from services import cli_batch
+
+    cli_batch.register(add, json_flag)
     return parser
 
 

@@ -290,3 +290,29 @@ class Vote(BaseModel):
     note: str | None = None
     blind: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class BatchLine(BaseModel):
+    """One row of a batch: its inputs at its providers, which become one run (services/batch)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    row: int  # as the creator numbers it: the CSV's line (the header is line 1), or the page's
+    video: str  # an absolute path or an http(s) link (as given, when it could not be read)
+    image: str | None = None
+    providers: list[str] = Field(default_factory=list)
+    options: TaskOptions = Field(default_factory=TaskOptions)
+    problems: list[str] = Field(default_factory=list)  # why it is not sent; empty: it can go
+    notes: list[str] = Field(default_factory=list)  # warnings: shown, never blocking
+    estimates: dict[str, float | None] = Field(default_factory=dict)  # USD per provider
+
+
+class Batch(BaseModel):
+    """Many rows submitted and confirmed once; each row that passed its checks is a run."""
+
+    id: str
+    created_at: datetime
+    owner: str = LOCAL_OWNER
+    name: str
+    lines: list[BatchLine] = Field(default_factory=list)
+    estimate_usd: float | None = None  # the priced part of the total shown at confirmation

@@ -48,6 +48,8 @@ from services.models import (
     LOCAL_OWNER,
     TERMINAL,
     ArchiveState,
+    Batch,
+    BatchLine,
     OutputFacts,
     Run,
     Task,
@@ -97,6 +99,31 @@ class RunRow(Base):
     providers: Mapped[list[str]] = mapped_column(JSON, default=list)
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     owner: Mapped[str] = mapped_column(String(320), default=LOCAL_OWNER, index=True)
+    # A batch's row becomes a run: which batch, and which of its rows (services/batch.py).
+    batch_id: Mapped[str | None] = mapped_column(
+        ForeignKey("batches.id", ondelete="SET NULL", name="fk_runs_batch_id")
+    )
+    batch_row: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_runs_batch", "batch_id", "batch_row"),)
+
+
+class BatchRow(Base):
+    """Many rows submitted and confirmed once (services/batch.py). `lines` keeps every row as
+    planned, with the sentences that kept a row back; the runs say what was sent."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    owner: Mapped[str] = mapped_column(String(320), default=LOCAL_OWNER)
+    name: Mapped[str] = mapped_column(String(200))
+    # The same batch sent again finds this row: nothing is sent twice.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    estimate_usd: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_batches_owner_created", "owner", "created_at"),)
 
 
 class TaskRow(Base):
@@ -271,6 +298,17 @@ def _to_run(row: RunRow) -> Run:
     )
 
 
+def _to_batch(row: BatchRow) -> Batch:
+    return Batch(
+        id=row.id,
+        created_at=row.created_at,
+        owner=row.owner or LOCAL_OWNER,
+        name=row.name,
+        lines=[BatchLine.model_validate(line) for line in row.lines or []],
+        estimate_usd=row.estimate_usd,
+    )
+
+
 def _status_values(status: TaskStatus | Iterable[TaskStatus] | None) -> list[str] | None:
     if status is None:
         return None
@@ -303,6 +341,8 @@ class Store:
         *,
         idempotency_key: str | None = None,
         owner: str = LOCAL_OWNER,
+        batch_id: str | None = None,
+        batch_row: int | None = None,
     ) -> tuple[Run, bool]:
         """Return (run, created). With a key already used, the earlier run comes back."""
         row = RunRow(
@@ -313,6 +353,8 @@ class Store:
             providers=list(providers),
             idempotency_key=idempotency_key,
             owner=owner,
+            batch_id=batch_id,
+            batch_row=batch_row,
         )
         with self._session() as s:
             s.add(row)
@@ -387,6 +429,112 @@ class Store:
             tasks = [_to_task(r) for r in rows]
         order = {p: i for i, p in enumerate(run.providers if run else [])}
         return sorted(tasks, key=lambda t: order.get(t.provider, len(order)))
+
+    # ---- batches ---------------------------------------------------------------------------
+    def create_batch(
+        self,
+        name: str,
+        lines: Sequence[BatchLine],
+        *,
+        idempotency_key: str,
+        estimate_usd: float | None = None,
+        owner: str = LOCAL_OWNER,
+    ) -> tuple[Batch, bool]:
+        """Return (batch, created). With a key already used, the earlier batch comes back
+        with its rows as planned now (a row fixed since may go this time)."""
+        row = BatchRow(
+            id=new_id(),
+            created_at=utcnow(),
+            owner=owner,
+            name=name[:200],
+            idempotency_key=idempotency_key,
+            lines=[line.model_dump(mode="json") for line in lines],
+            estimate_usd=estimate_usd,
+        )
+        with self._session() as s:
+            s.add(row)
+            try:
+                s.commit()
+                return _to_batch(row), True
+            except IntegrityError:
+                s.rollback()
+            existing = s.scalar(select(BatchRow).where(BatchRow.idempotency_key == idempotency_key))
+            assert existing is not None
+            existing.lines = [line.model_dump(mode="json") for line in lines]
+            existing.estimate_usd = estimate_usd
+            s.commit()
+            return _to_batch(existing), False
+
+    def batch_by_key(self, idempotency_key: str) -> Batch | None:
+        with self._session() as s:
+            row = s.scalar(select(BatchRow).where(BatchRow.idempotency_key == idempotency_key))
+            return _to_batch(row) if row else None
+
+    def get_batch(self, batch_id: str) -> Batch | None:
+        with self._session() as s:
+            row = s.get(BatchRow, batch_id)
+            return _to_batch(row) if row else None
+
+    def set_batch_lines(self, batch_id: str, lines: Sequence[BatchLine]) -> None:
+        with self._session() as s:
+            s.execute(
+                update(BatchRow)
+                .where(BatchRow.id == batch_id)
+                .values(lines=[line.model_dump(mode="json") for line in lines])
+            )
+            s.commit()
+
+    def list_batches(
+        self, *, owner: str | None = None, limit: int = 20, offset: int = 0
+    ) -> list[Batch]:
+        """Newest first (`owner`: only theirs; None: everyone's)."""
+        with self._session() as s:
+            stmt = select(BatchRow)
+            if owner is not None:
+                stmt = stmt.where(BatchRow.owner == owner)
+            stmt = stmt.order_by(BatchRow.created_at.desc(), BatchRow.id).limit(limit)
+            return [_to_batch(r) for r in s.scalars(stmt.offset(offset))]
+
+    def batch_runs(self, batch_id: str) -> dict[int, Run]:
+        """The run each sent row became, by row number."""
+        with self._session() as s:
+            rows = s.scalars(select(RunRow).where(RunRow.batch_id == batch_id))
+            return {r.batch_row: _to_run(r) for r in rows if r.batch_row is not None}
+
+    def batch_tasks(self, batch_id: str) -> list[tuple[int, Task]]:
+        """(row number, task) for every task of the batch's runs (retries included), in one
+        read: rows in order, then the order tasks were made."""
+        with self._session() as s:
+            rows = s.execute(
+                select(RunRow.batch_row, TaskRow)
+                .join(TaskRow, TaskRow.run_id == RunRow.id)
+                .where(RunRow.batch_id == batch_id)
+                .order_by(RunRow.batch_row, TaskRow.created_at, TaskRow.id)
+            )
+            return [(int(n), _to_task(t)) for n, t in rows if n is not None]
+
+    def recent_durations(
+        self, providers: Sequence[str], *, per_provider: int = 20
+    ) -> dict[str, list[float]]:
+        """Seconds from submit to done of each provider's latest successes (newest first):
+        what the batch view's ETA expects of a task still to come."""
+        out: dict[str, list[float]] = {}
+        with self._session() as s:
+            for provider in dict.fromkeys(providers):
+                rows = s.execute(
+                    select(TaskRow.created_at, TaskRow.finished_at)
+                    .where(
+                        TaskRow.provider == provider,
+                        TaskRow.status == TaskStatus.SUCCEEDED.value,
+                        TaskRow.finished_at.is_not(None),
+                    )
+                    .order_by(TaskRow.finished_at.desc())
+                    .limit(per_provider)
+                )
+                out[provider] = [
+                    max(0.0, (done - made).total_seconds()) for made, done in rows if done
+                ]
+        return out
 
     # ---- what the app measured of results ---------------------------------------------------
     def claim_analysis(self, task_id: str, result_path: str, *, lease_s: float) -> bool:

@@ -221,15 +221,24 @@ class Studio:
         idempotency_key: str | None = None,
         owner: str = LOCAL_OWNER,
         meta: Mapping[str, object] | None = None,
+        batch_id: str | None = None,
+        batch_row: int | None = None,
     ) -> tuple[Run, list[Task]]:
         """One run, one task per provider (the comparison). Configuration errors surface
-        before anything is written, so a run is never half-created for a missing key."""
+        before anything is written, so a run is never half-created for a missing key.
+        `batch_id`/`batch_row`: the batch row this run is (services/batch.py)."""
         options = options or TaskOptions()
         unique = list(dict.fromkeys(provider_ids_))
         for pid in unique:
             self._ready_to_create(pid, inputs)
         run, _ = self.store.create_run(
-            inputs, options, unique, idempotency_key=idempotency_key, owner=owner
+            inputs,
+            options,
+            unique,
+            idempotency_key=idempotency_key,
+            owner=owner,
+            batch_id=batch_id,
+            batch_row=batch_row,
         )
         tasks = [
             self.submit(

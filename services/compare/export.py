@@ -541,7 +541,8 @@ def _safe_name(name: str) -> str:
     return stem[:80] or "result"
 
 
-def _arcnames(files: Sequence[tuple[str, Path]]) -> list[str]:
+def arcnames(files: Sequence[tuple[str, Path]]) -> list[str]:
+    """The names `results_zip` gives `files` inside the ZIP (a batch's CSV lists them)."""
     names: list[str] = []
     for i, (name, path) in enumerate(files, start=1):
         suffix = Path(path).suffix.lower()
@@ -598,7 +599,7 @@ def results_zip(
     missing: list[str] = []
     try:
         with zipfile.ZipFile(part, "w", strict_timestamps=False) as zf:
-            for arcname, (_, path) in zip(_arcnames(files), files, strict=True):
+            for arcname, (_, path) in zip(arcnames(files), files, strict=True):
                 if not _add_file(zf, Path(path), arcname):
                     missing.append(arcname)
             now = time.localtime()[:6]
