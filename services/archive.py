@@ -204,36 +204,40 @@ def _remux(task: Task, result: Path, driving: Path, original: Path) -> SoundNote
     from services.media.remux import Remuxed, Skipped, add_driving_audio
 
     part = result.with_name("result.sound.part")
+    keep = result.with_name("original.part")
     try:
-        try:
-            outcome = add_driving_audio(result, driving, part)
-            if isinstance(outcome, Remuxed):
-                fsync_path(part)
-        except (InputError, OSError) as err:
-            detail = str(err).rstrip(".") or type(err).__name__
-            log.warning("Sound not added to the result of task %s: %s", task.id, detail)
-            return _skip(
-                original,
-                f"Sound not added: {detail}. The provider's result is kept as it came.",
-            )
-        if outcome is Skipped.RESULT_HAS_AUDIO:
-            return _skip(original, "Sound left as the provider made it: the result has its own.")
-        if outcome is Skipped.DRIVING_SILENT:
-            return _skip(original, "Sound not added: the driving clip has no sound.")
-        assert isinstance(outcome, Remuxed)
-        # Both names always hold a whole file: the original is linked (no copy, no window
-        # without it) before the version with sound takes the result's name.
-        keep = result.with_name("original.part")
-        keep.unlink(missing_ok=True)
-        try:
-            os.link(result, keep)
-        except OSError:  # a filesystem without hard links
-            shutil.copyfile(result, keep)
-        os.replace(keep, original)
-        os.replace(part, result)
-        fsync_path(result.parent)
+        outcome = add_driving_audio(result, driving, part)
+        if isinstance(outcome, Remuxed):
+            fsync_path(part)
+            # Both names always hold a whole file: the original is linked (no copy, no
+            # window without it) before the version with sound takes the result's name.
+            keep.unlink(missing_ok=True)
+            try:
+                os.link(result, keep)
+            except OSError:  # a filesystem without hard links
+                shutil.copyfile(result, keep)
+            os.replace(keep, original)
+            os.replace(part, result)
+            fsync_path(result.parent)
+    except (InputError, OSError) as err:
+        # Until the last rename `result` is the provider's file, whole: it is archived as is.
+        if is_disk_full(err):
+            detail = "the disk is full"
+        elif isinstance(err, OSError):
+            detail = err.strerror or type(err).__name__
+        else:
+            detail = str(err).rstrip(".")
+        log.warning("Sound not added to the result of task %s: %s", task.id, detail)
+        return _skip(
+            original, f"Sound not added: {detail}. The provider's result is kept as it came."
+        )
     finally:
         part.unlink(missing_ok=True)
+        keep.unlink(missing_ok=True)
+    if outcome is Skipped.RESULT_HAS_AUDIO:
+        return _skip(original, "Sound left as the provider made it: the result has its own.")
+    if outcome is Skipped.DRIVING_SILENT:
+        return _skip(original, "Sound not added: the driving clip has no sound.")
     how = "" if outcome.copied else f" (its {outcome.audio_codec} audio converted to AAC)"
     return SoundNote(True, f"Sound added from the driving clip{how}.")
 

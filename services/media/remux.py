@@ -20,7 +20,7 @@ from pathlib import Path
 
 import av
 
-from services.errors import InputError
+from services.errors import InputError, is_disk_full
 from services.media.encode import BROWSER_AUDIO, AudioTrack
 from services.media.metadata import open_input
 
@@ -83,8 +83,8 @@ def add_driving_audio(result: Path, driving: Path, dest: Path) -> Remuxed | Skip
     """Write `dest` (an MP4): `result`'s video with `driving`'s sound; or say why not.
 
     Raises InputError with a clause (lower case, no full stop: the caller words the sentence)
-    when either file cannot be read or the MP4 cannot be written; the caller keeps the result
-    as it came and deletes `dest`.
+    when either file cannot be read or the MP4 cannot be written, and a full disk's OSError as
+    it is; the caller keeps the result as it came and deletes `dest`.
     """
     try:
         with open_input(result, metadata_errors="ignore") as rin:
@@ -103,6 +103,8 @@ def add_driving_audio(result: Path, driving: Path, dest: Path) -> Remuxed | Skip
     except InputError:
         raise
     except MEDIA_ERRORS as exc:
+        if is_disk_full(exc):
+            raise  # not the files' fault: the caller says so in its own words
         # Mid-file damage in either file, or an MP4 that cannot hold the result's codec.
         raise InputError(
             f"the result and the driving clip's sound could not be combined ({_why(exc)})"

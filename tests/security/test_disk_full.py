@@ -30,7 +30,7 @@ from services.errors import (
     is_disk_full,
 )
 from services.lifecycle import archive_blocked, settled
-from services.models import TaskInputs, TaskStatus, utcnow
+from services.models import Task, TaskInputs, TaskStatus, utcnow
 from services.monitor import Monitor
 from services.runtime import close_process_runtime
 from services.studio import Studio
@@ -546,3 +546,35 @@ def test_an_upload_on_a_full_disk_is_a_sentence_and_leaves_nothing(
     stored = save_stream(clip, "performance.mp4", folder)
     assert stored.name == "performance.mp4" and stored.read_bytes() == clip.getvalue()
     assert not list(folder.glob(".upload-*"))
+
+
+def test_a_full_disk_while_adding_sound_keeps_the_provider_result(
+    tmp_path: Path, small_disk: Callable[..., Disk]
+) -> None:
+    """Full to the last byte once the download is in: the version with the driving clip's
+    sound cannot be written, so the provider's file is archived untouched, nothing is left
+    beside it, and the sentence says why."""
+    from services.archive import add_sound
+    from services.store import Store
+    from tests.mediagen import make_beep_clip
+
+    take = make_beep_clip(tmp_path / "take.mp4")
+    settings = make_settings(tmp_path / "data", allow_private=True)
+    settings.ensure_dirs()
+    folder = settings.results_dir / "t1"
+    disk = small_disk(folder, size_mb=4)
+    result = folder / "result.mp4"
+    result.write_bytes(tiny_mp4())
+    disk.fill()
+    task = Task(id="t1", provider="runway", inputs=TaskInputs(video=str(take), image=str(take)))
+    store = Store.open(settings)
+    try:
+        note = add_sound(task, result, settings, store)
+    finally:
+        store.close()
+    assert not note.added
+    assert note.sentence == (
+        "Sound not added: the disk is full. The provider's result is kept as it came."
+    )
+    assert result.read_bytes() == tiny_mp4()
+    assert sorted(p.name for p in folder.iterdir()) == [".filler", "result.mp4"]
