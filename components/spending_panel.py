@@ -4,7 +4,7 @@ figures where it reported one, else estimates, marked so), and the caps (service
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import streamlit as st
 
@@ -41,7 +41,7 @@ def spending_panel(studio: Studio, infos: list[ProviderInfo], *, can_edit: bool)
     for problem in report.problems:
         st.error(problem, icon=":material/error:")
     _totals(report, names, now)
-    _days(report, names)
+    _days(report, names, now)
     st.markdown("**Caps**")
     caps_form(studio, infos, report, can_edit=can_edit)
 
@@ -54,45 +54,54 @@ def _totals(report: SpendReport, names: dict[str, str], now: datetime) -> None:
         cols[0].metric("Today (UTC)", usd(today.total.total_usd if today else 0))
     cols[-1].metric("This month" if this_month else report.month, usd(report.total.total_usd))
     if report.total.tasks:
-        st.caption(f"{report.month}: {report.total.shown()} over {report.total.tasks} tasks.")
+        n = report.total.tasks
+        st.caption(f"{report.month}: {report.total.shown()} over {n} task{'s' * (n != 1)}.")
     if not report.providers:
         st.caption("Nothing was spent in this month.")
         return
-    st.dataframe(
-        [
-            {
-                "Provider": names.get(pid, pid),
-                "Tasks": s.tasks,
-                "Spent": s.shown(),
-                "Reported": usd(s.reported_usd),
-                "Estimated": usd(s.estimated_usd),
-                "Source": _SOURCE_WORDS[s.source]
-                + (f" · {s.unpriced} without a price" if s.unpriced else ""),
-            }
-            for pid, s in report.providers.items()
-        ],
-        hide_index=True,
-        key="spend_providers",
-        column_config={
-            "Reported": st.column_config.TextColumn(
-                help="What the provider said it charged (Runway reports it on every finished task)."
-            ),
-            "Estimated": st.column_config.TextColumn(
-                help="Price per second × the driving clip, where the provider reported no "
-                "cost. Failed and canceled tasks count only what the provider reported."
-            ),
-        },
+    # A plain table: a handful of rows, read by screen readers and searchable on the page.
+    with st.container(key="spend_providers"):
+        st.table(
+            [
+                {
+                    "Provider": names.get(pid, pid),
+                    "Tasks": s.tasks,
+                    "Spent": usd(s.total_usd),
+                    "Reported": usd(s.reported_usd),
+                    "Estimated": usd(s.estimated_usd),
+                    "Source": _SOURCE_WORDS[s.source]
+                    + (f" · {s.unpriced} without a price" if s.unpriced else ""),
+                }
+                for pid, s in report.providers.items()
+            ],
+            hide_index=True,
+        )
+    st.caption(
+        "Reported: what the provider said it charged (Runway reports it on every finished "
+        "task). Estimated: price per second × the driving clip, where it reported nothing; "
+        "failed and canceled tasks count only what the provider reported."
     )
 
 
-def _days(report: SpendReport, names: dict[str, str]) -> None:
+def _days(report: SpendReport, names: dict[str, str], now: datetime) -> None:
     if not report.days:
         return
-    records = [
-        {"Day": d.day.isoformat(), "Provider": names.get(pid, pid), "US$": s.total_usd}
-        for d in report.days
-        for pid, s in d.providers.items()
-    ]
+    # Every day of the month so far, so the chart reads as the month's timeline.
+    start = spending.parse_month(report.month)
+    end = min(spending.next_month(start), spending.day_start(now) + timedelta(days=1))
+    spent = {(d.day, pid): s.total_usd for d in report.days for pid, s in d.providers.items()}
+    records = []
+    day = start
+    while day < end:
+        for pid in report.providers:
+            records.append(
+                {
+                    "Day": day.date().isoformat(),
+                    "Provider": names.get(pid, pid),
+                    "US$": spent.get((day.date(), pid), 0.0),
+                }
+            )
+        day += timedelta(days=1)
     st.bar_chart(records, x="Day", y="US$", color="Provider", height=220)
     with st.expander("Per day"):
         st.dataframe(

@@ -3,10 +3,11 @@
 import streamlit as st
 
 from components.common import get_studio, sentences
-from components.identity import account_panel
+from components.identity import account_panel, viewer
 from components.providers import provider_infos
 from components.settings_panel import prices_panel, provider_row, storage_facts
 from components.sound_setting import sound_switch
+from components.spending_panel import spending_panel
 from services.config import load_settings
 
 st.title("Settings")
@@ -27,6 +28,10 @@ with sentences("reading the provider settings"):
 with sentences("saving the prices"):
     st.subheader("Your prices")
     prices_panel(get_studio(), provider_infos())
+
+with sentences("reading the spending"):
+    st.subheader("Spending")
+    spending_panel(get_studio(), provider_infos(), can_edit=viewer().admin)
 
 with sentences("saving the sound setting"):
     st.subheader("Sound")

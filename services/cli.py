@@ -680,6 +680,10 @@ def build_parser() -> argparse.ArgumentParser:
     from services import cli_batch
 
     cli_batch.register(add, json_flag)
+
+    from services import cli_spend
+
+    cli_spend.register(add, json_flag)
     return parser
 
 

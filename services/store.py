@@ -363,11 +363,11 @@ class Store:
                 return _to_run(row), True
             except IntegrityError:
                 s.rollback()
-        existing = self._run_by_key(idempotency_key)
+        existing = self.run_by_key(idempotency_key)
         assert existing is not None
         return existing, False
 
-    def _run_by_key(self, key: str | None) -> Run | None:
+    def run_by_key(self, key: str | None) -> Run | None:
         with self._session() as s:
             row = s.scalar(select(RunRow).where(RunRow.idempotency_key == key))
             return _to_run(row) if row else None

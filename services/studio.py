@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from services import lifecycle
+from services import lifecycle, spending
 from services.archive import ORIGINAL_NAME, sound_choice
 from services.config import PROVIDER_IDS, Settings, load_settings
 from services.errors import ConfigError, ErrorKind, InputError, ReenactError, TransportError
@@ -122,17 +122,63 @@ class Studio:
         clicks happen: a repeated idempotency key returns the first task untouched. `meta`:
         the submitter's choices read later (services/archive.py's sound_choice)."""
         provider = self._ready_to_create(provider_id, inputs)
-        caps = provider.capabilities()
         options = options or TaskOptions()
-        task, created = self.store.create_task(
-            provider_id,
+        estimate = self._estimates([provider], inputs)[provider_id]
+        repeat = idempotency_key is not None and self.store.task_by_key(idempotency_key)
+        # The cap check and the row are one step: two submits racing cannot both fit under
+        # what is left (the row's estimate counts for the next check at once).
+        planned = {} if repeat else {provider_id: estimate}
+        with spending.within_cap(self.store, self.settings, planned):
+            task, created = self._insert(
+                provider,
+                inputs,
+                options,
+                estimate,
+                run_id=run_id,
+                retry_of=retry_of,
+                idempotency_key=idempotency_key,
+                owner=owner,
+                meta=meta,
+            )
+        if not created:
+            return task
+        return self._send(provider, task, inputs, options)
+
+    def _estimates(
+        self, providers: Sequence[Provider], inputs: TaskInputs
+    ) -> dict[str, float | None]:
+        """Each provider's estimate, with the driving clip probed at most once."""
+        prices = self.prices()
+        paid = [p for p in providers if self.price_per_second(p.capabilities(), prices)[0]]
+        duration = _duration_of(inputs.video) if paid else None
+        return {
+            p.id: self.estimate_cost(p.capabilities(), inputs, duration_s=duration, prices=prices)
+            for p in providers
+        }
+
+    def _insert(
+        self,
+        provider: Provider,
+        inputs: TaskInputs,
+        options: TaskOptions,
+        estimate: float | None,
+        *,
+        run_id: str | None,
+        retry_of: str | None,
+        idempotency_key: str | None,
+        owner: str,
+        meta: Mapping[str, object] | None,
+    ) -> tuple[Task, bool]:
+        """The task's row, `submitting`, before anything is sent (persist before acting)."""
+        return self.store.create_task(
+            provider.id,
             status=TaskStatus.SUBMITTING,
             inputs=inputs,
             options=options,
             run_id=run_id,
             retry_of=retry_of,
             idempotency_key=idempotency_key,
-            cost_estimate=self.estimate_cost(caps, inputs),
+            cost_estimate=estimate,
             meta={
                 **(meta or {}),
                 "submitter_pid": os.getpid(),
@@ -142,9 +188,13 @@ class Studio:
             message=f"Submitting to {provider.name}.",
             owner=owner,
         )
-        if not created:
-            return task
-        # Only the call that created the row may send it (one intent, one create call).
+
+    def _send(
+        self, provider: Provider, task: Task, inputs: TaskInputs, options: TaskOptions
+    ) -> Task:
+        """The create call for a row this call inserted (only the call that created the row
+        may send it: one intent, one create call)."""
+        provider_id = provider.id
         request = CreateRequest(
             video=inputs.video,
             image=inputs.image,
@@ -229,28 +279,38 @@ class Studio:
         `batch_id`/`batch_row`: the batch row this run is (services/batch.py)."""
         options = options or TaskOptions()
         unique = list(dict.fromkeys(provider_ids_))
-        for pid in unique:
-            self._ready_to_create(pid, inputs)
-        run, _ = self.store.create_run(
-            inputs,
-            options,
-            unique,
-            idempotency_key=idempotency_key,
-            owner=owner,
-            batch_id=batch_id,
-            batch_row=batch_row,
-        )
-        tasks = [
-            self.submit(
-                pid,
+        providers = [self._ready_to_create(pid, inputs) for pid in unique]
+        estimates = self._estimates(providers, inputs)
+        repeat = idempotency_key is not None and self.store.run_by_key(idempotency_key)
+        # The whole run is checked against the caps at once, and every row written before
+        # the lock is let go: a comparison is never refused halfway by a racing submit.
+        with spending.within_cap(self.store, self.settings, {} if repeat else estimates):
+            run, _ = self.store.create_run(
                 inputs,
                 options,
-                run_id=run.id,
-                idempotency_key=f"{run.id}:{pid}",
+                unique,
+                idempotency_key=idempotency_key,
                 owner=owner,
-                meta=meta,
+                batch_id=batch_id,
+                batch_row=batch_row,
             )
-            for pid in unique
+            rows = [
+                self._insert(
+                    provider,
+                    inputs,
+                    options,
+                    estimates[provider.id],
+                    run_id=run.id,
+                    retry_of=None,
+                    idempotency_key=f"{run.id}:{provider.id}",
+                    owner=owner,
+                    meta=meta,
+                )
+                for provider in providers
+            ]
+        tasks = [
+            self._send(provider, task, inputs, options) if created else task
+            for provider, (task, created) in zip(providers, rows, strict=True)
         ]
         return run, tasks
 
