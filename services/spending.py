@@ -1,7 +1,7 @@
 """Spending: what was spent per provider per UTC day and month, and the caps that refuse a
 submit or a batch that would cross them.
 
-What a task counts for (`charge`, the one rule every figure uses):
+What a task counts for (`COUNTED` and `_SUMS`, the one rule every figure uses, as SQL):
 - the provider's own figure (`Task.cost_usd`, written from a poll) wherever it gave one —
   "reported", whatever the task's state (a refunded failure reports $0);
 - else, for a task that may have been charged (being submitted, queued, running, succeeded,
@@ -35,10 +35,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, case, func, or_, select, text
 
 from services.config import PROVIDER_IDS, TOTAL, Settings, spend_cap_variable
 from services.errors import ConfigError, InputError
@@ -47,7 +47,6 @@ from services.store import Store, TaskRow
 
 Period = Literal["day", "month"]
 PERIODS: tuple[Period, ...] = ("day", "month")
-Source = Literal["reported", "estimate"]
 
 CAPS_PREF = "spend_caps"
 SETTINGS_SOURCE = "Settings"
@@ -60,17 +59,19 @@ _CENT = 0.005
 _NOT_CHARGED = (TaskStatus.FAILED.value, TaskStatus.CANCELED.value, TaskStatus.DRAFT.value)
 
 
-# ---- what one task counts for ---------------------------------------------------------------
-def charge(
-    status: str, tracked: bool, cost_usd: float | None, cost_estimate: float | None
-) -> tuple[float | None, Source] | None:
-    """(US dollars or None when unpriced, where the figure comes from), or None when the
-    task counts nothing. See the module's docstring for the rule."""
-    if cost_usd is not None:
-        return float(cost_usd), "reported"
-    if status in _NOT_CHARGED or tracked:
-        return None
-    return cost_estimate, "estimate"
+# ---- what one task counts for (the rule, as SQL: sums are the database's work) -----------------
+_T = TaskRow
+# Which tasks count at all: a reported figure, or a state that may have been charged.
+COUNTED = or_(_T.cost_usd.is_not(None), and_(_T.status.not_in(_NOT_CHARGED), _T.tracked == 0))
+# Of those: the provider's figure, else the estimate (None: unpriced).
+_ESTIMATE = case((_T.cost_usd.is_(None), _T.cost_estimate))
+_SUMS = (
+    func.count(),
+    func.count(_T.cost_usd),
+    func.coalesce(func.sum(_T.cost_usd), 0.0),
+    func.coalesce(func.sum(_ESTIMATE), 0.0),
+    func.sum(case((func.coalesce(_T.cost_usd, _T.cost_estimate).is_(None), 1), else_=0)),
+)
 
 
 class Spent(BaseModel):
@@ -109,15 +110,27 @@ class Spent(BaseModel):
             text += f", {self.unpriced} without a price"
         return text
 
-    def add(self, usd: float | None, source: Source) -> None:
-        self.tasks += 1
-        if usd is None:
-            self.unpriced += 1
-        elif source == "reported":
-            self.reported_tasks += 1
-            self.reported_usd = round(self.reported_usd + usd, 4)
-        else:
-            self.estimated_usd = round(self.estimated_usd + usd, 4)
+    @classmethod
+    def of(
+        cls, tasks: int, reported: int, reported_usd: float, estimated_usd: float, unpriced: int
+    ) -> Spent:
+        """From one row of the `_SUMS` columns."""
+        return cls(
+            tasks=tasks,
+            reported_tasks=reported,
+            reported_usd=round(float(reported_usd), 4),
+            estimated_usd=round(float(estimated_usd), 4),
+            unpriced=int(unpriced or 0),
+        )
+
+    def __add__(self, other: Spent) -> Spent:
+        return Spent(
+            tasks=self.tasks + other.tasks,
+            reported_tasks=self.reported_tasks + other.reported_tasks,
+            reported_usd=round(self.reported_usd + other.reported_usd, 4),
+            estimated_usd=round(self.estimated_usd + other.estimated_usd, 4),
+            unpriced=self.unpriced + other.unpriced,
+        )
 
 
 class DaySpent(BaseModel):
@@ -193,37 +206,20 @@ def parse_month(value: str) -> datetime:
 
 
 # ---- reading the store ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Row:
-    provider: str
-    created_at: datetime
-    usd: float | None
-    source: Source
-
-
-def _rows(store: Store, start: datetime, end: datetime) -> list[_Row]:
-    """Every task submitted in [start, end) that counts for something."""
-    t = TaskRow
-    stmt = select(t.provider, t.status, t.tracked, t.cost_usd, t.cost_estimate, t.created_at).where(
-        t.created_at >= start,
-        t.created_at < end,
-        or_(t.cost_usd.is_not(None), and_(t.status.not_in(_NOT_CHARGED), t.tracked == 0)),
+def _sums(store: Store, start: datetime, end: datetime, by: Any) -> list[tuple[str, Any, Spent]]:
+    """(provider, `by`'s value, what was spent) for tasks submitted in [start, end), one row
+    per provider and value of `by` (a UTC day, or whether it was today)."""
+    stmt = (
+        select(_T.provider, by, *_SUMS)
+        .where(_T.created_at >= start, _T.created_at < end, COUNTED)
+        .group_by(_T.provider, by)
     )
-    out: list[_Row] = []
     with store.engine.connect() as conn:
-        for provider, status, tracked, cost_usd, estimate, created_at in conn.execute(stmt):
-            counted = charge(status, bool(tracked), cost_usd, estimate)
-            if counted is not None:
-                out.append(_Row(provider, created_at, counted[0], counted[1]))
-    return out
+        return [(row[0], row[1], Spent.of(*row[2:])) for row in conn.execute(stmt)]
 
 
-def _sum(rows: Iterable[_Row]) -> tuple[Spent, dict[str, Spent]]:
-    total, providers = Spent(), dict[str, Spent]()
-    for row in rows:
-        total.add(row.usd, row.source)
-        providers.setdefault(row.provider, Spent()).add(row.usd, row.source)
-    return total, _ordered(providers)
+def _total(by_provider: dict[str, Spent]) -> Spent:
+    return sum(by_provider.values(), Spent())
 
 
 def _ordered(by_provider: dict[str, Spent]) -> dict[str, Spent]:
@@ -241,25 +237,34 @@ def month_report(
     """A UTC month (default: this one) by provider and day, with the caps as they stand now."""
     now = now or utcnow()
     start = parse_month(month) if month else month_start(now)
-    rows = _rows(store, start, next_month(start))
-    total, providers = _sum(rows)
-    by_day: dict[date, list[_Row]] = {}
-    for row in rows:
-        by_day.setdefault(row.created_at.astimezone(UTC).date(), []).append(row)
-    days = []
-    for day in sorted(by_day):
-        day_total, day_providers = _sum(by_day[day])
-        days.append(DaySpent(day=day, total=day_total, providers=day_providers))
-    this_month = start == month_start(now)
+    # Stored times are UTC, so the database's date() is the UTC day.
+    by_day: dict[date, dict[str, Spent]] = {}
+    providers: dict[str, Spent] = {}
+    for provider, day, spent in _sums(store, start, next_month(start), func.date(_T.created_at)):
+        by_day.setdefault(_as_date(day), {})[provider] = spent
+        providers[provider] = providers.get(provider, Spent()) + spent
+    days = [
+        DaySpent(day=day, total=_total(by_day[day]), providers=_ordered(by_day[day]))
+        for day in sorted(by_day)
+    ]
     return SpendReport(
         month=f"{start.year:04d}-{start.month:02d}",
         as_of=now,
-        total=total,
-        providers=providers,
+        total=_total(providers),
+        providers=_ordered(providers),
         days=days,
-        caps=cap_status(store, settings, now=now, rows=rows if this_month else None),
+        caps=cap_status(store, settings, now=now),
         problems=list(settings.spend_caps.errors),
     )
+
+
+def _as_date(value: Any) -> date:
+    """SQLite's date() is text, PostgreSQL's a date."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
 
 
 # ---- caps -------------------------------------------------------------------------------------
@@ -328,15 +333,17 @@ def forget_cap(store: Store, period: str, scope: str) -> None:
         store.set_pref(CAPS_PREF, saved)
 
 
-def _spent_now(rows: Iterable[_Row], now: datetime) -> dict[tuple[Period, str], Spent]:
-    """(period, scope) → spent today / this month, by provider and over all of them."""
-    today = day_start(now)
+def _spent_now(store: Store, now: datetime) -> dict[tuple[Period, str], Spent]:
+    """(period, scope) → spent today / this month (UTC), by provider and over all of them:
+    one grouped read of this month."""
+    start = month_start(now)
+    today = (_T.created_at >= day_start(now)).label("today")
     out: dict[tuple[Period, str], Spent] = {}
-    for row in rows:
-        periods: tuple[Period, ...] = ("day", "month") if row.created_at >= today else ("month",)
+    for provider, is_today, spent in _sums(store, start, next_month(start), today):
+        periods: tuple[Period, ...] = ("day", "month") if is_today else ("month",)
         for period in periods:
-            for scope in (row.provider, TOTAL):
-                out.setdefault((period, scope), Spent()).add(row.usd, row.source)
+            for scope in (provider, TOTAL):
+                out[(period, scope)] = out.get((period, scope), Spent()) + spent
     return out
 
 
@@ -361,17 +368,13 @@ def cap_status(
     settings: Settings,
     *,
     now: datetime | None = None,
-    rows: list[_Row] | None = None,
 ) -> list[CapStatus]:
     """Every cap in force with what is spent under it and what is left (UTC day/month)."""
     now = now or utcnow()
     found = caps(store, settings)
     if not found:
         return []
-    if rows is None:
-        start = month_start(now)
-        rows = _rows(store, start, next_month(start))
-    spent = _spent_now(rows, now)
+    spent = _spent_now(store, now)
     out = []
     for cap in found:
         under = spent.get((cap.period, cap.scope), Spent())
@@ -416,9 +419,7 @@ def ensure_within_cap(
                 f"{_cap_words(cap.period, _name(cap.scope))} ({usd(cap.usd)}). Set your price "
                 f"per second for {name} in Settings → Your prices, then submit again."
             )
-    now = now or utcnow()
-    start = month_start(now)
-    spent = _spent_now(_rows(store, start, next_month(start)), now)
+    spent = _spent_now(store, now or utcnow())
     for cap in applying:
         adding = sum(amount or 0.0 for pid, amount in planned.items() if cap.scope in (pid, TOTAL))
         if adding <= 0:
