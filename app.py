@@ -22,6 +22,7 @@ from server.exposure import LocalOnlyWithoutSignIn
 from server.lifespan import RuntimeHost
 from server.routes import (
     PublishedUploadsMiddleware,
+    batch_export,
     download_result,
     health,
     provider_hook,
@@ -103,6 +104,7 @@ app = st.App(
         Route("/runs/{run_id}/reference", run_reference, methods=["GET", "HEAD"]),
         Route("/uploads/{digest}/{filename}", stream_upload, methods=["GET", "HEAD"]),
         Route("/exports/{run_id}/{filename}", run_export, methods=["GET", "HEAD"]),
+        Route("/batches/{batch_id}/{filename}", batch_export, methods=["GET", "HEAD"]),
         Route("/hooks/{provider}/{token}", provider_hook, methods=["POST"]),
         Route("/healthz", health, methods=["GET"]),
     ],

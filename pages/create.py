@@ -1,7 +1,9 @@
-"""Create: inputs and their checks, providers and options, one Submit, then live progress."""
+"""Create: inputs and their checks, providers and options, one Submit, then live progress.
+The Batch tab does the same for many takes × characters (components/batch_view.py)."""
 
 import streamlit as st
 
+from components.batch_view import batch_tab, create_tabs
 from components.common import get_studio, human_mb, sentences, upload_limit_mb
 from components.draft import keep_draft, resume_draft
 from components.identity import viewer
@@ -19,7 +21,13 @@ st.caption(
     f"anything is sent. Uploads up to {human_mb(upload_limit_mb())} per file."
 )
 
-with sentences("preparing the page"):
+one_take, batch = create_tabs()
+if batch.open:
+    with batch, sentences("preparing the batch"):
+        batch_tab()
+    st.stop()
+
+with one_take, sentences("preparing the page"):
     remembered = resume_draft()
     inputs_col, setup_col = st.columns([3, 2], gap="large")
 

@@ -169,6 +169,30 @@ async def run_export(request: Request) -> Response:
     )
 
 
+async def batch_export(request: Request) -> Response:
+    """GET /batches/{batch_id}/{name}[?download=1] — a batch's ZIP of results or its CSV,
+    made on the Create page's Batch tab (services.batch.export), streamed from disk."""
+    from services.batch import csv_name, exports_dir, zip_name
+
+    batch_id, name = request.path_params["batch_id"], request.path_params["filename"]
+    if not _TASK_ID.match(batch_id) or name not in (zip_name(batch_id), csv_name(batch_id)):
+        return _not_found("No such export.")
+    batch = await run_in_threadpool(_store().get_batch, batch_id)
+    if batch is None or not requester(request).may_see(batch.owner):
+        return _not_found("No such export.")
+    folder = exports_dir(_settings(), batch_id)
+    real = _inside(folder / name, folder)
+    if real is None:
+        return _not_found("This export has not been made yet; make it on the batch's page.")
+    attachment = request.query_params.get("download") in {"1", "true", "yes"}
+    return FileResponse(
+        real,
+        media_type="application/zip" if name.endswith(".zip") else "text/csv",
+        filename=f"reenact-{name}",
+        content_disposition_type="attachment" if attachment else "inline",
+    )
+
+
 _HOOK_TOKEN = re.compile(r"^([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{16,64})$")
 # When each task's hook last brought a poll forward (this process): at most one extra poll
 # per provider interval, however many times the hook is called.

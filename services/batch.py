@@ -694,15 +694,33 @@ def _result_files(view: BatchView) -> list[tuple[RowTask, str, Path]]:
     return out
 
 
-def summary_rows(
-    view: BatchView, arcnames: Mapping[str, str] | None = None
-) -> list[dict[str, Any]]:
-    """The CSV of what each row produced: one line per task (and one per row not sent).
-    Cost is what the task counts for in spending (services/spending.py's `charge`): the
-    provider's own figure ("reported") or the estimate; nothing for a failure it did not
-    charge."""
-    from services.spending import charge
+def costs(studio: Studio, task_ids: Sequence[str]) -> dict[str, tuple[float | None, str]]:
+    """What each task counts for in spending, by the one rule (services/spending.py's
+    COUNTED): the provider's own figure ("reported") or the estimate ("estimate"; None
+    when there is no price). A task left out counts nothing (a failure it did not charge)."""
+    from sqlalchemy import select
 
+    from services.spending import COUNTED
+    from services.store import TaskRow
+
+    if not task_ids:
+        return {}
+    stmt = select(TaskRow.id, TaskRow.cost_usd, TaskRow.cost_estimate).where(
+        TaskRow.id.in_(list(task_ids)), COUNTED
+    )
+    with studio.store.engine.connect() as conn:
+        return {
+            tid: (reported, "reported") if reported is not None else (estimate, "estimate")
+            for tid, reported, estimate in conn.execute(stmt)
+        }
+
+
+def summary_rows(
+    studio: Studio, view: BatchView, arcnames: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The CSV of what each row produced: one line per task (and one per row not sent),
+    with what each task cost (`costs`)."""
+    charged = costs(studio, [rt.task.id for rt in view.tasks])
     rows: list[dict[str, Any]] = []
     by_row: dict[int, list[RowTask]] = {}
     for rt in view.tasks:
@@ -725,9 +743,8 @@ def summary_rows(
             continue
         for rt in by_row[line.row]:
             task = rt.task
-            counted = charge(task.status.value, task.tracked, task.cost_usd, task.cost_estimate)
-            cost, source = counted or (None, "")
-            if counted is not None and cost is None:
+            cost, source = charged.get(task.id, (None, ""))
+            if task.id in charged and cost is None:
                 source = "no price"
             rows.append(
                 {
@@ -744,14 +761,15 @@ def summary_rows(
     return rows
 
 
-def export(view: BatchView, out_dir: Path) -> tuple[Path, Path]:
+def export(studio: Studio, view: BatchView, out_dir: Path) -> tuple[Path, Path]:
     """Write `batch-<id>.zip` (every result, summary.csv and summary.json) and the same CSV
     beside it as `batch-<id>.csv`; both to `.part` first, then renamed. Returns both."""
     from services.compare.export import arcnames, results_zip, summary_csv
 
     files = _result_files(view)
     names = arcnames([(stem, path) for _, stem, path in files])
-    rows = summary_rows(view, {rt.task.id: n for (rt, _, _), n in zip(files, names, strict=True)})
+    named = {rt.task.id: n for (rt, _, _), n in zip(files, names, strict=True)}
+    rows = summary_rows(studio, view, named)
     out_dir.mkdir(parents=True, exist_ok=True)
     archive = results_zip(
         out_dir / zip_name(view.batch.id), [(stem, path) for _, stem, path in files], rows

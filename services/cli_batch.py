@@ -24,6 +24,7 @@ from services.cli import EXIT_FAILED, EXIT_GAVE_UP, EXIT_OK, EXIT_USAGE, CliExit
 if TYPE_CHECKING:
     from services.batch import BatchView, Plan
     from services.models import Task
+    from services.studio import Studio
 
 
 def register(
@@ -138,7 +139,7 @@ def cmd_batch_export(ctx: Ctx) -> int:
     out = cli._out_dir(ctx.args.out)
     assert out is not None
     view = load(ctx.studio, ctx.args.batch_id)
-    for path in export(view, out):
+    for path in export(ctx.studio, view, out):
         ctx.out(str(path.resolve()))
     return EXIT_OK
 
@@ -182,10 +183,10 @@ def _follow(ctx: Ctx, batch_id: str, out: Path | None, *, refused: bool) -> int:
     if ctx.args.wait and not view.settled:
         view = _wait(ctx, view)
     if out is not None and ctx.args.wait:
-        for path in export(view, out):
+        for path in export(ctx.studio, view, out):
             ctx.note(f"Saved {path.resolve()}")
     ctx.out(status_text(view))
-    ctx.emit(view_json(view))
+    ctx.emit(view_json(ctx.studio, view))
     if refused or view.counts["failed"]:
         return EXIT_FAILED
     return EXIT_OK
@@ -203,7 +204,7 @@ def _wait(ctx: Ctx, view: BatchView) -> BatchView:
     except WaitTimeout:
         line.done()
         current = load(ctx.studio, view.batch.id)
-        ctx.emit(view_json(current))
+        ctx.emit(view_json(ctx.studio, current))
         raise CliExit(
             EXIT_GAVE_UP,
             f"Gave up waiting after {ctx.args.timeout:g} s; the batch carries on: "
@@ -415,7 +416,7 @@ def plan_json(planned: Plan) -> dict[str, Any]:
     }
 
 
-def view_json(view: BatchView) -> dict[str, Any]:
+def view_json(studio: Studio, view: BatchView) -> dict[str, Any]:
     from services.batch import summary_rows
 
     batch = view.batch
@@ -429,6 +430,6 @@ def view_json(view: BatchView) -> dict[str, Any]:
         "counts": view.counts,
         "eta_s": view.eta_s,
         "settled": view.settled,
-        "rows": summary_rows(view),
+        "rows": summary_rows(studio, view),
         "tasks": [{"row": rt.row, **rt.task.public_json()} for rt in view.tasks],
     }

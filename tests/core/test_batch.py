@@ -257,7 +257,7 @@ def test_the_view_counts_and_the_zip_lists_what_each_row_produced(
     with pytest.raises(InputError, match="No batch with id"):
         batches.load(studio, sent.id, owner="someone@example.com")
 
-    archive, table = batches.export(view, tmp_path / "out")
+    archive, table = batches.export(studio, view, tmp_path / "out")
     with zipfile.ZipFile(archive) as z:
         assert sorted(z.namelist()) == [
             "01-row2-runway-take1-alice.mp4",
