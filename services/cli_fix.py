@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 # Flag → fix. Help says what the page's button does.
 FLAGS: dict[str, tuple[FixId, str]] = {
-    "--crop-16-9": (FixId.CROP_16_9, "crop to 16:9 around the face (at most 1280×720)"),
-    "--pad-16-9": (FixId.PAD_16_9, "pad to 16:9 with a blurred fill (at most 1280×720)"),
+    "--crop-16-9": (FixId.CROP_16_9, "crop to 16:9 around the face (videos: at most 1280×720)"),
+    "--pad-16-9": (FixId.PAD_16_9, "pad to 16:9 with a blurred fill (videos: at most 1280×720)"),
     "--trim": (FixId.TRIM_30S, "keep the first 30 s"),
     "--transcode": (FixId.TRANSCODE_H264, "convert to H.264 MP4 (a proper header, 4:2:0)"),
 }
@@ -72,7 +72,12 @@ def register(
         cmd_fix,
         "apply one of the Create page's fixes to videos or images, writing new files",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.epilog = (
+        "Each new file is named after its input (take-cropped.mp4) and checked again. A fix "
+        "that would change nothing writes nothing. Exit codes: 0 ready, 1 an input refused or "
+        "still failing a check, 2 usage."
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="video or image files")
     which = p.add_mutually_exclusive_group(required=True)
     for flag, (fix, help_) in FLAGS.items():
         which.add_argument(flag, dest="fix", action="store_const", const=fix, help=help_)
