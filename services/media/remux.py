@@ -87,13 +87,15 @@ def add_driving_audio(result: Path, driving: Path, dest: Path) -> Remuxed | Skip
     it is; the caller keeps the result as it came and deletes `dest`.
     """
     try:
-        with open_input(result, metadata_errors="ignore") as rin:
+        # Nothing is decoded to open them (decode=False): the picture is only copied, and
+        # sound decodes all the same when it has to be re-encoded.
+        with open_input(result, decode=False, metadata_errors="ignore") as rin:
             if not rin.streams.video:
                 raise InputError("the result has no video track")
             if rin.streams.audio:
                 return Skipped.RESULT_HAS_AUDIO
             try:
-                din = open_input(driving, metadata_errors="ignore")
+                din = open_input(driving, decode=False, metadata_errors="ignore")
             except MEDIA_ERRORS as exc:
                 raise InputError(f"the driving clip cannot be read ({_why(exc)})") from None
             with din:
