@@ -4,9 +4,11 @@ the creator picks is what Runway's create carries."""
 from __future__ import annotations
 
 import json
+import time
 
 from playwright.sync_api import Page, expect
 
+from services.models import LOCAL_OWNER
 from tests.e2e.conftest import AppServer, Media
 from tests.e2e.helpers import (
     assert_no_traceback,
@@ -58,6 +60,22 @@ def test_offered_for_runway_only_and_sent_as_chosen(
     assert new.body["contentModeration"] == {"publicFigureThreshold": "low"}
     assert_no_traceback(page)
 
-    # Back to the provider's default: the creator's draft (shared by this server's tests)
-    # sends nothing again.
+    # The choice is part of the creator's draft: a fresh page starts with it.
+    open_create(page)
+    field = page.locator(".st-key-opt_public_figure input")
+    expect(field).to_have_value("Less strict (low)")
+    # Back to the provider's default (on this idle page: no run redrawing under the click),
+    # so the draft this server's other tests share sends nothing again.
     _choose(page, "Provider default")
+    _wait_draft_without_threshold(app_server)
+
+
+def _wait_draft_without_threshold(app: AppServer) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        rows = app.query("SELECT value FROM preferences WHERE key = ?", (f"draft:{LOCAL_OWNER}",))
+        options = json.loads(str(rows[0][0])).get("options") or {} if rows else {}
+        if options.get("public_figure_threshold") is None:
+            return
+        assert time.monotonic() < deadline, f"the stored draft's options are {options}"
+        time.sleep(0.1)  # polling a condition with a deadline
