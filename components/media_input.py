@@ -117,6 +117,12 @@ def restore(role: MediaRole, choice: MediaChoice | None, gone: str | None = None
     _set(role, choice)
     if choice is None and gone:
         st.session_state[_gone_key(role)] = gone
+    if choice is not None:
+        # Still in use, so kept longer; and counted as this creator's, which the preview
+        # route asks (a fix result from before fixes were counted was nobody's).
+        studio, owner = get_studio(), viewer().owner
+        for path in filter(None, (choice.path, choice.before)):
+            remember(studio.store, owner, Path(path))
 
 
 def media_input(

@@ -5,7 +5,9 @@ session), and that address answers only the person who stored the file."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -153,3 +155,27 @@ def test_only_the_uploader_can_stream_their_upload(
         assert theirs.status == 404 and theirs.body() != media.wide.read_bytes()
     finally:
         context.close()
+
+    # A draft's file that nobody is recorded for (a fix result stored before fixes were
+    # counted as their creator's) is claimed by the creator whose draft brings it back.
+    db = signed_in.data_dir / "reenact.db"
+    _wait_for(lambda: _sql(db, "SELECT 1 FROM preferences WHERE key = ?", (f"draft:{ALICE}",)))
+    _sql(db, "DELETE FROM uploads WHERE owner = ?", (ALICE,))
+    context, page = _sign_in(browser, signed_in, ALICE)
+    try:
+        assert _plays(page, panel(page, "driving_video")) == src
+        assert context.request.get(src).status == 200
+    finally:
+        context.close()
+
+
+def _sql(db: Path, statement: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db, timeout=30) as conn:
+        return list(conn.execute(statement, params))
+
+
+def _wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)  # polling a condition with a deadline
