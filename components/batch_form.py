@@ -177,13 +177,17 @@ def _file_list(which: str, hint: str, busy: bool) -> list[StoredFile]:
         for sentence in refused or []:
             st.error(plain(sentence), icon=":material/error:")
         if uploaded:
-            # A new key lets Streamlit drop the in-memory copies, kept or refused.
-            st.session_state[f"_batch_upgen_{which}"] = gen + 1
             with st.spinner("Saving the files…"), sentences("saving the uploads"):
                 added, problems = _store(which, list(uploaded), files)
-                del uploaded
                 _set_files(which, files + added)
                 st.session_state[f"_batch_refused_{which}"] = problems
+            # Only once they are in the list: a run stopped before (a rerun asked for by the
+            # other uploader) finds the same files in the same widget and stores them again
+            # (by content: once). Then a new key lets Streamlit drop the in-memory copies.
+            st.session_state[f"_batch_upgen_{which}"] = gen + 1
+            for item in uploaded:
+                release_memory(item)
+            del uploaded
             st.rerun()
     return files
 
@@ -204,7 +208,6 @@ def _store(
         try:
             check_quota(studio.store, studio.settings, owner, item.size)
             stored = save_stream(item, item.name, studio.settings.uploads_dir)
-            release_memory(item)
             try:
                 kind = probe(stored).kind
                 if kind != _KINDS[which]:

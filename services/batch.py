@@ -32,9 +32,10 @@ import json
 import re
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -194,15 +195,15 @@ def parse_options(value: str) -> TaskOptions:
         if not part.strip():
             continue
         key, sep, raw = part.partition("=")
-        field = key.strip().lower().replace("-", "_")
-        field = OPTION_ALIASES.get(field, field)
-        if not sep or field not in TaskOptions.model_fields:
+        option = key.strip().lower().replace("-", "_")
+        option = OPTION_ALIASES.get(option, option)
+        if not sep or option not in TaskOptions.model_fields:
             names = ", ".join([*OPTION_ALIASES, *TaskOptions.model_fields])
             raise InputError(
                 f"The option “{part.strip()}” is not one this app knows: write name=value, "
                 f"with a name from {names}."
             )
-        values[field] = raw.strip()
+        values[option] = raw.strip()
     try:
         return TaskOptions.model_validate(values)
     except ValidationError as exc:
@@ -538,16 +539,24 @@ def bucket(task: Task) -> Bucket:
     return "queued"
 
 
-class RowTask(BaseModel):
+class RowTask(NamedTuple):
     row: int
     task: Task
 
 
-class BatchView(BaseModel):
+@dataclass
+class BatchView:
+    """A batch as it stands. Plain data, built on every refresh of a running batch's view
+    (500 tasks: no per-task validation)."""
+
     batch: Batch
     tasks: list[RowTask]  # the current task per row and provider (a retry replaces its task)
     counts: dict[str, int]  # queued, running, done, failed (tasks) and not_sent (rows)
     eta_s: float | None = None  # seconds until every task is settled, as far as can be told
+    lines: dict[int, BatchLine] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lines = {line.row: line for line in self.batch.lines}
 
     @property
     def settled(self) -> bool:
@@ -560,7 +569,7 @@ class BatchView(BaseModel):
         return len(self.tasks)
 
     def line(self, row: int) -> BatchLine | None:
-        return next((line for line in self.batch.lines if line.row == row), None)
+        return self.lines.get(row)
 
     def not_sent(self) -> list[BatchLine]:
         sent = {rt.row for rt in self.tasks}
@@ -589,20 +598,19 @@ def view_of(studio: Studio, batch: Batch, row_tasks: Sequence[tuple[int, Task]])
     current: list[RowTask] = []
     for row, tasks in sorted(by_row.items()):
         line = lines.get(row)
-        run = Run(
-            id=tasks[0].run_id or "",
-            created_at=batch.created_at,
-            inputs=TaskInputs(video=line.video if line else "", image=line.image if line else None),
-            providers=line.providers if line else [],
-        )
-        current.extend(RowTask(row=row, task=t) for t in current_tasks(run, tasks))
+        # Only the row's provider order matters to current_tasks (the run as the row asked).
+        run = Run.model_construct(providers=line.providers if line else [])
+        current.extend(RowTask(row, t) for t in current_tasks(run, tasks))
     counts: dict[str, int] = dict.fromkeys(BUCKETS, 0)
+    unfinished: list[Task] = []
     for rt in current:
-        counts[bucket(rt.task)] += 1
+        where = bucket(rt.task)
+        counts[where] += 1
+        if where in ("queued", "running"):
+            unfinished.append(rt.task)
     view = BatchView(batch=batch, tasks=current, counts=counts)
     view.counts["not_sent"] = len(view.not_sent())
-    if counts["queued"] or counts["running"]:
-        unfinished = [rt.task for rt in current if bucket(rt.task) in ("queued", "running")]
+    if unfinished:
         durations = studio.store.recent_durations(sorted({t.provider for t in unfinished}))
         view.eta_s = eta_s(unfinished, durations, utcnow())
     return view

@@ -431,5 +431,14 @@ def view_json(studio: Studio, view: BatchView) -> dict[str, Any]:
         "eta_s": view.eta_s,
         "settled": view.settled,
         "rows": summary_rows(studio, view),
-        "tasks": [{"row": rt.row, **rt.task.public_json()} for rt in view.tasks],
+        # Each task as `reenact status --json` shows it, but its inputs and options: the
+        # row says them (and a running batch's view reads its tasks without them).
+        "tasks": [
+            {"row": rt.row, **_without(rt.task.public_json(), "inputs", "options")}
+            for rt in view.tasks
+        ],
     }
+
+
+def _without(data: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in keys}

@@ -503,15 +503,18 @@ class Store:
 
     def batch_tasks(self, batch_id: str) -> list[tuple[int, Task]]:
         """(row number, task) for every task of the batch's runs (retries included), in one
-        read: rows in order, then the order tasks were made."""
-        with self._session() as s:
-            rows = s.execute(
-                select(RunRow.batch_row, TaskRow)
-                .join(TaskRow, TaskRow.run_id == RunRow.id)
-                .where(RunRow.batch_id == batch_id)
-                .order_by(RunRow.batch_row, TaskRow.created_at, TaskRow.id)
-            )
-            return [(int(n), _to_task(t)) for n, t in rows if n is not None]
+        read: rows in order, then the order tasks were made. Loaded without inputs/options
+        (the batch's row says them): a running batch's view reads this every second."""
+        runs = typing.cast(Table, RunRow.__table__)  # declarative tables are Tables
+        stmt = (
+            select(runs.c.batch_row, *_LIGHT_COLUMNS)
+            .join(runs, _T.c.run_id == runs.c.id)
+            .where(runs.c.batch_id == batch_id)
+            .order_by(runs.c.batch_row, _T.c.created_at, _T.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [(int(r["batch_row"]), _light_task(r)) for r in rows if r["batch_row"] is not None]
 
     def recent_durations(
         self, providers: Sequence[str], *, per_provider: int = 20
@@ -1185,6 +1188,8 @@ _PICK_DUE_AMONG = (
     .order_by(_T.c.next_poll_at)
     .limit(bindparam("limit"))
 )
+# A task's columns but its inputs and options (see _light_task): what polls and views need.
+_LIGHT_COLUMNS = [c for c in _T.c if c.name not in ("inputs", "options", "idempotency_key")]
 _CLAIM = (
     update(_T)
     .where(_T.c.id.in_(bindparam("ids", expanding=True)), *_DUE)
@@ -1192,7 +1197,7 @@ _CLAIM = (
         lease_owner=bindparam("holder"),
         lease_until=bindparam("lease_until", type_=UTCDateTime()),
     )
-    .returning(*[c for c in _T.c if c.name not in ("inputs", "options", "idempotency_key")])
+    .returning(*_LIGHT_COLUMNS)
 )
 _RECORD_POLL = (
     update(_T)

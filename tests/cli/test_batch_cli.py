@@ -86,8 +86,12 @@ def test_a_batch_of_six_rows_goes_once_and_its_zip_says_what_each_row_made(
         (6, "runway"),
         (6, "local"),
     }
-    assert by_row[(2, "local")]["options"]["expression_intensity"] == 4
-    assert by_row[(3, "runway")]["options"]["seed"] == 7
+    # Each row's options went with its task.
+    local = run(["status", by_row[(2, "local")]["id"], "--json"], env).json()
+    assert local["options"]["expression_intensity"] == 4
+    assert (
+        run(["status", by_row[(3, "runway")]["id"], "--json"], env).json()["options"]["seed"] == 7
+    )
 
     batch_id = doc["batch"]["id"]
     archive, table = out / f"batch-{batch_id}.zip", out / f"batch-{batch_id}.csv"
