@@ -15,17 +15,22 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import av
+
 from tests.cli.support import reenact_script, run
 from tests.emulators import CometApiEmulator, LiangXinEmulator, RunwayEmulator
 from tests.mediagen import make_image, make_video
 
 
 def _takes(tmp_path: Path, inputs_dir: Path) -> Path:
-    """A creator's folder: two takes, two characters, one damaged clip."""
+    """A creator's folder: two takes (the second with sound), two characters, one damaged
+    clip."""
     folder = tmp_path / "shoot"
     folder.mkdir()
     shutil.copyfile(inputs_dir / "drive.mp4", folder / "take1.mp4")
-    make_video(folder / "take2.mp4", size=(320, 180), seconds=3.5, fps=8, face_pos=(0.45, 0.5))
+    make_video(
+        folder / "take2.mp4", size=(320, 180), seconds=3.5, fps=8, face_pos=(0.45, 0.5), audio=True
+    )
     shutil.copyfile(inputs_dir / "char.png", folder / "alice.png")
     make_image(folder / "bob.png", size=(480, 270))
     (folder / "broken.mp4").write_bytes(b"not a video, just text " * 64)
@@ -101,6 +106,7 @@ def test_a_batch_of_six_rows_goes_once_and_its_zip_says_what_each_row_made(
         assert len(videos) == 6
         assert all(z.getinfo(n).file_size > 0 for n in videos)
         local_result = z.read(next(n for n in videos if "row2-local-take1-alice" in n))
+        heard = {n: _has_audio(z.read(n), tmp_path / "probe.mp4") for n in videos}
     assert table.read_bytes() == inside
     rows = list(csv.DictReader(io.StringIO(inside.decode())))
     assert [r["row"] for r in rows] == ["2", "3", "4", "5", "6", "6", "7"]
@@ -118,8 +124,10 @@ def test_a_batch_of_six_rows_goes_once_and_its_zip_says_what_each_row_made(
     assert all(float(r["cost_usd"]) == 0 for r in local_rows)
     for r in rows[:-1]:
         assert r["task_id"] == by_row[(int(r["row"]), r["provider"])]["id"]
-    # The ZIP holds the archived result, byte for byte.
+    # The ZIP holds the archived result, byte for byte: the version with the take's sound
+    # (the emulators answer silent files; take1 has no sound to give).
     assert local_result == Path(by_row[(2, "local")]["result_path"]).read_bytes()
+    assert {n for n, audio in heard.items() if audio} == {n for n in videos if "take2" in n}, heard
 
     # Sent again: nothing is created twice; the refused row is still reported.
     again = run(["batch", str(sheet), "--yes", "--json"], env, timeout=120)
@@ -138,6 +146,23 @@ def test_a_batch_of_six_rows_goes_once_and_its_zip_says_what_each_row_made(
     export = run(["batch-export", batch_id, "--out", str(tmp_path / "again")], env)
     assert export.code == 0, export.output
     assert str((tmp_path / "again" / f"batch-{batch_id}.zip").resolve()) in export.stdout
+
+
+def test_no_sound_keeps_a_batchs_silent_results_silent(
+    env: dict[str, str], tmp_path: Path, inputs_dir: Path, runway_emulator: RunwayEmulator
+) -> None:
+    env.update(runway_emulator.env())
+    folder = _takes(tmp_path, inputs_dir)
+    (folder / "takes.csv").write_text("video,image,providers\ntake2.mp4,alice.png,runway\n")
+    r = run(
+        ["batch", str(folder / "takes.csv"), "--yes", "--wait", "--no-sound", "--json"],
+        env,
+        timeout=120,
+    )
+    assert r.code == 0, r.output
+    (task,) = r.json()["tasks"]
+    assert task["meta"]["add_sound"] is False
+    assert _has_audio(Path(task["result_path"]).read_bytes(), tmp_path / "probe.mp4") is False
 
 
 def test_a_batch_over_the_cap_sends_nothing_and_says_what_is_left(
@@ -179,6 +204,12 @@ def test_a_script_must_say_yes_and_a_person_is_asked_once(
     assert code == 0, said
     assert "Send 1 task (≈ $0.20)? [y/N]" in said
     assert runway_emulator.create_count == 1
+
+
+def _has_audio(data: bytes, tmp: Path) -> bool:
+    tmp.write_bytes(data)
+    with av.open(str(tmp)) as container:
+        return bool(container.streams.audio)
 
 
 def _at_a_terminal(args: list[str], env: dict[str, str], *, answer: bytes) -> tuple[int, str]:
