@@ -165,6 +165,28 @@ def test_no_sound_keeps_a_batchs_silent_results_silent(
     assert _has_audio(Path(task["result_path"]).read_bytes(), tmp_path / "probe.mp4") is False
 
 
+def test_waiting_gives_up_with_exit_3_and_the_batch_carries_on(
+    env: dict[str, str], tmp_path: Path, inputs_dir: Path, runway_emulator: RunwayEmulator
+) -> None:
+    env.update(runway_emulator.env())
+    runway_emulator.configure(polls_to_finish=10_000)  # still rendering when we give up
+    folder = _takes(tmp_path, inputs_dir)
+    (folder / "takes.csv").write_text("video,image,providers\ntake1.mp4,alice.png,runway\n")
+    r = run(
+        ["batch", str(folder / "takes.csv"), "--yes", "--wait", "--timeout", "1", "--json"],
+        env,
+        timeout=120,
+    )
+    assert r.code == 3, r.output
+    doc = r.json()
+    batch_id = doc["batch"]["id"]
+    assert doc["settled"] is False and doc["counts"]["done"] == 0
+    assert f"the batch carries on: reenact batch-status {batch_id} --wait" in r.stderr
+    later = run(["batch-status", batch_id, "--json"], env)
+    assert later.code == 0, later.output  # still running, nothing wrong
+    assert later.json()["counts"]["done"] == 0 and runway_emulator.create_count == 1
+
+
 def test_a_batch_over_the_cap_sends_nothing_and_says_what_is_left(
     env: dict[str, str], tmp_path: Path, inputs_dir: Path, runway_emulator: RunwayEmulator
 ) -> None:
