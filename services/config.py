@@ -53,6 +53,28 @@ class SpendCaps(BaseModel):
     errors: tuple[str, ...] = ()
 
 
+class S3Settings(BaseModel):
+    """An S3-compatible bucket (AWS S3, Cloudflare R2, MinIO) for inputs handed to URL-only
+    providers and for archived results (services/storage.py). Credentials left None come from
+    boto3's own chain (AWS_* variables, ~/.aws, an instance role)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str
+    endpoint_url: str | None = None
+    prefix: str = ""  # "" or ending in "/"
+    region: str | None = None
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    # Presigned input links live this long: past any provider queue before it fetches.
+    presign_expiry_s: int = 6 * 3600
+    # Delete an input from the bucket once no unfinished task uses it.
+    delete_inputs: bool = True
+    # "path" for a custom endpoint (MinIO, R2, a bucket name with dots), else boto3's choice.
+    addressing_style: str = "auto"
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -67,6 +89,11 @@ class Settings(BaseModel):
     upload_quota_files: int = 1000
     upload_retention_days: float = 7.0
     spend_caps: SpendCaps = Field(default_factory=SpendCaps)
+    # Connections each process keeps to a PostgreSQL database (SQLite ignores these): a
+    # deployment's processes together need processes × (size + overflow) ≤ the server's
+    # max_connections (100 by default), minus what its other clients use.
+    db_pool_size: int = 5
+    db_max_overflow: int = 5
 
     @property
     def uploads_dir(self) -> Path:
@@ -145,7 +172,9 @@ def load_settings(
         return None, None
 
     data_dir = Path(get("REENACT_DATA_DIR")[0] or PROJECT_ROOT / "data").expanduser().resolve()
-    database_url = get("REENACT_DATABASE_URL")[0] or f"sqlite:///{data_dir / 'reenact.db'}"
+    database_url = database_url_with_driver(
+        get("REENACT_DATABASE_URL")[0] or f"sqlite:///{data_dir / 'reenact.db'}"
+    )
     providers: dict[str, ProviderSettings] = {}
     for pid in KEYED_PROVIDERS:
         var = f"REENACT_{pid.upper()}_API_KEY"
@@ -178,7 +207,37 @@ def load_settings(
         providers=providers,
         spend_caps=_spend_caps(get),
         **_upload_limits(get),
+        **_pool_limits(get),
     )
+
+
+def database_url_with_driver(url: str) -> str:
+    """PostgreSQL URLs as hosting services hand them out (postgres://, postgresql://) go
+    through psycopg 3, the driver installed with the app; SQLAlchemy would look for psycopg2."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
+
+
+def _pool_limits(get: Callable[[str], tuple[str | None, str | None]]) -> dict[str, Any]:
+    """REENACT_DB_POOL_SIZE (at least 1) and REENACT_DB_MAX_OVERFLOW (0 or more); a value
+    that is not such a whole number keeps the default (and says so in the log)."""
+    out: dict[str, Any] = {}
+    for var, field, least in (
+        ("REENACT_DB_POOL_SIZE", "db_pool_size", 1),
+        ("REENACT_DB_MAX_OVERFLOW", "db_max_overflow", 0),
+    ):
+        raw = get(var)[0]
+        if raw is None:
+            continue
+        if not raw.isdigit() or int(raw) < least:
+            logging.getLogger("reenact.config").warning(
+                "%s=%r is not a whole number of at least %d; using the default", var, raw, least
+            )
+            continue
+        out[field] = int(raw)
+    return out
 
 
 def spend_cap_variable(period: str, scope: str) -> str:

@@ -318,16 +318,23 @@ def _status_values(status: TaskStatus | Iterable[TaskStatus] | None) -> list[str
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 5) -> None:
         self.url = url
-        self.engine = _make_engine(url)
+        self.engine = _make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         schema.upgrade(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        # PostgreSQL takes due tasks with FOR UPDATE SKIP LOCKED in one statement (see
+        # _CLAIM_SKIP_LOCKED); SQLite, whose writers queue on one lock, picks then updates.
+        self._skip_locked = self.engine.dialect.name == "postgresql"
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
         settings.ensure_dirs()
-        return cls(settings.database_url)
+        return cls(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -1011,11 +1018,14 @@ class Store:
         """Atomically take the due pollable tasks under a lease (`lease_owner`/`lease_until`),
         so another monitor on the same database (the app's and a CLI's) skips them meanwhile;
         a holder that dies loses them when the lease runs out. The returned tasks are this
-        caller's alone to poll. They are loaded without `inputs`/`options`: polling never
+        caller's alone to poll, in no particular order (with `limit`, the most overdue are
+        the ones taken). They are loaded without `inputs`/`options`: polling never
         needs them, and this runs for every task every interval."""
         if task_ids is not None and not task_ids:
             return []
         params: dict[str, Any] = {"now": now, "limit": limit}
+        if self._skip_locked:
+            return self._claim_skip_locked(params, lease_until, holder, task_ids)
         pick = _PICK_DUE
         if task_ids is not None:
             pick, params["among"] = _PICK_DUE_AMONG, list(task_ids)
@@ -1033,6 +1043,24 @@ class Store:
                 .mappings()
                 .all()
             )
+            conn.commit()
+        return [_light_task(r) for r in rows]
+
+    def _claim_skip_locked(
+        self,
+        params: dict[str, Any],
+        lease_until: datetime,
+        holder: str,
+        task_ids: Sequence[str] | None,
+    ) -> list[Task]:
+        """One statement: rows another monitor is claiming right now are skipped rather than
+        waited for, so replicas claiming at once take disjoint shares instead of queueing."""
+        stmt = _CLAIM_SKIP_LOCKED
+        params |= {"lease_until": lease_until, "holder": holder}
+        if task_ids is not None:
+            stmt, params["among"] = _CLAIM_SKIP_LOCKED_AMONG, list(task_ids)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt, params).mappings().all()
             conn.commit()
         return [_light_task(r) for r in rows]
 
@@ -1199,6 +1227,30 @@ _CLAIM = (
     )
     .returning(*_LIGHT_COLUMNS)
 )
+
+
+def _claim_skip_locked(among: bool) -> Any:
+    pick = select(_T.c.id).where(*_DUE)
+    if among:
+        pick = pick.where(_T.c.id.in_(bindparam("among", expanding=True)))
+    pick = (
+        pick.order_by(_T.c.next_poll_at.asc().nulls_first())
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(_T)
+        .where(_T.c.id.in_(pick.scalar_subquery()))
+        .values(
+            lease_owner=bindparam("holder"),
+            lease_until=bindparam("lease_until", type_=UTCDateTime()),
+        )
+        .returning(*_LIGHT_COLUMNS)
+    )
+
+
+_CLAIM_SKIP_LOCKED = _claim_skip_locked(among=False)
+_CLAIM_SKIP_LOCKED_AMONG = _claim_skip_locked(among=True)
 _RECORD_POLL = (
     update(_T)
     .where(
@@ -1222,7 +1274,7 @@ _RECORD_POLL = (
 _NEXT_DUE = select(func.min(func.coalesce(_T.c.lease_until, _T.c.next_poll_at))).where(*_POLLABLE)
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, *, pool_size: int, max_overflow: int) -> Engine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
@@ -1239,4 +1291,13 @@ def _make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # pre_ping: a replica outlives database restarts and idle connections cut by a proxy;
+    # recycle: and hands back connections before a server-side idle timeout would.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=1800,
+        pool_timeout=30,
+    )

@@ -1,10 +1,10 @@
-"""The lifecycle's table and moves, applied to a real SQLite store: every move is
+"""The lifecycle's table and moves, applied to a real store (SQLite and PostgreSQL): every move is
 compare-and-set, so a writer working from a stale view (or a lost lease) changes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +18,8 @@ S = TaskStatus
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'reenact.db'}")
+def store(db_url: str) -> Iterator[Store]:
+    store = Store(db_url)
     yield store
     store.close()
 

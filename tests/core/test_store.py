@@ -1,4 +1,5 @@
-"""The store on a real SQLite file: persistence across connections, idempotency, CAS updates."""
+"""The store on a real SQLite file and on a real PostgreSQL database (tests/pg.py):
+persistence across connections, idempotency, CAS updates, claims under concurrency."""
 
 from __future__ import annotations
 
@@ -6,16 +7,17 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from sqlalchemy.pool import QueuePool
+
+from services.config import load_settings
 from services.models import TaskInputs, TaskOptions, TaskStatus, utcnow
 from services.store import Store
+from tests.pg import PgServer
 
 
-def _store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-
-
-def test_task_survives_a_new_connection(tmp_path: Path) -> None:
-    s1 = _store(tmp_path)
+def test_task_survives_a_new_connection(db_url: str) -> None:
+    s1 = Store(db_url)
     task, created = s1.create_task(
         "cometapi",
         status=TaskStatus.SUBMITTING,
@@ -25,7 +27,7 @@ def test_task_survives_a_new_connection(tmp_path: Path) -> None:
     assert created
     s1.update_task(task.id, provider_task_id="p-1", status=TaskStatus.QUEUED)
     s1.close()
-    s2 = _store(tmp_path)
+    s2 = Store(db_url)
     again = s2.get_task(task.id)
     assert again is not None
     assert again.status is TaskStatus.QUEUED
@@ -35,8 +37,8 @@ def test_task_survives_a_new_connection(tmp_path: Path) -> None:
     assert [e.status for e in s2.events(task.id)] == [TaskStatus.SUBMITTING, TaskStatus.QUEUED]
 
 
-def test_idempotency_key_returns_the_first_task_under_concurrency(tmp_path: Path) -> None:
-    store = _store(tmp_path)
+def test_idempotency_key_returns_the_first_task_under_concurrency(db_url: str) -> None:
+    store = Store(db_url)
     results: list[tuple[str, bool]] = []
     barrier = threading.Barrier(8)
 
@@ -55,8 +57,8 @@ def test_idempotency_key_returns_the_first_task_under_concurrency(tmp_path: Path
     assert store.count_tasks() == 1
 
 
-def test_compare_and_set_update(tmp_path: Path) -> None:
-    store = _store(tmp_path)
+def test_compare_and_set_update(db_url: str) -> None:
+    store = Store(db_url)
     task, _ = store.create_task("local", status=TaskStatus.SUBMITTING)
     assert store.update_task(task.id, expect_status=TaskStatus.QUEUED, status="failed") is None
     moved = store.update_task(
@@ -65,8 +67,8 @@ def test_compare_and_set_update(tmp_path: Path) -> None:
     assert moved is not None and moved.status is TaskStatus.UNKNOWN
 
 
-def test_due_tasks_and_filters(tmp_path: Path) -> None:
-    store = _store(tmp_path)
+def test_due_tasks_and_filters(db_url: str) -> None:
+    store = Store(db_url)
     now = utcnow()
     due, _ = store.create_task("runway", status=TaskStatus.QUEUED, provider_task_id="a")
     store.update_task(due.id, next_poll_at=now - timedelta(seconds=1))
@@ -78,10 +80,10 @@ def test_due_tasks_and_filters(tmp_path: Path) -> None:
     assert [t.id for t in store.claim_due(now=now, lease_until=lease, holder="h")] == [due.id]
     # Claimed: leased to "h", so nobody else takes it until the lease runs out.
     assert store.claim_due(now=now, lease_until=lease, holder="other") == []
-    assert [t.id for t in store.claim_due(now=lease, lease_until=lease, holder="x")] == [
+    assert {t.id for t in store.claim_due(now=lease, lease_until=lease, holder="x")} == {
         due.id,
         later.id,
-    ]
+    }
     assert store.count_tasks(provider="runway") == 3
     assert store.count_tasks(status=[TaskStatus.SUCCEEDED]) == 1
     assert [t.id for t in store.archives_due(now)] == [done.id]
@@ -90,3 +92,130 @@ def test_due_tasks_and_filters(tmp_path: Path) -> None:
     assert newest_first[0].id == done.id
     assert store.delete_task(done.id)
     assert store.get_task(done.id) is None
+
+
+def _due_tasks(store: Store, n: int) -> list[str]:
+    past = utcnow() - timedelta(seconds=5)
+    ids = []
+    for i in range(n):
+        task, _ = store.create_task("runway", status=TaskStatus.QUEUED, provider_task_id=f"p-{i}")
+        store.update_task(task.id, next_poll_at=past)
+        ids.append(task.id)
+    return ids
+
+
+def test_monitors_claiming_at_once_take_disjoint_shares_of_every_due_task(db_url: str) -> None:
+    """Four claimers, each with its own connections (as four replicas would have), race for
+    120 due tasks in passes of 25: every task is taken exactly once."""
+    setup = Store(db_url)
+    ids = _due_tasks(setup, 120)
+    setup.close()
+    stores = [Store(db_url) for _ in range(4)]
+    taken: dict[str, list[str]] = {f"m{i}": [] for i in range(4)}
+    barrier = threading.Barrier(4)
+    now = utcnow()
+
+    def claim(holder: str, store: Store) -> None:
+        barrier.wait()
+        while batch := store.claim_due(
+            now=now, lease_until=now + timedelta(seconds=60), holder=holder, limit=25
+        ):
+            taken[holder].extend(t.id for t in batch)
+
+    threads = [
+        threading.Thread(target=claim, args=(h, s)) for h, s in zip(taken, stores, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    everything = [tid for got in taken.values() for tid in got]
+    assert sorted(everything) == sorted(ids)  # each once: no task claimed twice
+    holders = {t.id: t.lease_owner for t in stores[0].get_tasks(ids)}
+    assert all(holders[tid] == h for h, got in taken.items() for tid in got)
+    for s in stores:
+        s.close()
+
+
+def test_a_claim_skips_tasks_another_monitor_is_claiming_instead_of_waiting(pg_url: str) -> None:
+    """PostgreSQL: rows locked by a claim in progress elsewhere are skipped (SKIP LOCKED), so
+    a replica never queues behind another one's pass."""
+    import psycopg
+
+    store = Store(pg_url)
+    ids = _due_tasks(store, 10)
+    locked = sorted(ids)[:4]
+    dsn = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as other:  # an open transaction holding four rows
+        other.execute("SELECT id FROM tasks WHERE id = ANY(%s) FOR UPDATE", (locked,))
+        now = utcnow()
+        got = store.claim_due(now=now, lease_until=now + timedelta(seconds=60), holder="a")
+        assert sorted(t.id for t in got) == sorted(set(ids) - set(locked))
+    # Released: the four are there for the next pass.
+    rest = store.claim_due(now=now, lease_until=now + timedelta(seconds=60), holder="b")
+    assert sorted(t.id for t in rest) == locked
+    store.close()
+
+
+def test_a_limited_claim_takes_the_most_overdue(db_url: str) -> None:
+    store = Store(db_url)
+    now = utcnow()
+    order = []
+    for age in (5, 50, None, 20):
+        task, _ = store.create_task("runway", status=TaskStatus.QUEUED, provider_task_id=f"{age}")
+        if age is not None:
+            store.update_task(task.id, next_poll_at=now - timedelta(seconds=age))
+        order.append((age, task.id))
+    got = store.claim_due(now=now, lease_until=now + timedelta(seconds=60), holder="h", limit=3)
+    by_age = {tid: age for age, tid in order}
+    # Never polled (no schedule) first, then the longest overdue; the freshest waits.
+    assert sorted(by_age[t.id] or 0 for t in got) == [0, 20, 50]
+    store.close()
+
+
+def test_one_of_many_processes_racing_for_a_results_analysis_gets_it(db_url: str) -> None:
+    stores = [Store(db_url) for _ in range(6)]
+    task, _ = stores[0].create_task("local", status=TaskStatus.SUCCEEDED)
+    barrier = threading.Barrier(6)
+    won: list[bool] = []
+
+    def claim(store: Store) -> None:
+        barrier.wait()
+        won.append(store.claim_analysis(task.id, "/r/1.mp4", lease_s=60))
+
+    threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(won) == [False] * 5 + [True]
+    # Another file for the same task is a new analysis, but not while the lease is live.
+    assert not stores[1].claim_analysis(task.id, "/r/2.mp4", lease_s=60)
+    for s in stores:
+        s.close()
+
+
+def test_postgresql_urls_use_psycopg_and_the_pool_follows_the_settings(
+    pg_server: PgServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = pg_server.new_database()
+    plain = url.replace("postgresql+psycopg://", "postgres://")
+    env = {
+        "REENACT_DATA_DIR": str(tmp_path),
+        "REENACT_DATABASE_URL": plain,
+        "REENACT_DB_POOL_SIZE": "3",
+        "REENACT_DB_MAX_OVERFLOW": "lots",
+    }
+    settings = load_settings(env, secrets={})
+    assert settings.database_url == url
+    assert (settings.db_pool_size, settings.db_max_overflow) == (3, 5)
+    assert "REENACT_DB_MAX_OVERFLOW='lots' is not a whole number" in caplog.text
+    store = Store.open(settings)
+    pool = store.engine.pool
+    assert isinstance(pool, QueuePool) and pool.size() == 3
+    held = [store.engine.connect() for _ in range(8)]  # 3 + the default overflow of 5
+    assert pool.overflow() == 5
+    for conn in held:
+        conn.close()
+    store.close()
+    pg_server.drop_database(url)
