@@ -94,6 +94,7 @@ class Settings(BaseModel):
     # max_connections (100 by default), minus what its other clients use.
     db_pool_size: int = 5
     db_max_overflow: int = 5
+    s3: S3Settings | None = None
 
     @property
     def uploads_dir(self) -> Path:
@@ -208,7 +209,60 @@ def load_settings(
         spend_caps=_spend_caps(get),
         **_upload_limits(get),
         **_pool_limits(get),
+        s3=_s3_settings(get),
     )
+
+
+# SigV4 presigned links are valid for at most 7 days.
+_MAX_PRESIGN_S = 7 * 24 * 3600
+
+
+def _s3_settings(get: Callable[[str], tuple[str | None, str | None]]) -> S3Settings | None:
+    """REENACT_S3_BUCKET (nothing else matters without it), REENACT_S3_ENDPOINT_URL,
+    REENACT_S3_PREFIX, REENACT_S3_REGION (else AWS_REGION / AWS_DEFAULT_REGION),
+    REENACT_S3_PRESIGN_EXPIRY_S, REENACT_S3_DELETE_INPUTS, REENACT_S3_ADDRESSING_STYLE and the
+    AWS credential variables (also read from secrets.toml)."""
+    bucket = get("REENACT_S3_BUCKET")[0]
+    if not bucket:
+        return None
+    endpoint = get("REENACT_S3_ENDPOINT_URL")[0]
+    prefix = (get("REENACT_S3_PREFIX")[0] or "").strip("/")
+    out: dict[str, Any] = {
+        "bucket": bucket,
+        "endpoint_url": endpoint,
+        "prefix": f"{prefix}/" if prefix else "",
+        "region": (
+            get("REENACT_S3_REGION")[0] or get("AWS_REGION")[0] or get("AWS_DEFAULT_REGION")[0]
+        ),
+        "addressing_style": get("REENACT_S3_ADDRESSING_STYLE")[0]
+        or ("path" if endpoint else "auto"),
+    }
+    for var, field in (
+        ("AWS_ACCESS_KEY_ID", "access_key_id"),
+        ("AWS_SECRET_ACCESS_KEY", "secret_access_key"),
+        ("AWS_SESSION_TOKEN", "session_token"),
+    ):
+        value = get(var)[0]
+        if value:
+            out[field] = SecretStr(value)
+    raw = get("REENACT_S3_PRESIGN_EXPIRY_S")[0]
+    if raw is not None:
+        try:
+            expiry = int(float(raw))
+        except ValueError:
+            expiry = 0
+        if 60 <= expiry <= _MAX_PRESIGN_S:
+            out["presign_expiry_s"] = expiry
+        else:
+            logging.getLogger("reenact.config").warning(
+                "REENACT_S3_PRESIGN_EXPIRY_S=%r is not a number of seconds from 60 to 604800 "
+                "(7 days); using the default",
+                raw,
+            )
+    delete = get("REENACT_S3_DELETE_INPUTS")[0]
+    if delete is not None:
+        out["delete_inputs"] = _truthy(delete)
+    return S3Settings(**out)
 
 
 def database_url_with_driver(url: str) -> str:
