@@ -792,8 +792,8 @@ class Store:
                 return _to_task(row), True
             except IntegrityError:
                 s.rollback()
-        if idempotency_key is None:
-            raise RuntimeError("task insert failed without an idempotency conflict")
+                if idempotency_key is None:
+                    raise  # not a repeated submit: the database's own reason says what
         existing = self.task_by_key(idempotency_key)
         assert existing is not None
         return existing, False

@@ -18,11 +18,11 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import MetaData, create_engine, event, insert, select, text
 
 from services import schema
 from services.errors import ConfigError
-from services.models import LOCAL_OWNER, TaskStatus
+from services.models import LOCAL_OWNER, ArchiveState, TaskStatus
 from services.store import Base, Store
 
 DATA = Path(__file__).with_name("data")
@@ -298,3 +298,95 @@ def test_eight_cli_processes_on_an_old_data_dir_all_list_its_tasks(tmp_path: Pat
         assert code == 0, err
         assert out.count('"provider_task_id"') == len(EXPECTED)
     assert _rows(tmp_path / "reenact.db", "SELECT version_num FROM alembic_version") == [(HEAD,)]
+
+
+# ---- PostgreSQL (a real server: tests/pg.py) ------------------------------------------------
+def _pg_at_baseline_with_old_rows(tmp_path: Path, pg_url: str) -> None:
+    """A PostgreSQL database at the first revision holding the old data file's rows: what a
+    deployment that started on an older version has when it is upgraded."""
+    old = create_engine(_load("pre_alembic.sql", tmp_path / "old.db"))
+    pg = create_engine(pg_url)
+    with pg.begin() as conn:
+        command.upgrade(schema.alembic_config(conn), "0001_baseline")
+    source, target = MetaData(), MetaData()
+    source.reflect(old)
+    target.reflect(pg)
+    with old.connect() as src, pg.begin() as dst:
+        for table in target.sorted_tables:
+            if table.name in source.tables:
+                rows = [dict(r) for r in src.execute(select(source.tables[table.name])).mappings()]
+                if rows:
+                    dst.execute(insert(table), rows)
+            # Rows copied with their ids leave the serial behind them, as a dump restore does.
+            serial = [c for c in table.primary_key.columns if c.autoincrement is True]
+            for column in serial:
+                dst.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                        f"coalesce(max({column.name}), 0) + 1, false) FROM {table.name}"
+                    )
+                )
+    old.dispose()
+    pg.dispose()
+
+
+def _pg_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("old", [False, True])
+def test_eight_processes_open_a_new_or_old_postgresql_database_at_once(
+    tmp_path: Path, pg_url: str, old: bool
+) -> None:
+    if old:
+        _pg_at_baseline_with_old_rows(tmp_path, pg_url)
+        assert _pg_rows(pg_url, "SELECT version_num FROM alembic_version") == [("0001_baseline",)]
+
+    created = _open_at_once(pg_url, 8)
+
+    assert len(set(created)) == 8
+    assert _pg_rows(pg_url, "SELECT version_num FROM alembic_version") == [(HEAD,)]
+    assert _orm_differences(pg_url) == []
+    store = Store(pg_url)
+    tasks = {t.id: t for t in store.list_tasks(limit=100)}
+    assert set(created) <= set(tasks)
+    assert len(tasks) == 8 + (len(EXPECTED) if old else 0)
+    for task in tasks.values():
+        if task.id in created:
+            continue
+        status, state, meta = EXPECTED[task.provider_task_id or ""]
+        assert (task.status, task.archive_state) == (
+            TaskStatus(status),
+            None if state is None else ArchiveState(state),
+        )
+        assert task.meta == meta
+    store.close()
+
+
+def test_postgresql_downgrade_and_upgrade_agree_with_the_models(pg_url: str) -> None:
+    Store(pg_url).close()
+    assert _orm_differences(pg_url) == []
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        command.downgrade(schema.alembic_config(conn), "0001_baseline")
+    engine.dispose()
+    assert ("add_column", None, "tasks") in {
+        d[:3] for d in _orm_differences(pg_url) if isinstance(d, tuple)
+    }
+    store = Store(pg_url)
+    task, _ = store.create_task("local", status=TaskStatus.QUEUED, provider_task_id="pg-1")
+    assert store.get_task(task.id) is not None
+    store.close()
+    assert _orm_differences(pg_url) == []
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    with pytest.raises(ConfigError, match=r"newer version of Reenact Studio \(schema 9999_future"):
+        Store(pg_url)

@@ -1,4 +1,5 @@
-"""Spending and caps (services/spending.py) on a real SQLite file with the loopback emulators:
+"""Spending and caps (services/spending.py) on a real SQLite file and a real PostgreSQL
+database (tests/pg.py), with the loopback emulators:
 what counts (reported, estimate, nothing), UTC day and month buckets, caps from the
 environment and from Settings, the refusal sentence, and that a refused submit sends nothing
 — not even when two submits race for the last of a cap."""
@@ -36,12 +37,13 @@ def inputs(tmp_path: Path) -> TaskInputs:
 
 
 @pytest.fixture
-def make_studio(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+def make_studio(tmp_path: Path, db_url: str) -> Iterator:  # type: ignore[type-arg]
     made: list[Studio] = []
 
     def factory(*emulators: object, **env: str) -> Studio:
         variables = {
             "REENACT_DATA_DIR": str(tmp_path / "data"),
+            "REENACT_DATABASE_URL": db_url,
             "REENACT_ALLOW_PRIVATE_URLS": "1",
             "REENACT_PUBLIC_URL": "http://127.0.0.1:9",
             **env,
@@ -132,7 +134,7 @@ def test_a_provider_without_a_price_is_refused_only_under_a_cap_that_covers_it(
 def test_two_submits_racing_for_the_last_of_a_cap_cannot_both_pass(
     make_studio, inputs: TaskInputs, runway_emulator: RunwayEmulator
 ) -> None:
-    # Two Studios on one data file, as the app and a CLI process would be.
+    # Two Studios on one database, as the app and a CLI process would be.
     studios = [
         make_studio(runway_emulator, REENACT_RUNWAY_SPEND_CAP_DAY_USD="0.20") for _ in range(2)
     ]
