@@ -1,4 +1,5 @@
-"""Monitor tests run in-process against the real loopback emulators and a real SQLite file."""
+"""Monitor tests run in-process against the real loopback emulators and a real SQLite file
+(or, where a test asks, a real PostgreSQL database: tests/pg.py)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ def make_studio(tmp_path: Path) -> Iterator[StudioFactory]:
     a second process's view of the same database)."""
     made: list[Studio] = []
 
-    def factory(*emulators: Emulator) -> Studio:
+    def factory(*emulators: Emulator, database_url: str | None = None) -> Studio:
         variables = {"REENACT_DATA_DIR": str(tmp_path / "data"), "REENACT_ALLOW_PRIVATE_URLS": "1"}
+        if database_url:
+            variables["REENACT_DATABASE_URL"] = database_url
         for emu in emulators:
             variables.update(emu.env())
         studio = Studio(load_settings(env=variables, secrets={}))

@@ -4,6 +4,7 @@ sharing one database."""
 from __future__ import annotations
 
 import threading
+from itertools import pairwise
 from pathlib import Path
 
 from services.archive import fetch_result
@@ -211,11 +212,12 @@ def test_a_new_monitor_resumes_unfinished_tasks_and_archives(
 
 
 def test_two_monitors_on_one_database_never_double_apply(
-    make_studio, make_monitor, runway_emulator: RunwayEmulator
+    make_studio, make_monitor, runway_emulator: RunwayEmulator, db_url: str
 ):
+    """On SQLite (the app and a CLI) and on PostgreSQL (two replicas)."""
     runway_emulator.configure(queued_polls=1, polls_to_finish=3)
-    app_studio = make_studio(runway_emulator)
-    cli_studio = make_studio(runway_emulator)  # its own engine and connections
+    app_studio = make_studio(runway_emulator, database_url=db_url)
+    cli_studio = make_studio(runway_emulator, database_url=db_url)  # its own connections
     ptids = [runway_emulator.add_task() for _ in range(24)]
     tasks = [app_studio.track("runway", p) for p in ptids]
     monitors: list[Monitor] = [make_monitor(app_studio), make_monitor(cli_studio)]
@@ -254,8 +256,11 @@ def test_two_monitors_on_one_database_never_double_apply(
             == 1
         )
         assert sum(m.startswith("queued → running") for m in messages) == 1
-        # Never polled twice for one step of the lifecycle.
+        # Never polled twice for one step of the lifecycle, nor sooner than the interval.
         assert counts[ptid] == 3, (ptid, counts[ptid])
+        times = runway_emulator.poll_times(ptid)
+        gaps = [b - a for a, b in pairwise(times)]
+        assert len(times) == 3 and min(gaps) >= monitors[0].interval("runway"), (ptid, times)
         final = app_studio.get(task.id)
         assert final.poll_failures == 0
 
