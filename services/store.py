@@ -35,6 +35,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine, RowMapping
@@ -1084,6 +1085,27 @@ class Store:
             }
             for p in polls
         ]
+        if self._skip_locked:
+            # PostgreSQL: one statement over arrays; an executemany of 25 UPDATEs costs a
+            # round trip each (7 ms a pass instead of 1).
+            def naive(at: datetime) -> datetime:  # the column's own form (UTCDateTime)
+                return at.astimezone(UTC).replace(tzinfo=None)
+
+            arrays: dict[str, list[Any]] = {
+                "id": [p.task_id for p in polls],
+                "status": [p.status.value for p in polls],
+                "holder": [p.holder for p in polls],
+                "progress": [p.progress for p in polls],
+                "next_poll_at": [naive(p.next_poll_at) for p in polls],
+                "poll_failures": [p.poll_failures for p in polls],
+                "error": [p.error for p in polls],
+                "error_kind": [str(p.error_kind) if p.error_kind else None for p in polls],
+                "updated_at": [naive(p.updated_at) for p in polls],
+            }
+            with self.engine.connect() as conn:
+                conn.execute(_RECORD_POLLS_PG, arrays)
+                conn.commit()
+            return
         with self.engine.connect() as conn:
             conn.execute(_RECORD_POLL, params)
             conn.commit()
@@ -1268,6 +1290,28 @@ _RECORD_POLL = (
         lease_owner=None,
         lease_until=None,
     )
+)
+# _RECORD_POLL for PostgreSQL, all polls at once: each column's values as one array.
+_PG_POLL_ARRAYS = {
+    "id": "text",
+    "status": "text",
+    "holder": "text",
+    "progress": "float8",
+    "next_poll_at": "timestamp",
+    "poll_failures": "int",
+    "error": "text",
+    "error_kind": "text",
+    "updated_at": "timestamp",
+}
+_RECORD_POLLS_PG = text(
+    "UPDATE tasks SET progress = v.progress, next_poll_at = v.next_poll_at, "
+    "poll_failures = v.poll_failures, error = v.error, error_kind = v.error_kind, "
+    "updated_at = v.updated_at, lease_owner = NULL, lease_until = NULL "
+    "FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _PG_POLL_ARRAYS.items())
+    + ") AS v("
+    + ", ".join(_PG_POLL_ARRAYS)
+    + ") WHERE tasks.id = v.id AND tasks.status = v.status AND tasks.lease_owner = v.holder"
 )
 # A leased task is next due when its lease runs out (its holder may have died), else at its
 # schedule; leases are cleared by every write that ends a poll.

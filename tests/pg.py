@@ -91,8 +91,10 @@ def _command(user: str | None, argv: list[str]) -> list[str]:
     return ["runuser", "-u", user, "--", *argv] if user else argv
 
 
-def start_server(root: Path) -> PgServer:
-    """initdb + pg_ctl start in `root` (which the server's user must be able to own)."""
+def start_server(root: Path, *, durable: bool = False) -> PgServer:
+    """initdb + pg_ctl start in `root` (which the server's user must be able to own).
+    `durable`: with fsync, as a deployment runs it (the benchmarks); the tests' data is
+    thrown away, so they do not wait for the disk."""
     bin_dir = _bin_dir()
     user = _run_as()
     data, sockets, log = root / "data", root / "sockets", root / "server.log"
@@ -126,11 +128,9 @@ def start_server(root: Path) -> PgServer:
     if init.returncode:
         pytest.fail(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}", pytrace=False)
     port = _free_port()
-    options = (
-        f"-h 127.0.0.1 -p {port} -k {sockets} -c max_connections={MAX_CONNECTIONS} "
-        # The tests' data is thrown away: no need to wait for the disk.
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    )
+    options = f"-h 127.0.0.1 -p {port} -k {sockets} -c max_connections={MAX_CONNECTIONS}"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     pg_ctl = str(bin_dir / "pg_ctl")
     start = subprocess.run(
         _command(user, [pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "start"]),

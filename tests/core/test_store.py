@@ -219,3 +219,43 @@ def test_postgresql_urls_use_psycopg_and_the_pool_follows_the_settings(
         conn.close()
     store.close()
     pg_server.drop_database(url)
+
+
+def test_quiet_polls_are_written_only_while_their_holder_holds_the_lease(db_url: str) -> None:
+    from services.errors import ErrorKind
+    from services.lifecycle import QuietPoll
+
+    store = Store(db_url)
+    ids = _due_tasks(store, 3)
+    now = utcnow()
+    mine = store.claim_due(now=now, lease_until=now + timedelta(seconds=60), holder="a")
+    assert len(mine) == 3
+    # The third was taken over (its lease ran out and another monitor claimed it).
+    store.update_task(ids[2], lease_owner="b")
+    later = now + timedelta(seconds=30)
+    store.record_polls(
+        [
+            QuietPoll(
+                task_id=tid,
+                status=TaskStatus.QUEUED,
+                holder="a",
+                progress=0.5,
+                next_poll_at=later,
+                poll_failures=i,
+                error="Slow down." if i else None,
+                error_kind=ErrorKind.RATE_LIMITED if i else None,
+                updated_at=now,
+            )
+            for i, tid in enumerate(ids)
+        ]
+    )
+    first, second, taken = (store.get_task(tid) for tid in ids)
+    assert first is not None and second is not None and taken is not None
+    assert (first.progress, first.next_poll_at, first.lease_owner) == (0.5, later, None)
+    assert (second.poll_failures, second.error, second.error_kind) == (
+        1,
+        "Slow down.",
+        ErrorKind.RATE_LIMITED,
+    )
+    assert (taken.progress, taken.lease_owner, taken.poll_failures) == (0.0, "b", 0)
+    store.close()
