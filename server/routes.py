@@ -75,16 +75,68 @@ async def download_result(request: Request) -> Response:
     task = await run_in_threadpool(_store().get_task, task_id)
     if task is None or not task.result_path or not requester(request).may_see(task.owner):
         return _not_found("This task has no archived result.")
+    attachment = request.query_params.get("download") in {"1", "true", "yes"}
+    filename = f"reenact-{task.provider}-{task.id}{Path(task.result_path).suffix}"
     real = _inside(Path(task.result_path), _settings().results_dir)
     if real is None:
-        return _not_found("The result file is missing from the data folder.")
-    attachment = request.query_params.get("download") in {"1", "true", "yes"}
+        # The local copy is a cache: another replica archived it, or it was cleared.
+        return await _from_bucket(request, task.id, Path(task.result_path).name, filename)
     media_type = mimetypes.guess_type(real.name)[0] or "application/octet-stream"
     return FileResponse(
         real,
         media_type=media_type,
-        filename=f"reenact-{task.provider}-{task.id}{real.suffix}",
+        filename=filename,
         content_disposition_type="attachment" if attachment else "inline",
+    )
+
+
+_RANGE = re.compile(r"^bytes=\d*-\d*$")
+
+
+async def _from_bucket(request: Request, task_id: str, name: str, filename: str) -> Response:
+    """A result streamed from the bucket (services/storage.py), one Range honoured like
+    FileResponse does, so the player can seek."""
+    from urllib.parse import quote
+
+    from starlette.responses import StreamingResponse
+
+    from services.storage import StorageError, bucket_for
+
+    bucket = bucket_for(_settings())
+    if bucket is None:
+        return _not_found("The result file is missing from the data folder.")
+    wanted = request.headers.get("range", "").replace(" ", "")
+    byte_range = wanted if _RANGE.match(wanted) and wanted != "bytes=-" else None
+    try:
+        found = await run_in_threadpool(bucket.open, bucket.result_key(task_id, name), byte_range)
+    except StorageError as err:
+        if not err.retryable and "range" in str(err):
+            return PlainTextResponse(str(err), status_code=416)
+        log.warning("Result of task %s not read from the bucket: %s", task_id, err)
+        return PlainTextResponse(
+            "The result is kept in object storage, which cannot be reached right now; "
+            "try again shortly.",
+            status_code=503,
+        )
+    if found is None:
+        return _not_found("The result file is missing from the data folder and the bucket.")
+    attachment = request.query_params.get("download") in {"1", "true", "yes"}
+    disposition = "attachment" if attachment else "inline"
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(found.length),
+        "Content-Disposition": f"{disposition}; filename*=utf-8''{quote(filename)}",
+    }
+    if found.content_range:
+        headers["Content-Range"] = found.content_range
+    media_type = found.content_type
+    if not media_type.startswith(("video/", "image/")):
+        media_type = "application/octet-stream"  # never answered as a page
+    if request.method == "HEAD":
+        found.body.close()
+        return Response(status_code=found.status, headers=headers, media_type=media_type)
+    return StreamingResponse(
+        found.chunks(), status_code=found.status, headers=headers, media_type=media_type
     )
 
 

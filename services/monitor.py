@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from services import lifecycle
@@ -134,6 +135,7 @@ class Monitor:
         # Who holds this monitor's leases (a dead holder's are taken over at once).
         self.holder = Holder.here()
         self._pool: ThreadPoolExecutor | None = None
+        self._releaser: ThreadPoolExecutor | None = None  # bucket deletions (services/storage)
         self._granularity: float | None = None
         self._polled_providers: set[str] = set()  # since the last sweep
         self._recent_providers: set[str] = set()  # in the sweep period before
@@ -227,6 +229,8 @@ class Monitor:
                     stats.changed += 1
             applied = self.store.apply_changes([change for change, _ in writes.changes])
             self.store.record_polls(writes.quiet)
+            if self.settings.s3 is not None:
+                self._release_inputs(claimed, writes.changes, applied)
             archive = [t for (_, t), ok in zip(writes.changes, applied, strict=True) if ok and t]
         else:
             archive = []
@@ -243,6 +247,28 @@ class Monitor:
             for done in started:
                 done.wait()
         return stats
+
+    def _release_inputs(
+        self,
+        claimed: list[Task],
+        changes: list[tuple[Change, Task | None]],
+        applied: Sequence[bool],
+    ) -> None:
+        """Tasks this pass ended give their bucket inputs back (Studio.release_inputs), on
+        the archive workers: a slow bucket never delays polling."""
+        by_id = {t.id: t for t in claimed}
+        for (change, _), ok in zip(changes, applied, strict=True):
+            status = change.fields.get("status")
+            task = by_id.get(change.task_id)
+            if ok and task is not None and isinstance(status, TaskStatus) and status.terminal:
+                ended = task.model_copy(update={"status": status})
+                self._pool_for_release().submit(self.studio.release_inputs, ended)
+
+    def _pool_for_release(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._releaser is None:
+                self._releaser = ThreadPoolExecutor(1, thread_name_prefix="reenact-release")
+            return self._releaser
 
     def _poll_all(self, tasks: list[Task]) -> list[_PollResult]:
         # Providers are built and asked whether they can be used once per tick, here, not
@@ -446,6 +472,8 @@ class Monitor:
         assert task.result_url is not None
         try:
             path = fetch_result(task.result_url, task.id, self.settings)
+            sound = add_sound(task, path, self.settings, self.store)
+            self._keep_in_bucket(task, path)
         except Exception as exc:
             if is_disk_full(exc):
                 return self._disk_full(task)
@@ -466,7 +494,6 @@ class Monitor:
             kind = kind if isinstance(kind, ErrorKind) else ErrorKind.INVALID_RESULT
             self.store.apply(lifecycle.archive_gave_up(task, self.holder, str(err), kind, failures))
             return str(err)
-        sound = add_sound(task, path, self.settings, self.store)
         done = lifecycle.archived(task, self.holder, str(path))
         # What happened to the sound is written with the archive, in its one event.
         done = replace(
@@ -477,6 +504,16 @@ class Monitor:
         self.store.apply(done)
         self._queue_analysis(task.id)
         return None
+
+    def _keep_in_bucket(self, task: Task, path: Path) -> None:
+        """With a bucket, the result is written there too before the archive counts as done
+        (StorageError, retryable: the archive is tried again later); the local file stays as a
+        cache, and any replica's /files route can stream the bucket's copy."""
+        from services.storage import bucket_for
+
+        bucket = bucket_for(self.settings)
+        if bucket is not None:
+            bucket.put_result(task.id, path)
 
     def _disk_full(self, task: Task) -> str:
         """No room for the result: say so on the task and release the claim with a backoff.
@@ -688,6 +725,10 @@ class Monitor:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+        if self._releaser is not None:
+            # Deletions queued by the last passes finish (a CLI's --wait ends right after).
+            self._releaser.shutdown(wait=True)
+            self._releaser = None
         with self._lock:
             for _ in self._archivers:
                 self._archive_queue.put(None)  # each worker ends after its current download

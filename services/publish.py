@@ -1,5 +1,10 @@
 """Links for providers that only take URLs: local files served by this app, and callbacks.
 
+How a local file reaches a provider is one rule, `input_route`: a provider that takes files
+itself (Runway's uploads or a data URI, the local engine) gets the file; a URL-only one gets a
+presigned link from the S3 bucket when REENACT_S3_BUCKET is set (services/storage.py), else a
+link under REENACT_PUBLIC_URL; with neither, `no_route_sentence` says what to set up.
+
 A published file lives at `uploads/<sha256>/<safe name>` and is served by the app at
 `{REENACT_PUBLIC_URL}/media/<sha256>/<safe name>` (server/routes.py). Content addressing
 makes the link stable and safe to hand out: the same bytes always get the same URL.
@@ -13,6 +18,7 @@ import os
 import re
 import shutil
 import uuid
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import quote
 
@@ -41,16 +47,75 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def public_url_for(path: Path, settings: Settings, *, provider_name: str = "This provider") -> str:
-    """A public link to a local file, for a provider that only accepts links.
+class InputRoute(StrEnum):
+    """How a provider gets a local file, in order of preference."""
 
-    Raises InputError (with what to do) when this app has no public address to serve from.
-    """
-    if not settings.public_url:
-        raise InputError(
-            f"{provider_name} only accepts links: paste a URL for the video and image, or set "
-            "REENACT_PUBLIC_URL so this app can serve your uploads."
+    PROVIDER = "provider"  # it takes the file itself (uploads, a data URI, this machine)
+    BUCKET = "bucket"  # a presigned link from the S3 bucket
+    PUBLIC_URL = "public_url"  # a link this app serves under REENACT_PUBLIC_URL
+    NONE = "none"  # only pasted links
+
+
+def input_route(needs_urls: bool, settings: Settings) -> InputRoute:
+    """The first route that satisfies a provider's input rules (`needs_urls`: links only)."""
+    if not needs_urls:
+        return InputRoute.PROVIDER
+    if settings.s3 is not None:
+        return InputRoute.BUCKET
+    if settings.public_url:
+        return InputRoute.PUBLIC_URL
+    return InputRoute.NONE
+
+
+def route_sentence(route: InputRoute, settings: Settings, provider_name: str) -> str:
+    """What Settings says about a provider's route."""
+    if route is InputRoute.PROVIDER:
+        return f"{provider_name} takes your files directly; no link is needed."
+    if route is InputRoute.BUCKET:
+        assert settings.s3 is not None
+        hours = settings.s3.presign_expiry_s / 3600
+        return (
+            f"Your files are uploaded to bucket {settings.s3.bucket} and {provider_name} gets "
+            f"a private link that expires after {hours:g} h."
         )
+    if route is InputRoute.PUBLIC_URL:
+        return f"{provider_name} fetches your files from this app at {settings.public_url}."
+    return no_route_sentence(provider_name)
+
+
+def no_route_sentence(provider_name: str) -> str:
+    return (
+        f"{provider_name} only accepts links: paste a URL for the video and image, or set "
+        "REENACT_S3_BUCKET (with REENACT_S3_ENDPOINT_URL for R2 or MinIO, and "
+        "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) so your uploads are handed over as "
+        "private links, or REENACT_PUBLIC_URL so this app serves them."
+    )
+
+
+def link_for_file(path: Path, settings: Settings, *, provider_name: str = "This provider") -> str:
+    """A link a URL-only provider can fetch for a local file, by `input_route`'s rule.
+
+    Raises InputError (with what to do) when there is no route, StorageError when the bucket
+    cannot take the file.
+    """
+    route = input_route(True, settings)
+    if route is InputRoute.NONE:
+        raise InputError(no_route_sentence(provider_name))
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"The file was not found: {path}")
+    if route is InputRoute.BUCKET:
+        from services.storage import bucket_for
+
+        bucket = bucket_for(settings)
+        assert bucket is not None
+        return bucket.input_link(path, settings)
+    return public_url_for(path, settings)
+
+
+def public_url_for(path: Path, settings: Settings) -> str:
+    """A link to a local file under REENACT_PUBLIC_URL (served by /media/<sha256>/<name>)."""
+    assert settings.public_url
     path = Path(path)
     if not path.is_file():
         raise InputError(f"The file was not found: {path}")

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from services.config import S3Settings, Settings
 from services.errors import ReenactError
@@ -30,11 +30,14 @@ from services.publish import safe_name, sha256_of
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
     from services.models import Task
     from services.store import Store
 
 log = logging.getLogger("reenact.storage")
+
+AddressingStyle = Literal["auto", "virtual", "path"]
 
 # Multipart above this size, parts this big, this many in flight (boto3's transfer manager).
 _MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -119,7 +122,7 @@ class Bucket:
             config=Config(
                 # SigV4 everywhere: R2 and MinIO refuse the older signature in presigned links.
                 signature_version="s3v4",
-                s3={"addressing_style": c.addressing_style},  # type: ignore[typeddict-item]
+                s3={"addressing_style": cast(AddressingStyle, c.addressing_style)},
                 connect_timeout=10,
                 read_timeout=60,
                 retries={"max_attempts": 4, "mode": "standard"},
@@ -199,7 +202,7 @@ class Bucket:
         from botocore.exceptions import BotoCoreError, ClientError
 
         for start in range(0, len(keys), 1000):  # DeleteObjects takes up to 1,000 keys
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            batch: list[ObjectIdentifierTypeDef] = [{"Key": k} for k in keys[start : start + 1000]]
             try:
                 self.client.delete_objects(
                     Bucket=self.config.bucket, Delete={"Objects": batch, "Quiet": True}
@@ -317,8 +320,10 @@ def release_inputs(task: Task, settings: Settings, store: Store) -> list[str]:
     bucket = bucket_for(settings)
     if bucket is None or not bucket.config.delete_inputs:
         return []
+    if task.inputs is None:  # the monitor's claims load rows without their inputs
+        task = store.get_task(task.id) or task
     keys = []
-    for _, value in task.inputs.items():
+    for _, value in task.inputs.items() if task.inputs else []:
         if is_web_link(value):
             continue
         path = Path(value)
@@ -341,6 +346,8 @@ def _used_by_live_task(store: Store, task: Task, value: str) -> bool:
     if not task.run_id:
         return False
     return any(
-        t.id != task.id and not t.status.terminal and value in (v for _, v in t.inputs.items())
+        t.id != task.id
+        and not t.status.terminal
+        and value in (v for _, v in (t.inputs.items() if t.inputs else []))
         for t in store.run_tasks(task.run_id)
     )

@@ -6,6 +6,7 @@ create call, and the provider's id is written the instant it is known.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -32,7 +33,13 @@ from services.models import (
 from services.procs import process_running
 from services.providers.base import CreateRequest, Provider
 from services.providers.catalog import ProviderCatalog, ProviderInfo
-from services.publish import callback_url_for, new_hook_secret
+from services.publish import (
+    InputRoute,
+    callback_url_for,
+    input_route,
+    new_hook_secret,
+    no_route_sentence,
+)
 from services.store import Store
 
 # A create call never takes longer than this (the HTTP base's total deadline is shorter), so
@@ -255,11 +262,8 @@ class Studio:
         if not inputs.image and not inputs.character_video:
             raise InputError("Add a character image (or a character video) to submit.")
         local = [v for _, v in inputs.items() if not is_web_link(v)]
-        if caps.needs_urls and local and not self.settings.public_url:
-            raise InputError(
-                f"{provider.name} only accepts links: paste a URL for the video and image, or "
-                "set REENACT_PUBLIC_URL so this app can serve your uploads."
-            )
+        if local and input_route(caps.needs_urls, self.settings) is InputRoute.NONE:
+            raise InputError(no_route_sentence(provider.name))
         return provider
 
     def submit_many(
@@ -319,7 +323,27 @@ class Studio:
         change = lifecycle.create_failed(
             task, str(err), kind if isinstance(kind, ErrorKind) else None, utcnow()
         )
-        return self.store.apply(change) or self.get(task.id)
+        failed = self.store.apply(change)
+        if failed is not None:
+            self.release_inputs(failed)
+        return failed or self.get(task.id)
+
+    def release_inputs(self, task: Task) -> None:
+        """Once a task has ended, the bucket copies of its inputs that no unfinished task still
+        uses are deleted (services/storage.py). A failure is one log line: the presigned link
+        expires anyway, and a bucket lifecycle rule can sweep what is left."""
+        if self.settings.s3 is None or not task.status.terminal:
+            return
+        try:
+            if not self.catalog.capabilities(task.provider).needs_urls:
+                return
+            from services.storage import release_inputs
+
+            release_inputs(task, self.settings, self.store)
+        except ReenactError as err:
+            logging.getLogger("reenact.studio").warning(
+                "The inputs of task %s stay in the bucket: %s", task.id, err
+            )
 
     def _mark_unknown(self, task: Task, provider_name: str, detail: str) -> Task:
         # What happened first (it may point at a wrong base URL), then what to do.
@@ -449,7 +473,10 @@ class Studio:
                 raise InputError(f"{provider.name} does not let a running task be canceled.")
             provider.cancel(task.provider_task_id)
         # A result that landed meanwhile is kept: the change expects the state seen here.
-        return self.store.apply(lifecycle.canceled(task, utcnow())) or self.get(task_id)
+        canceled = self.store.apply(lifecycle.canceled(task, utcnow()))
+        if canceled is not None:
+            self.release_inputs(canceled)
+        return canceled or self.get(task_id)
 
     def retry_download(self, task_id: str, *, owner: str | None = None) -> Task:
         """Retry download, from a page: the next archive attempt is due now, and the server's

@@ -1,6 +1,6 @@
 import os
 
-pytest_plugins = ["tests.emulators.fixtures", "tests.pg"]
+pytest_plugins = ["tests.emulators.fixtures", "tests.pg", "tests.s3"]
 
 # Test traffic stays on 127.0.0.1: a proxy set in the developer's environment would carry it
 # elsewhere (provider calls and link fetches honour these). Cleared before any fixture or

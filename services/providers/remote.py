@@ -20,7 +20,7 @@ from services.errors import (
 from services.links import is_web_link, looks_like_link
 from services.models import ProviderUpdate, TaskStatus
 from services.providers.base import SAFE_TASK_ID, CreateRequest, Provider
-from services.publish import INVALID_CALLBACK_BASE, public_url_for
+from services.publish import INVALID_CALLBACK_BASE, link_for_file
 
 if TYPE_CHECKING:
     # httpx and the HTTP base load on a provider's first call: `reenact providers` and the
@@ -220,12 +220,13 @@ class HttpProvider(Provider):
 
     def link_for(self, value: str) -> str:
         """A link the provider can fetch: URLs pass through; local files are served by this
-        app under REENACT_PUBLIC_URL (or an InputError says what to do)."""
+        the rule of services.publish.input_route (a presigned bucket link, or this app's
+        REENACT_PUBLIC_URL; else an InputError says what to do)."""
         if is_web_link(value):
             return value
         if looks_like_link(value):
             raise InputError(f"{self.name} needs http(s) links; this is neither: {value}")
-        return public_url_for(Path(value), self.settings, provider_name=self.name)
+        return link_for_file(Path(value), self.settings, provider_name=self.name)
 
     def callback_for(self, request: CreateRequest) -> str:
         return request.callback_url or f"{INVALID_CALLBACK_BASE}/{self.id}"

@@ -85,6 +85,17 @@ class Config:
 
 
 @dataclass
+class Fetched:
+    """One input link the emulator fetched at create."""
+
+    url: str
+    head_status: int | None = None
+    content_type: str = ""
+    content_length: str | None = None
+    body: bytes = b""
+
+
+@dataclass
 class EmuTask:
     id: str
     created: float
@@ -162,8 +173,51 @@ class Emulator:
         self.route_counts: dict[str, int] = {}
         self.create_count = 0
         self.files: dict[str, tuple[bytes, str]] = {}
+        # Input links fetched at create (configure(fetch_inputs=True)): what each answered.
+        self.fetched: list[Fetched] = []
         self.server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    def fetch_input(self, url: str, kind: str) -> str | None:
+        """With `configure(fetch_inputs=True)`, fetch an input link at create the way Runway
+        documents its URL inputs: no redirects, a HEAD answering 200 with a Content-Type of
+        the expected kind (`image`/`video`) and a Content-Length, then a GET whose body has
+        that length. None when the link is usable, else what is wrong (the create is refused
+        with it). Only 127.0.0.1 links are fetched: test traffic stays on loopback."""
+        if not self.config.extra.get("fetch_inputs"):
+            return None
+        import urllib.error
+        import urllib.request
+
+        if urlsplit(url).hostname not in ("127.0.0.1", "::1"):
+            return f"{url[:60]} is not a loopback link"
+
+        class _NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: Any, **kw: Any) -> None:
+                return None
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+        record = Fetched(url=url)
+        try:
+            with opener.open(urllib.request.Request(url, method="HEAD"), timeout=10) as head:
+                record.head_status = head.status
+                record.content_type = head.headers.get("Content-Type", "")
+                record.content_length = head.headers.get("Content-Length")
+            with opener.open(url, timeout=30) as got:
+                record.body = got.read()
+        except urllib.error.HTTPError as err:
+            record.head_status = record.head_status or err.code
+            self.fetched.append(record)
+            return f"the link answered HTTP {err.code}"
+        except OSError as err:
+            self.fetched.append(record)
+            return f"the link could not be fetched ({err})"
+        self.fetched.append(record)
+        if not record.content_type.startswith(f"{kind}/"):
+            return f"the link's Content-Type is {record.content_type!r}, not {kind}/*"
+        if record.content_length is None or int(record.content_length) != len(record.body):
+            return "the link's Content-Length is missing or wrong"
+        return None
 
     # ---- lifecycle of the server -------------------------------------------------------------
     def start(self) -> Emulator:

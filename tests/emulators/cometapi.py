@@ -90,6 +90,10 @@ class CometApiEmulator(Emulator):
             value = body.get(name)
             if not isinstance(value, str) or not value.startswith(("http://", "https://")):
                 return self.error("invalid", 400, f"{name} is required and must be a URL")
+        for name in ("video", "image"):
+            problem = self.fetch_input(body[name], name)
+            if problem:
+                return self.error("invalid", 400, f"{name}: {problem}")
         t = self.create_task(req)
         code = self.config.extra.get("create_code", 200)
         return Response.json(

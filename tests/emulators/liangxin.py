@@ -67,6 +67,10 @@ class LiangXinEmulator(Emulator):
             return self.error("invalid", 422, "input.reference.uri is required")
         if "ratio" in inp and inp["ratio"] not in RATIOS:
             return self.error("invalid", 422, f"input.ratio must be one of {', '.join(RATIOS)}")
+        for name, part in (("character", char), ("reference", ref)):
+            problem = self.fetch_input(str(part["uri"]), str(part["type"]))
+            if problem:
+                return self.error("invalid", 422, f"input.{name}.uri: {problem}")
         ei = inp.get("expression_intensity")
         if ei is not None and (not isinstance(ei, int) or not 1 <= ei <= 5):
             return self.error("invalid", 422, "input.expression_intensity must be 1-5")

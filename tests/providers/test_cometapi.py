@@ -10,7 +10,7 @@ import pytest
 
 from services.errors import ErrorKind, InputError, ProviderError
 from services.models import TaskStatus
-from services.publish import sha256_of
+from services.publish import no_route_sentence, sha256_of
 from tests.emulators.media import tiny_mp4, tiny_png
 from tests.providers.conftest import MakeHarness
 
@@ -123,10 +123,8 @@ def test_local_files_need_a_public_url(harness: MakeHarness, tmp_path: Path) -> 
     video.write_bytes(tiny_mp4())
     with pytest.raises(InputError) as info:
         h.provider.create(h.request(video=str(video)))
-    assert str(info.value) == (
-        "CometAPI only accepts links: paste a URL for the video and image, or set "
-        "REENACT_PUBLIC_URL so this app can serve your uploads."
-    )
+    assert str(info.value) == no_route_sentence("CometAPI")
+    assert "REENACT_S3_BUCKET" in str(info.value) and "REENACT_PUBLIC_URL" in str(info.value)
     assert h.emu.create_count == 0
 
 

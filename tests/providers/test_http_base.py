@@ -14,7 +14,13 @@ from services.errors import ConfigError, InputError
 from services.http import field_of, message_of, parse_retry_after
 from services.models import TaskStatus
 from services.providers.remote import progress_fraction
-from services.publish import callback_url_for, public_url_for, safe_name, sha256_of
+from services.publish import (
+    callback_url_for,
+    link_for_file,
+    public_url_for,
+    safe_name,
+    sha256_of,
+)
 from tests.providers.conftest import MakeHarness, build_provider
 
 
@@ -89,10 +95,12 @@ def test_publish_without_a_public_url_says_what_to_do(tmp_path: Path) -> None:
     f = tmp_path / "a.mp4"
     f.write_bytes(b"x" * 10)
     with pytest.raises(InputError) as info:
-        public_url_for(f, settings, provider_name="LiangXin")
+        link_for_file(f, settings, provider_name="LiangXin")
     assert str(info.value) == (
         "LiangXin only accepts links: paste a URL for the video and image, or set "
-        "REENACT_PUBLIC_URL so this app can serve your uploads."
+        "REENACT_S3_BUCKET (with REENACT_S3_ENDPOINT_URL for R2 or MinIO, and "
+        "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) so your uploads are handed over as "
+        "private links, or REENACT_PUBLIC_URL so this app serves them."
     )
 
 

@@ -1,0 +1,230 @@
+"""Object storage against a real S3-compatible server on 127.0.0.1 (moto's standalone server)
+and the real CometAPI/LiangXin emulators fetching the presigned links: uploads once by content
+hash, links a provider can fetch (HEAD, Content-Type, Content-Length), the route each provider
+takes, deletion when a task ends, results written to the bucket."""
+
+from __future__ import annotations
+
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from services.config import Settings, load_settings
+from services.errors import InputError
+from services.models import TaskInputs, TaskStatus
+from services.monitor import Monitor
+from services.publish import InputRoute, input_route, link_for_file, route_sentence, sha256_of
+from services.storage import bucket_for
+from services.studio import Studio
+from tests.emulators import CometApiEmulator, LiangXinEmulator
+from tests.s3 import S3Server
+
+
+def _settings(tmp_path: Path, env: dict[str, str]) -> Settings:
+    return load_settings(env={"REENACT_DATA_DIR": str(tmp_path / "data"), **env}, secrets={})
+
+
+def _inputs(tmp_path: Path) -> TaskInputs:
+    from tests.mediagen import make_image, make_video
+
+    video = make_video(tmp_path / "drive.mp4", size=(160, 90), seconds=3.0, fps=8)
+    image = make_image(tmp_path / "face.png", size=(320, 180))
+    return TaskInputs(video=str(video), image=str(image))
+
+
+def _fetch(url: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(urllib.request.Request(url, method=method), timeout=10) as r:
+        return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+
+
+def test_an_input_is_uploaded_once_by_content_hash_and_its_link_serves_it(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    settings = _settings(tmp_path, {**s3_server.env(), "REENACT_S3_PRESIGN_EXPIRY_S": "900"})
+    inputs = _inputs(tmp_path)
+    video = Path(inputs.video)
+    copy = tmp_path / "same take.mp4"
+    copy.write_bytes(video.read_bytes())
+    first = link_for_file(video, settings, provider_name="CometAPI")
+    again = link_for_file(video, settings, provider_name="CometAPI")
+    digest = sha256_of(video)
+    key = f"studio/inputs/{digest}/drive.mp4"
+    assert s3_server.keys("studio/") == [key]
+    assert urlsplit(first).path == f"/{s3_server.bucket}/{key}"
+    assert urlsplit(again).path == urlsplit(first).path
+    # Same bytes under another name: another name in the bucket, never a second hash.
+    other = link_for_file(copy, settings)
+    assert urlsplit(other).path.endswith(f"/inputs/{digest}/same-take.mp4")
+
+    status, headers, body = _fetch(first, "HEAD")
+    assert status == 200
+    assert headers["content-type"] == "video/mp4"
+    assert int(headers["content-length"]) == video.stat().st_size
+    status, headers, body = _fetch(first)
+    assert status == 200 and body == video.read_bytes()
+    image_link = link_for_file(Path(inputs.image), settings)
+    assert _fetch(image_link, "HEAD")[1]["content-type"] == "image/png"
+
+    # The link expires after the configured time, signed at the moment it was made.
+    query = parse_qs(urlsplit(first).query)
+    assert query["X-Amz-Expires"] == ["900"]
+    signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - signed).total_seconds()) < 60
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert query["X-Amz-Credential"][0].startswith("AKIDREENACTTEST/")
+
+
+def test_each_provider_gets_the_first_route_its_input_rules_allow(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    nothing = _settings(tmp_path, {})
+    public = _settings(tmp_path, {"REENACT_PUBLIC_URL": "https://studio.example.org"})
+    both = _settings(
+        tmp_path, {**s3_server.env(), "REENACT_PUBLIC_URL": "https://studio.example.org"}
+    )
+    assert input_route(False, nothing) is InputRoute.PROVIDER  # Runway, the local engine
+    assert input_route(True, nothing) is InputRoute.NONE
+    assert input_route(True, public) is InputRoute.PUBLIC_URL
+    assert input_route(True, both) is InputRoute.BUCKET  # the bucket before a public URL
+    assert input_route(False, both) is InputRoute.PROVIDER
+    assert "bucket reenact-test" in route_sentence(InputRoute.BUCKET, both, "CometAPI")
+    assert "expires after 6 h" in route_sentence(InputRoute.BUCKET, both, "CometAPI")
+    told = route_sentence(InputRoute.NONE, nothing, "LiangXin")
+    assert "REENACT_S3_BUCKET" in told and "paste a URL" in told
+    with pytest.raises(InputError, match="REENACT_S3_BUCKET"):
+        link_for_file(tmp_path / "x.mp4", nothing, provider_name="LiangXin")
+
+
+def test_cometapi_fetches_the_presigned_links_and_the_inputs_go_when_the_task_ends(
+    tmp_path: Path, s3_server: S3Server, cometapi_emulator: CometApiEmulator
+) -> None:
+    cometapi_emulator.configure(fetch_inputs=True, polls_to_finish=2)
+    studio = Studio(_settings(tmp_path, {**s3_server.env(), **cometapi_emulator.env()}))
+    monitor = Monitor(studio, interval_scale=0.001)
+    try:
+        inputs = _inputs(tmp_path)
+        task = studio.submit("cometapi", inputs)
+        assert task.status is TaskStatus.QUEUED, task.error
+        fetched = {urlsplit(f.url).path.rsplit("/", 1)[1]: f for f in cometapi_emulator.fetched}
+        assert set(fetched) == {"drive.mp4", "face.png"}
+        assert fetched["drive.mp4"].head_status == 200
+        assert fetched["drive.mp4"].content_type == "video/mp4"
+        assert fetched["drive.mp4"].body == Path(inputs.video).read_bytes()
+        assert fetched["face.png"].content_type == "image/png"
+        assert len(s3_server.keys("studio/inputs/")) == 2
+
+        done = monitor.wait(task.id, timeout=30)
+        assert done.status is TaskStatus.SUCCEEDED and done.result_path
+        monitor.stop()  # lets the queued deletions finish
+        assert s3_server.keys("studio/inputs/") == []
+        # The archived result is in the bucket too, byte for byte.
+        key = f"studio/results/{task.id}/result.mp4"
+        assert s3_server.keys("studio/results/") == [key]
+        assert s3_server.body(key) == Path(done.result_path).read_bytes()
+    finally:
+        monitor.stop()
+        studio.close()
+
+
+def test_liangxin_fetches_the_presigned_links(
+    tmp_path: Path, s3_server: S3Server, liangxin_emulator: LiangXinEmulator
+) -> None:
+    liangxin_emulator.configure(fetch_inputs=True)
+    studio = Studio(_settings(tmp_path, {**s3_server.env(), **liangxin_emulator.env()}))
+    try:
+        task = studio.submit("liangxin", _inputs(tmp_path))
+        assert task.status is TaskStatus.QUEUED, task.error
+        kinds = sorted(f.content_type for f in liangxin_emulator.fetched)
+        assert kinds == ["image/png", "video/mp4"]
+        assert all(f.head_status == 200 for f in liangxin_emulator.fetched)
+    finally:
+        studio.close()
+
+
+def test_an_input_another_unfinished_task_uses_stays_until_that_one_ends(
+    tmp_path: Path, s3_server: S3Server, cometapi_emulator: CometApiEmulator
+) -> None:
+    studio = Studio(_settings(tmp_path, {**s3_server.env(), **cometapi_emulator.env()}))
+    try:
+        inputs = _inputs(tmp_path)
+        store = studio.settings.uploads_dir
+        # Two tasks on the same uploaded file (the page's layout: uploads/<sha256>/<name>).
+        digest = sha256_of(Path(inputs.video))
+        (store / digest).mkdir(parents=True)
+        uploaded = store / digest / "drive.mp4"
+        uploaded.write_bytes(Path(inputs.video).read_bytes())
+        shared = TaskInputs(video=str(uploaded), image=inputs.image)
+        first = studio.submit("cometapi", shared)
+        second = studio.submit("cometapi", shared, idempotency_key="second")
+        assert first.id != second.id
+        video_key = f"studio/inputs/{digest}/drive.mp4"
+        assert video_key in s3_server.keys("studio/inputs/")
+        for task in (first, second):
+            monitor = Monitor(studio, interval_scale=0.001)
+            assert monitor.wait(task.id, timeout=30).status is TaskStatus.SUCCEEDED
+            monitor.stop()  # its deletions are done
+            if task is first:  # the second is still queued and needs the file
+                assert video_key in s3_server.keys("studio/inputs/")
+        assert s3_server.keys("studio/inputs/") == []
+    finally:
+        studio.close()
+
+
+def test_inputs_of_a_failed_task_are_kept_when_deletion_is_turned_off(
+    tmp_path: Path, s3_server: S3Server, cometapi_emulator: CometApiEmulator
+) -> None:
+    env = {**s3_server.env(), **cometapi_emulator.env(), "REENACT_S3_DELETE_INPUTS": "0"}
+    studio = Studio(_settings(tmp_path, env))
+    try:
+        cometapi_emulator.configure(fail_reason="The render failed upstream.")
+        task = studio.submit("cometapi", _inputs(tmp_path))
+        monitor = Monitor(studio, interval_scale=0.001)
+        assert monitor.wait(task.id, timeout=30).status is TaskStatus.FAILED
+        monitor.stop()
+        assert len(s3_server.keys("studio/inputs/")) == 2
+    finally:
+        studio.close()
+
+
+def test_a_link_that_stopped_working_is_refused_and_short_links_say_so(
+    tmp_path: Path, s3_server: S3Server, cometapi_emulator: CometApiEmulator
+) -> None:
+    """A link whose object is gone is refused by the provider's fetcher (an expired one
+    answers 403 the same way on S3; moto does not enforce expiry, see tests/s3.py, so what
+    this app owns — the expiry it signs — is checked on the link itself)."""
+    cometapi_emulator.configure(fetch_inputs=True)
+    settings = _settings(tmp_path, {**s3_server.env(), **cometapi_emulator.env()})
+    inputs = _inputs(tmp_path)
+    link = link_for_file(Path(inputs.video), settings)
+    key = urlsplit(link).path.removeprefix(f"/{s3_server.bucket}/")
+    s3_server.client.delete_object(Bucket=s3_server.bucket, Key=key)
+    assert cometapi_emulator.fetch_input(link, "video") == "the link answered HTTP 404"
+    bucket = bucket_for(settings)
+    assert bucket is not None
+    short = bucket.presign(bucket.put_input(Path(inputs.video), settings), expires_s=60)
+    assert parse_qs(urlsplit(short).query)["X-Amz-Expires"] == ["60"]
+    assert cometapi_emulator.fetch_input(short, "video") is None
+
+
+def test_results_stream_from_the_bucket_with_ranges(tmp_path: Path, s3_server: S3Server) -> None:
+    settings = _settings(tmp_path, s3_server.env())
+    bucket = bucket_for(settings)
+    assert bucket is not None
+    result = tmp_path / "result.mp4"
+    from tests.emulators.media import tiny_mp4
+
+    result.write_bytes(tiny_mp4())
+    key = bucket.put_result("t123", result)
+    assert key == "studio/results/t123/result.mp4"
+    whole = bucket.open(key)
+    assert whole is not None and whole.status == 200 and whole.content_type == "video/mp4"
+    assert b"".join(whole.chunks()) == result.read_bytes()
+    part = bucket.open(key, "bytes=10-19")
+    assert part is not None and part.status == 206 and part.length == 10
+    assert part.content_range == f"bytes 10-19/{result.stat().st_size}"
+    assert b"".join(part.chunks()) == result.read_bytes()[10:20]
+    assert bucket.open("studio/results/nope/result.mp4") is None
