@@ -77,8 +77,8 @@ def storage_facts(settings: Settings) -> None:
     public = (
         f"`{settings.public_url}`"
         if settings.public_url
-        else "not set (providers that only take links need `REENACT_PUBLIC_URL`, "
-        "or paste links instead of uploading)"
+        else "not set (link-only providers get your uploads from the bucket below when one "
+        "is set; else set `REENACT_PUBLIC_URL`, or paste links instead of uploading)"
     )
     st.markdown(
         f"- **Data folder:** `{settings.data_dir}`\n"

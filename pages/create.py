@@ -7,9 +7,10 @@ from components.batch_view import batch_tab, create_tabs
 from components.common import get_studio, human_mb, sentences, upload_limit_mb
 from components.draft import keep_draft, resume_draft
 from components.identity import viewer
+from components.input_routes import route_blockers
 from components.media_input import media_input
 from components.provider_picker import cost_summary, options_panel, provider_picker, spend_label
-from components.providers import capabilities, provider_name
+from components.providers import capabilities, info_by_id, provider_name
 from components.scroll import scroll_into_view
 from components.submit import submit_button
 from components.task_card import task_cards
@@ -119,6 +120,9 @@ with one_take, sentences("preparing the page"):
             }
             cost_summary(estimates)
         keep_draft(chosen)
+        blockers += route_blockers(
+            [i for p in chosen if (i := info_by_id().get(p))], task_inputs, get_studio().settings
+        )
         run_id = submit_button(
             chosen, task_inputs, options, blockers, spend_label(estimates), planned=estimates
         )

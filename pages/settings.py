@@ -4,6 +4,7 @@ import streamlit as st
 
 from components.common import get_studio, sentences
 from components.identity import account_panel, viewer
+from components.input_routes import input_routes_panel
 from components.providers import provider_infos
 from components.settings_panel import prices_panel, provider_row, storage_facts
 from components.sound_setting import sound_switch
@@ -40,4 +41,6 @@ with sentences("saving the sound setting"):
 with sentences("reading the storage settings"):
     # Straight from the configuration: this must show even when the database is down.
     st.subheader("Storage")
-    storage_facts(load_settings())
+    settings = load_settings()
+    storage_facts(settings)
+    input_routes_panel(settings, provider_infos())

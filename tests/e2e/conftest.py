@@ -111,6 +111,7 @@ def start_app(
     port: int | None = None,
     *,
     sign_in_metadata_url: str | None = None,
+    public_url: bool = True,
 ) -> AppServer:
     """`streamlit run app.py` on 127.0.0.1 with its own data dir; returns once the page
     server answers and its monitor runs. With `sign_in_metadata_url` (an OpenID provider's
@@ -133,6 +134,8 @@ def start_app(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if not public_url:  # a laptop with no public address (object storage instead)
+        env.pop("REENACT_PUBLIC_URL")
     log_path = data_dir / f"server-{port}.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
