@@ -36,6 +36,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.engine import Engine, RowMapping
@@ -127,6 +128,12 @@ class BatchRow(Base):
     __table_args__ = (Index("ix_batches_owner_created", "owner", "created_at"),)
 
 
+# Pollable: a provider is following the task. The claim's index is partial on exactly this,
+# and the claim repeats it with literal statuses (bound values would hide from either
+# planner that the index applies).
+_POLLABLE_SQL = "status IN ('queued', 'running') AND provider_task_id IS NOT NULL"
+
+
 class TaskRow(Base):
     __tablename__ = "tasks"
 
@@ -172,6 +179,13 @@ class TaskRow(Base):
         Index("ix_tasks_run", "run_id"),
         Index("ix_tasks_owner_created", "owner", "created_at"),
         Index("ix_tasks_archive", "archive_state", "lease_until"),
+        # The monitor's claim (services/migrations/versions/0005_claim_index.py).
+        Index(
+            "ix_tasks_due",
+            "next_poll_at",
+            postgresql_where=text(_POLLABLE_SQL),
+            sqlite_where=text(_POLLABLE_SQL),
+        ),
     )
 
 
@@ -1222,10 +1236,7 @@ class Store:
 _T = typing.cast(Table, TaskRow.__table__)  # declarative tables are Tables
 _EVENTS = typing.cast(Table, EventRow.__table__)  # declarative tables are Tables
 _ANALYSES = typing.cast(Table, AnalysisRow.__table__)  # declarative tables are Tables
-_POLLABLE = (
-    _T.c.status.in_([TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]),
-    _T.c.provider_task_id.is_not(None),
-)
+_POLLABLE = (text(_POLLABLE_SQL),)
 _DUE = (
     *_POLLABLE,
     or_(_T.c.next_poll_at.is_(None), _T.c.next_poll_at <= bindparam("now", type_=UTCDateTime())),
@@ -1252,14 +1263,27 @@ _CLAIM = (
 
 
 def _claim_skip_locked(among: bool) -> Any:
-    pick = select(_T.c.id).where(*_DUE)
-    if among:
-        pick = pick.where(_T.c.id.in_(bindparam("among", expanding=True)))
-    pick = (
-        pick.order_by(_T.c.next_poll_at.asc().nulls_first())
-        .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True)
-    )
+    """Never-polled tasks (no schedule) first, then the most overdue: two walks of the
+    claim's index (ix_tasks_due), its NULLs and its start, each stopping at the limit, so a
+    claim reads about `limit` rows however many are in flight. (One ORDER BY … NULLS FIRST
+    would need the index in that order, which SQLite cannot declare: one index definition
+    serves both engines.)"""
+    now = bindparam("now", type_=UTCDateTime())
+    free = or_(_T.c.lease_until.is_(None), _T.c.lease_until <= now)
+
+    def walk(schedule: Any, ordered: bool) -> Any:
+        pick = select(_T.c.id).where(*_POLLABLE, schedule, free)
+        if among:
+            pick = pick.where(_T.c.id.in_(bindparam("among", expanding=True)))
+        if ordered:
+            pick = pick.order_by(_T.c.next_poll_at)
+        locked = pick.limit(bindparam("limit")).with_for_update(skip_locked=True).subquery()
+        return select(locked.c.id)
+
+    pick = union_all(
+        walk(_T.c.next_poll_at.is_(None), ordered=False),
+        walk(_T.c.next_poll_at <= now, ordered=True),
+    ).limit(bindparam("limit"))
     return (
         update(_T)
         .where(_T.c.id.in_(pick.scalar_subquery()))
