@@ -70,6 +70,11 @@ SWEEP_EVERY_S = 1.0  # interrupted submissions and leftover archives are looked 
 # this often; new ones are queued the moment they are archived.
 ANALYSIS_BACKLOG_EVERY_S = 30.0
 UPLOAD_SWEEP_EVERY_S = 3600.0  # uploads no task uses are cleaned up this often (server only)
+# A pass claims what this monitor's poll threads can answer within the shortest interval at
+# the poll time seen so far, within these bounds: replicas on one database then each take a
+# share of what is due rather than the first to look taking everything (and polling it late).
+CLAIM_BOUNDS = (25, 10_000)
+FIRST_POLL_GUESS_S = 0.5  # a poll's wall time before any was measured (a slow provider's)
 
 
 class WaitTimeout(ReenactError):
@@ -141,6 +146,7 @@ class Monitor:
         self._recent_providers: set[str] = set()  # in the sweep period before
         # Poll threads for the next pass: all of them until polling shows it needs fewer.
         self._workers = self.max_workers
+        self._poll_s = FIRST_POLL_GUESS_S  # a poll's wall time per thread, smoothed
         self._last_sweep = 0.0
         self._lock = threading.Lock()
         # Archives in progress or queued here (task id -> set when finished).
@@ -215,7 +221,7 @@ class Monitor:
             now=now,
             lease_until=now + timedelta(seconds=POLL_LEASE_S),
             holder=str(self.holder),
-            limit=10_000,
+            limit=self.claim_limit(),
             task_ids=task_ids,
         )
         if claimed:
@@ -304,8 +310,17 @@ class Monitor:
             parts = list(self._pool.map(poll_chunk, [tasks[i::workers] for i in range(workers)]))
             results = [r for part, _ in parts for r in part]
             cpu = sum(c for _, c in parts)
-        self._adapt_workers(workers, time.monotonic() - started, cpu)
+        wall = time.monotonic() - started
+        self._poll_s = 0.8 * self._poll_s + 0.2 * (wall * workers / len(tasks))
+        self._adapt_workers(workers, wall, cpu)
         return results
+
+    def claim_limit(self) -> int:
+        """How many due polls one pass takes (CLAIM_BOUNDS): all this monitor's threads
+        polling for the shortest interval (the pass granularity is 2 % of it)."""
+        shortest = self.granularity() / 0.02
+        low, high = CLAIM_BOUNDS
+        return int(min(high, max(low, self.max_workers * shortest / self._poll_s)))
 
     def _adapt_workers(self, used: int, wall: float, cpu: float) -> None:
         """Threads for the next pass. They pay only while polls wait on the network: a slow
