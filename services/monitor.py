@@ -53,6 +53,9 @@ log = logging.getLogger("reenact.monitor")
 # A poll claim outlives the longest single poll call (the HTTP base's deadline is 120 s), so
 # a slow answer is never polled twice; if the poller dies, the task is polled again after it.
 POLL_LEASE_S = 150.0
+# Under a time scale below 1 (tests, benchmarks) the lease shrinks with the intervals, but
+# never below this: a loopback poll answers well within it.
+POLL_LEASE_FLOOR_S = 5.0
 # An archive claim outlives the longest download (fetch's whole-transfer deadline is 900 s);
 # a claim whose owner process is gone is taken over at once.
 ARCHIVE_LEASE_S = 1000.0
@@ -219,7 +222,7 @@ class Monitor:
         now = utcnow()
         claimed = self.store.claim_due(
             now=now,
-            lease_until=now + timedelta(seconds=POLL_LEASE_S),
+            lease_until=now + timedelta(seconds=self.poll_lease()),
             holder=str(self.holder),
             limit=self.claim_limit(),
             task_ids=task_ids,
@@ -314,6 +317,11 @@ class Monitor:
         self._poll_s = 0.8 * self._poll_s + 0.2 * (wall * workers / len(tasks))
         self._adapt_workers(workers, wall, cpu)
         return results
+
+    def poll_lease(self) -> float:
+        """How long a claimed poll is this monitor's: a replica killed mid-pass hands its
+        claims over when this runs out."""
+        return max(POLL_LEASE_FLOOR_S, POLL_LEASE_S * min(1.0, self.scale))
 
     def claim_limit(self) -> int:
         """How many due polls one pass takes (CLAIM_BOUNDS): all this monitor's threads
