@@ -684,6 +684,10 @@ def build_parser() -> argparse.ArgumentParser:
     from services import cli_spend
 
     cli_spend.register(add, json_flag)
+
+    from services import cli_worker
+
+    cli_worker.register(add, json_flag)
     return parser
 
 

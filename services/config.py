@@ -95,6 +95,9 @@ class Settings(BaseModel):
     db_pool_size: int = 5
     db_max_overflow: int = 5
     s3: S3Settings | None = None
+    # "local": each local-engine render is a process started on this machine (the default);
+    # "external": renders wait in the database for `reenact worker` processes (any machine).
+    render_workers: str = "local"
 
     @property
     def uploads_dir(self) -> Path:
@@ -210,7 +213,19 @@ def load_settings(
         **_upload_limits(get),
         **_pool_limits(get),
         s3=_s3_settings(get),
+        render_workers=_render_workers(get),
     )
+
+
+def _render_workers(get: Callable[[str], tuple[str | None, str | None]]) -> str:
+    """REENACT_RENDER_WORKERS: "local" (default) or "external"."""
+    raw = (get("REENACT_RENDER_WORKERS")[0] or "local").lower()
+    if raw in ("local", "external"):
+        return raw
+    logging.getLogger("reenact.config").warning(
+        "REENACT_RENDER_WORKERS=%r is neither local nor external; using local", raw
+    )
+    return "local"
 
 
 # SigV4 presigned links are valid for at most 7 days.

@@ -7,15 +7,19 @@ callers persist *before* acting on a provider.
 
 from __future__ import annotations
 
+import functools
+import json
 import typing
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -39,6 +43,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -254,6 +259,32 @@ class EventRow(Base):
     status: Mapped[str | None] = mapped_column(String(16))
     progress: Mapped[float | None] = mapped_column(Float)
     message: Mapped[str] = mapped_column(Text)
+
+
+class RenderJobRow(Base):
+    """A local-engine render waiting for, or taken by, a `reenact worker` (external render
+    workers; services/engine/render_queue.py). Leased like tasks: lease_owner/lease_until."""
+
+    __tablename__ = "render_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    frames_done: Mapped[int] = mapped_column(Integer, default=0)
+    frames_total: Mapped[int | None] = mapped_column(Integer)
+    render_fps: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    result: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_render_jobs_status", "status", "lease_until"),)
 
 
 _TASK_FIELDS = frozenset(Task.model_fields) - {"inputs", "options", "tracked"}
@@ -913,15 +944,15 @@ class Store:
         state changes of one pass. Returns, per change, whether it applied."""
         if not changes:
             return []
-        t, e = _T, _EVENTS
         now = utcnow()
+        if self._skip_locked:
+            return self._apply_changes_pg(changes, now)
+        t, e = _T, _EVENTS
         applied: list[bool] = []
         with self._session() as s:
             conn = s.connection()
             for ch in changes:
-                values: dict[str, Any] = {"updated_at": now}
-                for k, v in ch.fields.items():
-                    values[k] = v.value if isinstance(v, TaskStatus) else v
+                values = _change_values(ch, now)
                 stmt = update(t).where(t.c.id == ch.task_id)
                 allowed = _status_values(ch.expect_status)
                 if allowed is not None:
@@ -936,17 +967,26 @@ class Store:
                         insert(e).values(
                             task_id=ch.task_id,
                             at=now,
-                            status=values.get("status")
-                            or (
-                                ch.expect_status.value
-                                if isinstance(ch.expect_status, TaskStatus)
-                                else None
-                            ),
+                            status=_event_status(ch, values),
                             progress=values.get("progress"),
                             message=ch.message,
                         )
                     )
             s.commit()
+        return applied
+
+    def _apply_changes_pg(self, changes: Sequence[Change], now: datetime) -> list[bool]:
+        """PostgreSQL: all the changes and their events in one statement (an UPDATE per
+        change and an INSERT per event cost a round trip each: 3 ms a pass instead of 1).
+        Changes to one task follow each other in separate statements of the transaction, so
+        a later one sees the earlier one's write, as one by one."""
+        applied = [False] * len(changes)
+        with self.engine.connect() as conn:
+            for run in _runs_of_distinct_tasks(changes):
+                stmt, arrays = _pg_changes(run, now)
+                for index in conn.scalars(stmt, arrays):
+                    applied[index] = True
+            conn.commit()
         return applied
 
     def add_event(self, task_id: str, message: str) -> None:
@@ -1337,6 +1377,138 @@ _RECORD_POLLS_PG = text(
     + ", ".join(_PG_POLL_ARRAYS)
     + ") WHERE tasks.id = v.id AND tasks.status = v.status AND tasks.lease_owner = v.holder"
 )
+
+
+def _change_values(ch: Change, now: datetime) -> dict[str, Any]:
+    """The columns a change writes, as stored (`updated_at` unless it sets its own)."""
+    values: dict[str, Any] = {"updated_at": now}
+    for k, v in ch.fields.items():
+        values[k] = v.value if isinstance(v, TaskStatus) else v
+    return values
+
+
+def _event_status(ch: Change, values: Mapping[str, Any]) -> str | None:
+    """The status a change's event records: the new one, else the one it expected."""
+    if values.get("status"):
+        return str(values["status"])
+    return ch.expect_status.value if isinstance(ch.expect_status, TaskStatus) else None
+
+
+def _runs_of_distinct_tasks(changes: Sequence[Change]) -> list[list[tuple[int, Change]]]:
+    """Consecutive runs (with each change's index) in which no task appears twice: one
+    UPDATE … FROM may join a row only once, and a second change to a task must see the
+    first's write."""
+    runs: list[list[tuple[int, Change]]] = [[]]
+    seen: set[str] = set()
+    for index, ch in enumerate(changes):
+        if ch.task_id in seen:
+            runs.append([])
+            seen = set()
+        seen.add(ch.task_id)
+        runs[-1].append((index, ch))
+    return runs
+
+
+_PG = postgresql.dialect()
+
+
+def _task_column_type(name: str) -> Any:
+    if name not in _T.c:
+        raise ValueError(f"unknown task column: {name}")
+    return _T.c[name].type
+
+
+def _pg_type(name: str) -> str:
+    """A tasks column's type to cast a text value to (strings as text, so a value too long
+    for its column is refused by the assignment rather than cut by the cast)."""
+    kind = _task_column_type(name)
+    base = kind.impl if isinstance(kind, TypeDecorator) else kind
+    return "text" if isinstance(base, String) else str(base.compile(dialect=_PG))
+
+
+def _pg_text(name: str, value: Any) -> str | None:
+    """A value for a tasks column as PostgreSQL reads it from text (the statement casts)."""
+    kind = _task_column_type(name)
+    if isinstance(kind, JSON):
+        return json.dumps(value)  # None is JSON null, as the JSON type writes it
+    if value is None:
+        return None
+    if isinstance(kind, TypeDecorator):
+        value = kind.process_bind_param(value, _PG)
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _pg_changes_sql(setting: tuple[str, ...], checking: tuple[str, ...]) -> Any:
+    """One statement for changes writing `setting` and comparing `checking`: each change is
+    a row of arrays (`set_c` whether it writes c, `chk_c` 0 no check, 1 IS NULL, 2 equal),
+    the UPDATE returns the applied ones and the INSERT writes their events."""
+    tasks, events = _T.name, _EVENTS.name
+    arrays = [
+        ("ord", "int"),
+        ("id", "text"),
+        ("allowed", "text"),
+        ("ev_status", "text"),
+        ("ev_progress", "text"),
+        ("message", "text"),
+    ]
+    assign, where = [], [f"{tasks}.id = v.id"]
+    where.append(f"(v.allowed IS NULL OR {tasks}.status = ANY(string_to_array(v.allowed, ',')))")
+    for i, name in enumerate(setting):
+        arrays += [(f"set_{i}", "bool"), (f"val_{i}", "text")]
+        new = f"CAST(v.val_{i} AS {_pg_type(name)})"
+        assign.append(f"{name} = CASE WHEN v.set_{i} THEN {new} ELSE {tasks}.{name} END")
+    for i, name in enumerate(checking):
+        arrays += [(f"chk_{i}", "int"), (f"exp_{i}", "text")]
+        old, want = f"{tasks}.{name}", f"CAST(v.exp_{i} AS {_pg_type(name)})"
+        where.append(
+            f"CASE v.chk_{i} WHEN 0 THEN true WHEN 1 THEN {old} IS NULL ELSE {old} = {want} END"
+        )
+    unnest = ", ".join(f"CAST(:{a} AS {kind}[])" for a, kind in arrays)
+    return text(
+        f"WITH v AS (SELECT * FROM unnest({unnest}) AS v({', '.join(a for a, _ in arrays)})), "
+        f"u AS (UPDATE {tasks} SET {', '.join(assign)} FROM v WHERE {' AND '.join(where)} "
+        "RETURNING v.ord, v.id, v.ev_status, v.ev_progress, v.message), "
+        f"ins AS (INSERT INTO {events} (task_id, at, status, progress, message) "
+        "SELECT id, CAST(:now AS timestamp), ev_status, CAST(ev_progress AS float8), message "
+        "FROM u WHERE message IS NOT NULL ORDER BY ord) "
+        "SELECT ord FROM u"
+    )
+
+
+def _pg_changes(run: Sequence[tuple[int, Change]], now: datetime) -> tuple[Any, dict[str, Any]]:
+    """The statement and its arrays for a run of changes to distinct tasks."""
+    values = [_change_values(ch, now) for _, ch in run]
+    setting = tuple(sorted({name for v in values for name in v}))
+    checking = tuple(sorted({name for _, ch in run for name in ch.expect or {}}))
+    arrays: dict[str, Any] = {
+        "now": _pg_text("updated_at", now),
+        "ord": [index for index, _ in run],
+        "id": [ch.task_id for _, ch in run],
+        "allowed": [
+            None if (allowed := _status_values(ch.expect_status)) is None else ",".join(allowed)
+            for _, ch in run
+        ],
+        "ev_status": [_event_status(ch, v) for (_, ch), v in zip(run, values, strict=True)],
+        "ev_progress": [_pg_text("progress", v.get("progress")) for v in values],
+        "message": [ch.message or None for _, ch in run],
+    }
+    for i, name in enumerate(setting):
+        arrays[f"set_{i}"] = [name in v for v in values]
+        arrays[f"val_{i}"] = [_pg_text(name, v[name]) if name in v else None for v in values]
+    for i, name in enumerate(checking):
+        expects = [ch.expect or {} for _, ch in run]
+        arrays[f"chk_{i}"] = [0 if name not in x else 1 if x[name] is None else 2 for x in expects]
+        arrays[f"exp_{i}"] = [_pg_text(name, x.get(name)) for x in expects]
+    return _pg_changes_sql(setting, checking), arrays
+
+
 # A leased task is next due when its lease runs out (its holder may have died), else at its
 # schedule; leases are cleared by every write that ends a poll.
 _NEXT_DUE = select(func.min(func.coalesce(_T.c.lease_until, _T.c.next_poll_at))).where(*_POLLABLE)

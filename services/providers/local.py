@@ -29,6 +29,7 @@ from services.models import (
     ProviderUpdate,
     TaskStatus,
     known_error_kind,
+    utcnow,
 )
 from services.procs import process_running
 from services.providers.base import CreateRequest, Provider
@@ -92,6 +93,8 @@ class LocalProvider(Provider):
                     provider=self.id,
                 )
         job_id = _job_id(request.idempotency_key)
+        if self.settings.render_workers == "external":
+            return self._enqueue(request, job_id)
         folder = jobs.job_dir(self.settings, job_id)
         folder.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -109,6 +112,60 @@ class LocalProvider(Provider):
         with jobs.admin_lock(folder):
             self._spawn(folder, JobState(attempts=0))
         return job_id
+
+    def _enqueue(self, request: CreateRequest, job_id: str) -> str:
+        """External render workers: record the job for `reenact worker` (render_queue)."""
+        from services.engine.render_queue import QueuedSpec, RenderQueue
+
+        spec = QueuedSpec(
+            id=job_id,
+            video=_absolute(request.video),
+            image=_absolute(request.image or ""),  # checked by create
+            options=request.options,
+            created_at=jobs.now(),
+        )
+        from services.storage import bucket_for
+
+        bucket = bucket_for(self.settings)
+        if bucket is not None:  # for workers that do not share this machine's files
+            for field in ("video", "image"):
+                value = getattr(spec, field)
+                if not is_web_link(value):
+                    key = bucket.put_input(Path(value), self.settings)
+                    setattr(spec, f"{field}_key", key)
+        RenderQueue.for_settings(self.settings).enqueue(spec)
+        return job_id
+
+    def _queued(self, provider_task_id: str) -> ProviderUpdate | None:
+        """The job row's state in external mode; None for a job this machine started."""
+        if self.settings.render_workers != "external" or not jobs.valid_job_id(provider_task_id):
+            return None
+        from services.engine.render_queue import BUCKET_RESULT, WAITING, RenderQueue
+
+        queue = RenderQueue.for_settings(self.settings)
+        job = queue.get(provider_task_id)
+        if job is None:
+            return None
+        job = queue.settle(job)
+        state = job.state
+        if not state.status.terminal and (job.lease_owner is None or job.abandoned(utcnow())):
+            state.status, state.note = TaskStatus.QUEUED, WAITING
+        if state.status is TaskStatus.SUCCEEDED and (state.result or "").startswith(BUCKET_RESULT):
+            from services.storage import bucket_for
+
+            bucket = bucket_for(self.settings)
+            if bucket is None:
+                raise ProviderError(
+                    ErrorKind.UNEXPECTED,
+                    "The render worker wrote the result to a bucket, but this app has no "
+                    "REENACT_S3_BUCKET set; set the same bucket here.",
+                    provider=self.id,
+                )
+            link = bucket.presign(state.result.removeprefix(BUCKET_RESULT))  # type: ignore[union-attr]
+            return ProviderUpdate(
+                status=TaskStatus.SUCCEEDED, progress=1.0, result_url=link, raw_status="succeeded"
+            )
+        return _update(state)
 
     def _spawn(self, folder: Path, state: JobState) -> None:
         """Start a worker for `folder`; the caller holds the job's admin lock."""
@@ -143,6 +200,9 @@ class LocalProvider(Provider):
 
     # -- poll -------------------------------------------------------------------------------
     def poll(self, provider_task_id: str) -> ProviderUpdate:
+        queued = self._queued(provider_task_id)
+        if queued is not None:
+            return queued
         self._reap()
         folder = self._folder(provider_task_id)
         state = jobs.read_state(folder)
@@ -179,6 +239,11 @@ class LocalProvider(Provider):
 
     # -- cancel -----------------------------------------------------------------------------
     def cancel(self, provider_task_id: str) -> None:
+        if self._queued(provider_task_id) is not None:
+            from services.engine.render_queue import RenderQueue
+
+            RenderQueue.for_settings(self.settings).cancel(provider_task_id)
+            return
         folder = self._folder(provider_task_id)
         (folder / jobs.CANCEL_FILE).touch()
         state = jobs.read_state(folder)
