@@ -116,7 +116,9 @@ def leased(task: Task, now: datetime) -> bool:
     return task.lease_until is not None and task.lease_until > now
 
 
-def lease_taken_by_someone_alive(task: Task, now: datetime, me: Holder | None = None) -> bool:
+def held_by_someone_alive(task: Task, now: datetime, me: Holder | None = None) -> bool:
+    """A lease that has not run out and whose holder still runs (`me` counts as alive: a
+    monitor never takes over its own work)."""
     if not leased(task, now):
         return False
     holder = Holder.parse(task.lease_owner)
@@ -131,7 +133,7 @@ def _released() -> dict[str, Any]:
     return {"lease_owner": None, "lease_until": None}
 
 
-def _mine(task: Task, holder: Holder) -> dict[str, Any]:
+def _mine(holder: Holder) -> dict[str, Any]:
     """Compare-and-set columns: the change applies only while `holder` still holds the lease."""
     return {"lease_owner": str(holder)}
 
@@ -312,7 +314,7 @@ def polled(
     """A poll's answer (the task was claimed by `holder`): a status change, or a quiet poll."""
     from services.errors import default_sentence
 
-    mine = _mine(task, holder)
+    mine = _mine(holder)
     status = update.status
     # What the provider says it charged, where it says it (on a finished task).
     cost: dict[str, Any] = {} if update.cost_usd is None else {"cost_usd": update.cost_usd}
@@ -398,7 +400,7 @@ def not_found(task: Task, holder: Holder, sentence: str, now: datetime) -> Chang
         task,
         S.FAILED,
         sentence,
-        expect=_mine(task, holder),
+        expect=_mine(holder),
         error=sentence,
         error_kind=ErrorKind.NOT_FOUND,
         finished_at=now,
@@ -435,7 +437,7 @@ def claim_archive(
         return None
     if state is ArchiveState.GAVE_UP and not force:
         return None
-    if lease_taken_by_someone_alive(task, now, holder if not force else None):
+    if held_by_someone_alive(task, now, holder if not force else None):
         return None
     if not force and task.next_poll_at is not None and task.next_poll_at > now:
         return None
@@ -464,7 +466,7 @@ def retry_download(task: Task, now: datetime) -> Change | None:
     downloading it."""
     if archive_state(task) in (None, ArchiveState.DONE):
         return None
-    if lease_taken_by_someone_alive(task, now):
+    if held_by_someone_alive(task, now):
         return None
     return Change(
         task.id,
@@ -487,7 +489,7 @@ def _archive_write(task: Task, holder: Holder, message: str, **fields: Any) -> C
         task.id,
         {**fields, **_released()},
         expect_status=S.SUCCEEDED,
-        expect={"result_path": None, **_mine(task, holder)},
+        expect={"result_path": None, **_mine(holder)},
         message=message,
     )
 
