@@ -6,7 +6,9 @@
 One pass is what a monitor replica writes for the tasks it polls: `claim_due` of `--batch`
 due tasks (PostgreSQL: one UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
 RETURNING; SQLite: a pick, then the UPDATE), `record_polls` of all but 3 as quiet polls (one
-executemany) and `apply_changes` of 3 state changes with their events (one transaction).
+executemany; PostgreSQL: one UPDATE … FROM unnest) and `apply_changes` of 3 state changes
+with their events (one transaction; PostgreSQL: one statement, the UPDATE with RETURNING
+feeding the events' INSERT).
 The database holds `--tasks` in-flight tasks, all due; each pass's tasks are rescheduled a
 day ahead, so every pass claims fresh ones among the rest. PostgreSQL is a real server
 started from Debian's binaries in a temporary folder on 127.0.0.1 (tests/pg.py), with

@@ -259,3 +259,94 @@ def test_quiet_polls_are_written_only_while_their_holder_holds_the_lease(db_url:
     )
     assert (taken.progress, taken.lease_owner, taken.poll_failures) == (0.0, "b", 0)
     store.close()
+
+
+def test_a_batch_of_changes_applies_each_only_where_its_expectations_hold(db_url: str) -> None:
+    """One pass's state changes (one statement on PostgreSQL): each applies compare-and-set
+    on its own, events only for those that applied, and a second change to a task in the
+    same batch sees the first one's write."""
+    from services.errors import ErrorKind
+    from services.lifecycle import Change
+    from services.models import ArchiveState
+
+    store = Store(db_url)
+    ids = _due_tasks(store, 5)
+    now = utcnow()
+    assert len(store.claim_due(now=now, lease_until=now + timedelta(seconds=60), holder="a")) == 5
+    store.update_task(ids[2], lease_owner="b")  # taken over meanwhile
+    store.update_task(ids[3], status=TaskStatus.RUNNING)  # moved on meanwhile
+    store.update_task(ids[4], result_path="/r.mp4")
+    later = now + timedelta(seconds=30)
+    mine = {"lease_owner": "a"}
+    released = {"lease_owner": None, "lease_until": None}
+    batch = [
+        Change(  # applies
+            ids[0],
+            {"status": TaskStatus.RUNNING, "progress": 0.25, "next_poll_at": later, **released},
+            expect_status=TaskStatus.QUEUED,
+            expect=mine,
+            message="queued → running",
+        ),
+        Change(  # lease held by someone else: not applied
+            ids[2],
+            {"status": TaskStatus.FAILED, "error": "x", "finished_at": now, **released},
+            expect_status=TaskStatus.QUEUED,
+            expect=mine,
+            message="must not be written",
+        ),
+        Change(  # status moved on: not applied
+            ids[3],
+            {"status": TaskStatus.SUCCEEDED, **released},
+            expect_status=(TaskStatus.QUEUED, TaskStatus.SUBMITTING),
+            expect=mine,
+            message="must not be written either",
+        ),
+        Change(  # expects a NULL that is not: not applied
+            ids[4],
+            {"archive_state": ArchiveState.PENDING},
+            expect_status=TaskStatus.QUEUED,
+            expect={"result_path": None},
+        ),
+        Change(  # no such task
+            "no-such-task", {"progress": 0.5}, expect_status=TaskStatus.QUEUED, message="no"
+        ),
+        Change(  # the same task again: sees the first change (running, lease released)
+            ids[0],
+            {
+                "status": TaskStatus.SUCCEEDED,
+                "progress": 1.0,
+                "error_kind": ErrorKind.UNEXPECTED,
+                "meta": {"sound": "kept"},
+            },
+            expect_status=TaskStatus.RUNNING,
+            expect={"lease_owner": None, "next_poll_at": later},
+            message="Succeeded.",
+        ),
+        Change(  # no status expectation, no message: applies without an event
+            ids[1], {"poll_failures": 2, **released}, expect=mine
+        ),
+    ]
+    assert store.apply_changes(batch) == [True, False, False, False, False, True, True]
+    done, quiet, taken, moved, kept = (store.get_task(tid) for tid in ids)
+    assert done is not None and quiet is not None and taken is not None
+    assert moved is not None and kept is not None
+    assert (done.status, done.progress, done.next_poll_at, done.lease_owner) == (
+        TaskStatus.SUCCEEDED,
+        1.0,
+        later,
+        None,
+    )
+    assert (done.error_kind, done.meta) == (ErrorKind.UNEXPECTED, {"sound": "kept"})
+    assert done.updated_at >= now
+    assert (quiet.status, quiet.poll_failures, quiet.lease_owner) == (TaskStatus.QUEUED, 2, None)
+    assert (taken.status, taken.error, taken.lease_owner) == (TaskStatus.QUEUED, None, "b")
+    assert (moved.status, moved.lease_owner) == (TaskStatus.RUNNING, "a")
+    assert kept.archive_state is None
+    assert [(e.status, e.progress, e.message) for e in store.events(ids[0])][-2:] == [
+        (TaskStatus.RUNNING, 0.25, "queued → running"),
+        (TaskStatus.SUCCEEDED, 1.0, "Succeeded."),
+    ]
+    for tid in ids[1:]:
+        assert not [e for e in store.events(tid) if "must not" in e.message]
+    assert len(store.events(ids[1])) == len(store.events(ids[4])) == 1  # the created events
+    store.close()
