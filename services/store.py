@@ -1239,17 +1239,23 @@ class Store:
         return found is not None
 
     def upload_in_use(self, digest: str) -> bool:
-        """Whether a task that is not finished names the upload stored under `digest`
-        (uploads/<digest>/…) among its inputs: only then is it published to providers."""
+        """Whether a task that is not finished names the content stored under `digest`: an
+        upload (uploads/<digest>/…) among its inputs, or a bucket copy of any file
+        (…/inputs/<digest>/…, `meta["bucket_inputs"]`): only then is it published to
+        providers."""
         if not digest.isalnum():
             return False
         live = [TaskStatus.SUBMITTING.value, TaskStatus.QUEUED.value, TaskStatus.RUNNING.value]
+        pattern = f"%/{digest}/%"
         with self.engine.connect() as conn:
             found = conn.scalar(
                 select(TaskRow.id)
                 .where(
                     TaskRow.status.in_(live),
-                    cast(TaskRow.inputs, Text).like(f"%/{digest}/%"),
+                    or_(
+                        cast(TaskRow.inputs, Text).like(pattern),
+                        cast(TaskRow.meta, Text).like(pattern),
+                    ),
                 )
                 .limit(1)
             )
@@ -1422,7 +1428,7 @@ def _pg_type(name: str) -> str:
     """A tasks column's type to cast a text value to (strings as text, so a value too long
     for its column is refused by the assignment rather than cut by the cast)."""
     kind = _task_column_type(name)
-    base = kind.impl if isinstance(kind, TypeDecorator) else kind
+    base = kind.impl_instance if isinstance(kind, TypeDecorator) else kind
     return "text" if isinstance(base, String) else str(base.compile(dialect=_PG))
 
 
