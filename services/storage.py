@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
-    from services.models import Task
+    from services.models import Task, TaskInputs
     from services.store import Store
 
 log = logging.getLogger("reenact.storage")
@@ -311,43 +311,41 @@ def _is_digest(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
-def release_inputs(task: Task, settings: Settings, store: Store) -> list[str]:
-    """Delete the bucket copies of an ended task's local inputs that no unfinished task
-    still uses; the keys deleted. Only for URL-only providers' tasks (the others never put
-    their inputs in the bucket) and only when REENACT_S3_DELETE_INPUTS is on."""
+def input_keys(inputs: TaskInputs, settings: Settings) -> dict[str, str]:
+    """The bucket keys a URL-only provider's local inputs are handed over under, each with its
+    content digest. Studio records them on the task's row before anything is sent
+    (`meta["bucket_inputs"]`), so while the task is unfinished `Store.upload_in_use` finds
+    their content in use, whichever run, process or file path sent it."""
     from services.links import is_web_link
 
     bucket = bucket_for(settings)
-    if bucket is None or not bucket.config.delete_inputs:
-        return []
-    if task.inputs is None:  # the monitor's claims load rows without their inputs
-        task = store.get_task(task.id) or task
-    keys = []
-    for _, value in task.inputs.items() if task.inputs else []:
+    if bucket is None:
+        return {}
+    keys = {}
+    for _, value in inputs.items():
         if is_web_link(value):
             continue
         path = Path(value)
         try:
             digest = input_digest(path, settings)
         except OSError:
-            continue  # gone from disk: nothing tells its hash (a bucket lifecycle rule will)
-        if store.upload_in_use(digest) or _used_by_live_task(store, task, value):
-            continue
-        keys.append(bucket.input_key(digest, path.name))
+            continue  # gone from disk: the create says so; a bucket lifecycle rule sweeps
+        keys[bucket.input_key(digest, path.name)] = digest
+    return keys
+
+
+def release_inputs(task: Task, settings: Settings, store: Store) -> list[str]:
+    """Delete the bucket copies of an ended task's local inputs that no unfinished task
+    still uses; the keys deleted. Only for URL-only providers' tasks (the others never put
+    their inputs in the bucket) and only when REENACT_S3_DELETE_INPUTS is on."""
+    bucket = bucket_for(settings)
+    if bucket is None or not bucket.config.delete_inputs:
+        return []
+    if task.inputs is None:  # the monitor's claims load rows without their inputs
+        task = store.get_task(task.id) or task
+    found = input_keys(task.inputs, settings) if task.inputs else {}
+    keys = [key for key, digest in found.items() if not store.upload_in_use(digest)]
     if keys:
         bucket.delete(keys)
         log.info("Deleted %d input(s) of task %s from the bucket", len(keys), task.id)
     return keys
-
-
-def _used_by_live_task(store: Store, task: Task, value: str) -> bool:
-    """Whether another unfinished task of the same run (a comparison) names the same file:
-    files outside the uploads folder are not found by their hash in the store."""
-    if not task.run_id:
-        return False
-    return any(
-        t.id != task.id
-        and not t.status.terminal
-        and value in (v for _, v in (t.inputs.items() if t.inputs else []))
-        for t in store.run_tasks(task.run_id)
-    )

@@ -191,10 +191,22 @@ class Studio:
                 "submitter_pid": os.getpid(),
                 "submitter_host": socket.gethostname(),
                 "hook_secret": new_hook_secret(),
+                **self._bucket_inputs(provider, inputs),
             },
             message=f"Submitting to {provider.name}.",
             owner=owner,
         )
+
+    def _bucket_inputs(self, provider: Provider, inputs: TaskInputs) -> dict[str, list[str]]:
+        """For a provider that gets presigned links: the bucket keys of its local inputs, on
+        the row before they are uploaded, so no other task's end deletes them from the bucket
+        while this one may still need them (services/storage.py release_inputs)."""
+        if input_route(provider.capabilities().needs_urls, self.settings) is not InputRoute.BUCKET:
+            return {}
+        from services.storage import input_keys
+
+        keys = input_keys(inputs, self.settings)
+        return {"bucket_inputs": list(keys)} if keys else {}
 
     def _send(
         self, provider: Provider, task: Task, inputs: TaskInputs, options: TaskOptions

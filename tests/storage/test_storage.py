@@ -174,6 +174,38 @@ def test_an_input_another_unfinished_task_uses_stays_until_that_one_ends(
         studio.close()
 
 
+def test_a_file_sent_from_two_folders_stays_while_either_task_is_unfinished(
+    tmp_path: Path, s3_server: S3Server, cometapi_emulator: CometApiEmulator
+) -> None:
+    """CLI files (not the uploads folder): the same content sent by two separate submits —
+    two batch rows, two `reenact submit` — is one bucket object; the first task's end must
+    not take it from the second (found by tests/scale: the second's create got a 404)."""
+    studio = Studio(_settings(tmp_path, {**s3_server.env(), **cometapi_emulator.env()}))
+    try:
+        inputs = _inputs(tmp_path)
+        other = tmp_path / "again"
+        other.mkdir()
+        for value in (inputs.video, inputs.image):
+            assert value is not None
+            (other / Path(value).name).write_bytes(Path(value).read_bytes())
+        first = studio.submit("cometapi", inputs)
+        second = studio.submit(
+            "cometapi",
+            TaskInputs(video=str(other / "drive.mp4"), image=str(other / "face.png")),
+        )
+        assert first.run_id is None and second.run_id is None
+        keys = s3_server.keys("studio/inputs/")
+        assert len(keys) == 2
+        for task in (first, second):
+            monitor = Monitor(studio, interval_scale=0.001)
+            assert monitor.wait(task.id, timeout=30).status is TaskStatus.SUCCEEDED
+            monitor.stop()  # its deletions are done
+            expected = keys if task is first else []
+            assert s3_server.keys("studio/inputs/") == expected
+    finally:
+        studio.close()
+
+
 def test_inputs_of_a_failed_task_are_kept_when_deletion_is_turned_off(
     tmp_path: Path, s3_server: S3Server, cometapi_emulator: CometApiEmulator
 ) -> None:
