@@ -198,10 +198,13 @@ class Studio:
         )
 
     def _bucket_inputs(self, provider: Provider, inputs: TaskInputs) -> dict[str, list[str]]:
-        """For a provider that gets presigned links: the bucket keys of its local inputs, on
-        the row before they are uploaded, so no other task's end deletes them from the bucket
-        while this one may still need them (services/storage.py release_inputs)."""
-        if input_route(provider.capabilities().needs_urls, self.settings) is not InputRoute.BUCKET:
+        """For a provider that gets presigned links — or the local engine when its renders run
+        on render workers, which fetch the bucket's copies — the bucket keys of its local
+        inputs, on the row before they are uploaded, so no other task's end deletes them from
+        the bucket while this one may still need them (services/storage.py release_inputs)."""
+        by_link = input_route(provider.capabilities().needs_urls, self.settings)
+        on_workers = provider.id == "local" and self.settings.render_workers == "external"
+        if by_link is not InputRoute.BUCKET and not on_workers:
             return {}
         from services.storage import input_keys
 

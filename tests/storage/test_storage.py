@@ -206,6 +206,30 @@ def test_a_file_sent_from_two_folders_stays_while_either_task_is_unfinished(
         studio.close()
 
 
+def test_a_queued_render_keeps_its_bucket_inputs_when_a_link_task_ends(
+    tmp_path: Path, s3_server: S3Server, cometapi_emulator: CometApiEmulator
+) -> None:
+    """Render workers on other machines fetch the bucket's copies of a local task's inputs:
+    while that render waits for a worker, a CometAPI task ending on the same files must not
+    delete them."""
+    env = {**s3_server.env(), **cometapi_emulator.env(), "REENACT_RENDER_WORKERS": "external"}
+    studio = Studio(_settings(tmp_path, env))
+    try:
+        inputs = _inputs(tmp_path)
+        render = studio.submit("local", inputs)  # no worker runs: it stays queued
+        assert render.meta.get("bucket_inputs"), "the render's bucket keys are on its row"
+        by_link = studio.submit("cometapi", inputs)
+        keys = s3_server.keys("studio/inputs/")
+        assert len(keys) == 2
+        monitor = Monitor(studio, interval_scale=0.001)
+        assert monitor.wait(by_link.id, timeout=30).status is TaskStatus.SUCCEEDED
+        monitor.stop()  # its deletions are done
+        assert studio.get(render.id).status is TaskStatus.QUEUED
+        assert s3_server.keys("studio/inputs/") == keys
+    finally:
+        studio.close()
+
+
 def test_inputs_of_a_failed_task_are_kept_when_deletion_is_turned_off(
     tmp_path: Path, s3_server: S3Server, cometapi_emulator: CometApiEmulator
 ) -> None:
