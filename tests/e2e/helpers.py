@@ -61,8 +61,10 @@ def upload(page: Page, role: str, path: Path, attempts: int = 3) -> None:
         wait_idle(page)
         picker.set_input_files(str(path))
         try:
-            # Stored: the uploader gives way to the check panel.
-            expect(picker).to_have_count(0, timeout=20_000)
+            # Stored: the uploader gives way to the check panel. A fresh server's first
+            # upload also pays for the media imports and the first probe: a dropped file is
+            # only assumed once that has had time, so a slow store is not dropped again.
+            expect(picker).to_have_count(0, timeout=40_000)
             break
         except AssertionError:
             # Streamlit can drop a file handed to an uploader while a rerun (started by the
