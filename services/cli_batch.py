@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from services import cli
 from services.cli import EXIT_FAILED, EXIT_GAVE_UP, EXIT_OK, EXIT_USAGE, CliExit, Ctx
+from services.cli_output import StatusLine
 
 if TYPE_CHECKING:
     from services.batch import BatchView, Plan
@@ -215,9 +216,8 @@ def _wait(ctx: Ctx, view: BatchView) -> BatchView:
     return load(ctx.studio, view.batch.id)
 
 
-class CountsLine:
-    """`--wait` feedback on stderr: the batch's counts and ETA, redrawn in place on a
-    terminal, one line per change otherwise."""
+class CountsLine(StatusLine):
+    """`--wait` feedback on stderr: the batch's counts and ETA."""
 
     def __init__(
         self,
@@ -225,15 +225,13 @@ class CountsLine:
         view: BatchView,
         observed: Callable[[list[str]], dict[str, list[float]]],
     ) -> None:
-        self.stream = stream
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        super().__init__(stream)
         self.batch_id = view.batch.id
         self.tasks: dict[str, Task] = {rt.task.id: rt.task for rt in view.tasks}
         self.not_sent = view.counts.get("not_sent", 0)
         self.observed = observed  # provider ids → their recent durations (the store's)
         self.durations: dict[str, list[float]] | None = None
         self._last = ""
-        self._drawn = False
 
     def update(self, task: Task) -> None:
         from services.batch import BUCKETS, bucket, eta_s
@@ -259,22 +257,9 @@ class CountsLine:
         self._last = words
         line = f"Batch {self.batch_id}: {words}"
         if self.tty:
-            self._write("\r\x1b[K" + line)
-            self._drawn = True
+            self.redraw(line)
         else:
             self._write(line + "\n")
-
-    def done(self) -> None:
-        if self.tty and self._drawn:
-            self._write("\n")
-            self._drawn = False
-
-    def _write(self, text: str) -> None:
-        try:
-            self.stream.write(text)
-            self.stream.flush()
-        except (OSError, ValueError):
-            pass
 
 
 # ---- words -----------------------------------------------------------------------------------

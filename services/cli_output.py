@@ -92,16 +92,40 @@ def provider_table(infos: Sequence[dict[str, Any]]) -> str:
     return table(["ID", "NAME", "READY", "NOTES"], rows)
 
 
-class ProgressBar:
-    """`--wait` feedback on stderr: one line redrawn in place on a terminal, one line per
-    change otherwise (logs and CI stay readable)."""
+class StatusLine:
+    """A line of `--wait` feedback on stderr: redrawn in place on a terminal, one line per
+    change otherwise (logs and CI stay readable). A closed or broken stream is ignored."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._drawn = False
+
+    def redraw(self, line: str) -> None:
+        """Replace the line in place (terminal only)."""
+        self._write("\r\x1b[K" + line)
+        self._drawn = True
+
+    def done(self) -> None:
+        if self.tty and self._drawn:
+            self._write("\n")
+            self._drawn = False
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+class ProgressBar(StatusLine):
+    """Every task waited for, in one line on a terminal, one line per change otherwise."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(stream)
         self.tasks: dict[str, Task] = {}
         self._last: dict[str, tuple[str, str]] = {}
-        self._drawn = False
 
     def update(self, task: Task) -> None:
         self.tasks[task.id] = task
@@ -127,20 +151,7 @@ class ProgressBar:
                 f"{t.provider} {t.status.value} {percent(t)}" for t in self.tasks.values()
             )
         width = shutil.get_terminal_size((100, 20)).columns
-        self._write("\r\x1b[K" + line[: max(10, width - 1)])
-        self._drawn = True
-
-    def done(self) -> None:
-        if self.tty and self._drawn:
-            self._write("\n")
-            self._drawn = False
-
-    def _write(self, text: str) -> None:
-        try:
-            self.stream.write(text)
-            self.stream.flush()
-        except (OSError, ValueError):
-            pass
+        self.redraw(line[: max(10, width - 1)])
 
 
 _MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
