@@ -63,6 +63,11 @@ def _inside(path: Path, folder: Path) -> Path | None:
     return real
 
 
+def _wants_download(request: Request) -> bool:
+    """`?download=1`: serve the file as an attachment rather than inline."""
+    return request.query_params.get("download") in {"1", "true", "yes"}
+
+
 def _not_found(sentence: str) -> Response:
     return PlainTextResponse(sentence, status_code=404)
 
@@ -75,7 +80,7 @@ async def download_result(request: Request) -> Response:
     task = await run_in_threadpool(_store().get_task, task_id)
     if task is None or not task.result_path or not requester(request).may_see(task.owner):
         return _not_found("This task has no archived result.")
-    attachment = request.query_params.get("download") in {"1", "true", "yes"}
+    attachment = _wants_download(request)
     filename = f"reenact-{task.provider}-{task.id}{Path(task.result_path).suffix}"
     real = _inside(Path(task.result_path), _settings().results_dir)
     if real is None:
@@ -120,7 +125,7 @@ async def _from_bucket(request: Request, task_id: str, name: str, filename: str)
         )
     if found is None:
         return _not_found("The result file is missing from the data folder and the bucket.")
-    attachment = request.query_params.get("download") in {"1", "true", "yes"}
+    attachment = _wants_download(request)
     disposition = "attachment" if attachment else "inline"
     headers = {
         "Accept-Ranges": "bytes",
@@ -212,7 +217,7 @@ async def run_export(request: Request) -> Response:
     real = _inside(folder / run_id / name, folder)
     if real is None:
         return _not_found("This export has not been made yet; make it on the Compare page.")
-    attachment = request.query_params.get("download") in {"1", "true", "yes"}
+    attachment = _wants_download(request)
     return FileResponse(
         real,
         media_type="application/zip" if name.endswith(".zip") else "video/mp4",
@@ -236,7 +241,7 @@ async def batch_export(request: Request) -> Response:
     real = _inside(folder / name, folder)
     if real is None:
         return _not_found("This export has not been made yet; make it on the batch's page.")
-    attachment = request.query_params.get("download") in {"1", "true", "yes"}
+    attachment = _wants_download(request)
     return FileResponse(
         real,
         media_type="application/zip" if name.endswith(".zip") else "text/csv",
