@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
+import time
 import typing
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -1520,6 +1522,23 @@ def _pg_changes(run: Sequence[tuple[int, Change]], now: datetime) -> tuple[Any, 
 _NEXT_DUE = select(func.min(func.coalesce(_T.c.lease_until, _T.c.next_poll_at))).where(*_POLLABLE)
 
 
+def _switch_to_wal(cur: Any) -> None:
+    """WAL mode (persistent in the file). Switching an older file needs an exclusive lock,
+    and SQLite answers "locked" at once, without waiting, while another process holds the
+    write lock (another process migrating that file): wait for it, bounded."""
+    deadline = time.monotonic() + 30
+    pause = 0.01
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+
 def _make_engine(url: str, *, pool_size: int, max_overflow: int) -> Engine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
@@ -1530,9 +1549,9 @@ def _make_engine(url: str, *, pool_size: int, max_overflow: int) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            _switch_to_wal(cur)
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 

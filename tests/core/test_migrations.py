@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +206,38 @@ def test_downgrade_to_the_baseline_and_back_keeps_the_tasks(tmp_path: Path) -> N
     assert len(store.list_tasks()) == len(EXPECTED)
     store.close()
     assert _rows(path, "SELECT version_num FROM alembic_version") == [(HEAD,)]
+
+
+def test_an_old_data_file_opens_while_another_process_holds_its_write_lock(
+    tmp_path: Path,
+) -> None:
+    """Switching a rollback-journal file to WAL needs an exclusive lock, and SQLite says
+    "locked" at once (no busy wait) while another process is writing it — as when another
+    process migrates it. Seen in CI: one of eight processes failed to open an old file."""
+    path = tmp_path / "reenact.db"
+    url = _load("pre_alembic.sql", path)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE tasks SET error = error")
+    opened: list[Store] = []
+    failed: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            opened.append(Store(url))
+        except BaseException as exc:  # reported by the assertion below
+            failed.append(exc)
+
+    thread = threading.Thread(target=open_store)
+    thread.start()
+    thread.join(timeout=0.5)  # still waiting: the lock is held
+    assert thread.is_alive() and not failed
+    writer.execute("COMMIT")
+    writer.close()
+    thread.join(timeout=30)
+    assert not failed, failed
+    assert opened and _rows(path, "PRAGMA journal_mode") == [("wal",)]
+    assert len(opened[0].list_tasks()) == len(EXPECTED)
 
 
 def test_an_in_memory_database_works() -> None:
