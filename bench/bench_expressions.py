@@ -1,0 +1,352 @@
+"""Expression transfer, scored against a known truth with an independent face model (issue 15).
+
+    .venv/bin/python bench/bench_expressions.py --quick     # < 1 min: 640×360, one character
+    .venv/bin/python bench/bench_expressions.py --engine    # render every pair, score
+    .venv/bin/python bench/bench_expressions.py --engine --label before --engine-root DIR
+    .venv/bin/python bench/bench_expressions.py --result OUT.mp4 --character IMG [--clip 640x360]
+    .venv/bin/python bench/bench_expressions.py --sheet [--after DIR]   # contact sheet PNG
+
+The driving clip (bench/expressions_truth.py, made once into bench/out/expressions/): the
+astronaut photograph animated with logged jaw, blinks, a wink, brow raises, smiles, yaw ±10°
+and roll ±6°, 10 s at 24 fps, 1280×720 and 640×360. Characters: Grace Hopper with drawn-on
+glasses, a cartoon of her, the astronaut mirrored and recoloured (all 1280×720) and the
+512×512 astronaut photograph. `--engine` renders each pair with services.engine.render.render
+(in a child process, from `--engine-root`, default this checkout) into
+bench/out/expressions/<label>/ and scores it.
+
+Scoring (bench/expressions_measure.py, dlib's 68 points + ResNet embedding, not the engine's
+MediaPipe mesh): per signal, Pearson r and amplitude ratio (std result / std driving) against
+the driving clip as dlib reads it; r against the logged truth and the truth gain (the result's
+regression slope on the truth over the driving clip's: how much of the performed motion got
+through, noise not counted); blinks seen (a blink counts when the result's eyes close at least
+half as far as the driving clip's); identity = median embedding distance of result frames to
+the character still (< 0.6 = the same person; target ≤ 0.3); jitter = median RMS second
+difference of the 68 points, ‰ of the eye distance (the driving clip's own is the floor).
+Needs the optional `bench` extra (`make bench-setup`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import expressions_measure as measure  # noqa: E402
+import expressions_truth as truth  # noqa: E402
+import numpy as np  # noqa: E402
+
+OUT = ROOT / "bench" / "out" / "expressions"
+SHEET = ROOT / "bench" / "expressions_contact_sheet.png"
+CLIPS = {"1280x720": (1280, 720), "640x360": (640, 360)}
+PAIRS = (
+    ("1280x720", "hopper_glasses"),
+    ("1280x720", "cartoon"),
+    ("1280x720", "mirror_recolour"),
+    ("1280x720", "square512"),
+    ("640x360", "square512"),
+)
+QUICK_PAIRS = (("640x360", "hopper_glasses"),)
+
+# signal → (how to read it from measure.NAMES columns, the truth it follows)
+_COL = {n: i for i, n in enumerate(measure.NAMES)}
+ROWS = ("eyes", "wink", "brows", "mouth", "smile", "yaw", "roll")
+TARGETS = {
+    "eyes": "r ≥ 0.7, blinks visible",
+    "brows": "r ≥ 0.9, amp ≥ 0.6",
+    "mouth": "r ≥ 0.9",
+    "yaw": "r ≥ 0.9",
+    "roll": "r ≥ 0.9",
+}
+
+
+def row_signal(name: str, s: np.ndarray) -> np.ndarray:
+    if name == "eyes":
+        return (s[:, _COL["eye_left"]] + s[:, _COL["eye_right"]]) / 2
+    if name == "wink":
+        return s[:, _COL["eye_left"]] - s[:, _COL["eye_right"]]
+    return s[:, _COL[name]]
+
+
+def row_truth(name: str, t: dict[str, np.ndarray]) -> np.ndarray:
+    if name == "eyes":
+        return -(t["eye_left"] + t["eye_right"]) / 2
+    if name == "wink":
+        return -(t["eye_left"] - t["eye_right"])
+    return t["jaw" if name == "mouth" else name]
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    m = ~(np.isnan(a) | np.isnan(b))
+    if m.sum() < 3 or np.std(a[m]) == 0 or np.std(b[m]) == 0:
+        return float("nan")
+    return float(np.corrcoef(a[m], b[m])[0, 1])
+
+
+def _slope(y: np.ndarray, x: np.ndarray) -> float:
+    m = ~(np.isnan(x) | np.isnan(y))
+    if m.sum() < 3 or np.var(x[m]) == 0:
+        return float("nan")
+    return float(np.cov(x[m], y[m])[0, 1] / np.var(x[m], ddof=1))
+
+
+def _on(track: measure.Track, times: np.ndarray) -> np.ndarray:
+    """The track's signals at `times` (nearest frame; NaN where it had no face or ended)."""
+    if len(track.times) == len(times) and np.allclose(track.times, times, atol=1e-3):
+        return track.signals
+    idx = np.clip(np.searchsorted(track.times, times), 0, len(track.times) - 1)
+    prev = np.clip(idx - 1, 0, None)
+    pick = np.where(np.abs(track.times[prev] - times) < np.abs(track.times[idx] - times), prev, idx)
+    out = track.signals[pick].copy()
+    out[times > track.times[-1] + 0.5 / 24] = np.nan
+    return out
+
+
+@dataclass
+class Score:
+    rows: dict[str, dict[str, float]]
+    blinks_seen: int
+    blinks: int
+    identity: float
+    jitter: float
+    jitter_driving: float
+    found: float
+
+
+def score(result: measure.Track, driving: measure.Track, clip: truth.Clip) -> Score:
+    n = len(driving.times)
+    t = {k: v[:n] for k, v in clip.truth.items()}
+    if len(driving.times) != len(clip.truth["jaw"]):
+        t = {
+            k: np.interp(driving.times, np.arange(len(v)) / clip.fps, v)
+            for k, v in clip.truth.items()
+        }
+    res = _on(result, driving.times)
+    rows = {}
+    for name in ROWS:
+        r, d, tr = row_signal(name, res), row_signal(name, driving.signals), row_truth(name, t)
+        m = ~(np.isnan(r) | np.isnan(d))
+        rows[name] = {
+            "r": _pearson(r, d),
+            "amp": float(np.std(r[m]) / np.std(d[m])) if m.sum() > 2 and np.std(d[m]) else np.nan,
+            "r_truth": _pearson(r, tr),
+            "gain_truth": _slope(r, tr) / _slope(d, tr),
+        }
+    # blinks: at each blink's peak, how far the eyes closed from the eye-event-free baseline
+    eyes_r, eyes_d = row_signal("eyes", res), row_signal("eyes", driving.signals)
+    quiet = (t["eye_left"] == 0) & (t["eye_right"] == 0)
+    seen = 0
+    for centre, _, _ in truth.BLINKS:
+        k = int(np.argmin(np.abs(driving.times - centre)))
+        win = slice(max(0, k - 2), k + 3)
+        dip_d = np.nanmedian(eyes_d[quiet]) - np.nanmin(eyes_d[win])
+        dip_r = np.nanmedian(eyes_r[quiet]) - np.nanmin(eyes_r[win])
+        seen += bool(dip_d > 0 and dip_r >= 0.5 * dip_d)
+    ident = list(result.identity.values())
+    return Score(
+        rows,
+        seen,
+        len(truth.BLINKS),
+        float(np.median(ident)) if ident else float("nan"),
+        result.jitter(),
+        driving.jitter(),
+        result.found,
+    )
+
+
+# ------------------------------------------------------------------ inputs and renders
+
+
+def clip_for(name: str, quick: bool = False) -> truth.Clip:
+    return truth.make_clip(OUT / f"drive_{name}.mp4", CLIPS[name])
+
+
+def driving_track(clip: truth.Clip, every: int) -> measure.Track:
+    """dlib's reading of the driving clip, cached beside it."""
+    cache = clip.path.with_suffix(f".dlib{every}.npz")
+    if cache.exists() and cache.stat().st_mtime >= clip.path.stat().st_mtime:
+        z = np.load(cache)
+        return measure.Track(z["times"], z["signals"], z["points"])
+    track = measure.read_video(clip.path, every=every)
+    np.savez(cache, times=track.times, signals=track.signals, points=track.points)
+    return track
+
+
+def render_engine(clip: Path, image: Path, out: Path, engine_root: Path) -> float:
+    """Render with services.engine.render from `engine_root` in a child process; wall s."""
+    code = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(engine_root)!r})\n"
+        "from services.engine.render import render\n"
+        "r = render(sys.argv[1], sys.argv[2], sys.argv[3])\n"
+        "print(r.seconds)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(engine_root)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(clip), str(image), str(out)],
+        cwd=engine_root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode:
+        raise SystemExit(f"the engine failed on {image.name}: {proc.stderr.strip()[-600:]}")
+    return float(proc.stdout.split()[-1])
+
+
+def score_file(
+    result: Path, image: Path, clip: truth.Clip, every: int, identity_every: int
+) -> Score:
+    still = measure.still_face(image)
+    if still is None:
+        raise SystemExit(f"dlib finds no face in the character image {image}.")
+    track = measure.read_video(
+        result, every=every, identity_of=still[1], identity_every=identity_every
+    )
+    if track.found == 0:
+        raise SystemExit(f"dlib finds no face in the result {result}.")
+    return score(track, driving_track(clip, every), clip)
+
+
+# ------------------------------------------------------------------ printing
+
+
+def _f(v: float, spec: str = ".2f") -> str:
+    return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+
+
+def print_score(title: str, s: Score) -> None:
+    print(f"\n{title}")
+    print(f"  {'signal':<7} {'r':>6} {'amp':>6} {'r·truth':>8} {'gain':>6}   target")
+    for name in ROWS:
+        v = s.rows[name]
+        print(
+            f"  {name:<7} {_f(v['r']):>6} {_f(v['amp']):>6} {_f(v['r_truth']):>8} "
+            f"{_f(v['gain_truth']):>6}   {TARGETS.get(name, '')}"
+        )
+    print(
+        f"  blinks seen {s.blinks_seen}/{s.blinks}; identity {_f(s.identity, '.3f')} "
+        f"(target ≤ 0.3, < 0.6 same person); jitter {_f(s.jitter, '.1f')} ‰ "
+        f"(driving {_f(s.jitter_driving, '.1f')}); face found {s.found:.0%}"
+    )
+
+
+def markdown(results: dict[str, Score]) -> str:
+    names = list(results)
+    head = "| signal: r / amp (r·truth) | " + " | ".join(names) + " | target |"
+    lines = [head, "|---" * (len(names) + 2) + "|"]
+    for row in ROWS:
+        cells = [
+            f"{_f(results[n].rows[row]['r'])} / {_f(results[n].rows[row]['amp'])} "
+            f"({_f(results[n].rows[row]['r_truth'])})"
+            for n in names
+        ]
+        lines.append(f"| {row} | " + " | ".join(cells) + f" | {TARGETS.get(row, '')} |")
+    lines.append(
+        "| blinks seen | "
+        + " | ".join(f"{results[n].blinks_seen}/{results[n].blinks}" for n in names)
+        + " | all |"
+    )
+    lines.append(
+        "| identity | " + " | ".join(_f(results[n].identity, ".3f") for n in names) + " | ≤ 0.3 |"
+    )
+    lines.append(
+        "| jitter ‰ (driving) | "
+        + " | ".join(
+            f"{_f(results[n].jitter, '.1f')} ({_f(results[n].jitter_driving, '.1f')})"
+            for n in names
+        )
+        + " | ≈ driving |"
+    )
+    return "\n".join(lines)
+
+
+def _as_json(s: Score) -> dict[str, object]:
+    return {
+        "rows": s.rows,
+        "blinks_seen": s.blinks_seen,
+        "blinks": s.blinks,
+        "identity": s.identity,
+        "jitter": s.jitter,
+        "jitter_driving": s.jitter_driving,
+        "found": s.found,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--result", type=Path, help="a result video to score")
+    p.add_argument("--character", type=Path, help="the character still of --result")
+    p.add_argument(
+        "--clip", choices=sorted(CLIPS), default="1280x720", help="driving clip of --result"
+    )
+    p.add_argument("--engine", action="store_true", help="render every pair with the local engine")
+    p.add_argument("--engine-root", type=Path, default=ROOT, help="checkout whose engine renders")
+    p.add_argument("--label", default="current", help="folder under bench/out/expressions/")
+    p.add_argument("--quick", action="store_true", help="640×360, one character, every 2nd frame")
+    p.add_argument("--pairs", help="comma list of CLIP:CHARACTER, e.g. 640x360:square512")
+    p.add_argument("--sheet", action="store_true", help="write the contact sheet")
+    p.add_argument("--before", type=Path, default=OUT / "before", help="before results folder")
+    p.add_argument("--after", type=Path, help="after results folder (default: before twice)")
+    args = p.parse_args()
+
+    if not measure.available():
+        raise SystemExit(measure.INSTALL)
+    if args.sheet:
+        import expressions_sheet
+
+        path = expressions_sheet.write(SHEET, args.before, args.after)
+        print(f"contact sheet: {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KB)")
+        return
+    every = 2 if args.quick else 1
+    identity_every = 48 if args.quick else 12
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.2f}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+    if args.result is not None:
+        if args.character is None:
+            raise SystemExit("--result needs --character (the still the result animates).")
+        clip = clip_for(args.clip)
+        s = score_file(args.result, args.character, clip, every, identity_every)
+        print_score(f"{args.result.name} ← {args.character.name} (driving {args.clip})", s)
+        return
+
+    chars = truth.make_characters(OUT / "characters")
+    pairs = QUICK_PAIRS if args.quick else PAIRS
+    if args.pairs:
+        pairs = tuple(tuple(x.split(":")) for x in args.pairs.split(","))  # type: ignore[misc]
+    folder = OUT / args.label
+    results: dict[str, Score] = {}
+    for clip_name, char in pairs:
+        clip = clip_for(clip_name)
+        out = folder / f"{clip_name}_{char}.mp4"
+        t0 = time.perf_counter()
+        took = render_engine(clip.path, chars[char], out, args.engine_root.resolve())
+        frames = len(clip.truth["jaw"])
+        t1 = time.perf_counter()
+        s = score_file(out, chars[char], clip, every, identity_every)
+        print_score(
+            f"{clip_name} → {char}: render {took:.1f} s ({frames / took:.0f} fps in-process), "
+            f"scored in {time.perf_counter() - t1:.1f} s (wall {time.perf_counter() - t0:.1f} s)",
+            s,
+        )
+        results[f"{clip_name} → {char}"] = s
+    print("\n" + markdown(results))
+    (folder / "scores.json").write_text(
+        json.dumps({k: _as_json(v) for k, v in results.items()}, indent=1, default=float)
+    )
+
+
+if __name__ == "__main__":
+    main()

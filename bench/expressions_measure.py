@@ -1,0 +1,297 @@
+"""Expressions read from a video by a model the engine does not use: dlib's 68-point shape
+predictor and its ResNet face embedding (both from `face-recognition-models`, run by
+`dlib-bin`; the engine and services/face use MediaPipe's 468-point mesh, so scoring with that
+would flatter an engine built on it).
+
+Per frame (image sides; distances in the face's upright frame over the inter-ocular
+distance): eye_left / eye_right openness (mean lid gap), brows (brow height over the eye
+line), mouth (inner-lip gap), smile (mouth width), yaw (nose tip off the eyes' middle), roll
+(eye line, degrees clockwise). Identity: the embedding distance of result frames to the
+character still (< 0.6 = the same person by dlib's convention).
+
+Tracking: the detector finds the first box; after that the box follows the landmarks (its
+place and size relative to them fixed at the first frame) and the predictor runs twice per
+frame (the second time on the box of its own first answer), so an answer depends on the
+frame and not on how far the face moved since the last one. Signals get a running median
+of three (a single frame where the predictor snaps to a wrong answer is dropped).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import av
+import numpy as np
+
+INSTALL = (
+    "The expression bench measures with dlib, which is not installed: run `make bench-setup` "
+    "(or `.venv/bin/pip install -e '.[bench]'`)."
+)
+
+NAMES = ("eye_left", "eye_right", "brows", "mouth", "smile", "yaw", "roll")
+
+
+class MissingModel(RuntimeError):
+    pass
+
+
+@cache
+def _models() -> tuple[object, object, object]:
+    try:
+        import dlib
+        import face_recognition_models as frm
+    except ImportError as e:
+        raise MissingModel(INSTALL) from e
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(frm.pose_predictor_model_location())
+    encoder = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
+    return detector, predictor, encoder
+
+
+def available() -> bool:
+    try:
+        _models()
+    except MissingModel:
+        return False
+    return True
+
+
+def signals_of(points: np.ndarray) -> np.ndarray:
+    """NAMES for one face's 68 points (x, y)."""
+    p = points.astype(np.float64)
+    el, er = p[36:42].mean(0), p[42:48].mean(0)
+    d = er - el
+    iod = float(np.hypot(*d)) or 1.0
+    roll = math.atan2(d[1], d[0])
+    c, s = math.cos(roll), math.sin(roll)
+    u = p[:, 0] * c + p[:, 1] * s
+    v = -p[:, 0] * s + p[:, 1] * c
+
+    def gap(pairs: tuple[tuple[int, int], ...]) -> float:
+        return float(np.mean([v[lo] - v[up] for up, lo in pairs])) / iod
+
+    eye_v = v[36:48].mean()
+    return np.array(
+        [
+            gap(((37, 41), (38, 40))),
+            gap(((43, 47), (44, 46))),
+            (eye_v - v[17:27].mean()) / iod,
+            gap(((61, 67), (62, 66), (63, 65))),
+            (u[54] - u[48]) / iod,
+            # the nose tip off the eyes' middle: the outline points move with hair and glasses
+            (u[30] - (u[36:42].mean() + u[42:48].mean()) / 2) / iod,
+            math.degrees(roll),
+        ]
+    )
+
+
+@dataclass
+class Track:
+    """One video read by dlib: NAMES per frame (NaN where no face), frame times, jitter and
+    identity distances (at the frames in `identity_at`)."""
+
+    times: np.ndarray
+    signals: np.ndarray  # (frames, len(NAMES))
+    points: np.ndarray  # (frames, 68, 2), NaN where no face
+    identity: dict[int, float] = field(default_factory=dict)
+    size: tuple[int, int] = (0, 0)
+
+    @property
+    def found(self) -> float:
+        return float(np.mean(~np.isnan(self.signals[:, 0]))) if len(self.signals) else 0.0
+
+    def jitter(self) -> float:
+        """Median over frames of the RMS second difference of the 68 points, in thousandths
+        of the inter-ocular distance: noise a smooth motion at 24 fps hardly has."""
+        p = self.points
+        if len(p) < 3:
+            return float("nan")
+        acc = p[:-2] - 2 * p[1:-1] + p[2:]
+        iod = np.linalg.norm(p[1:-1, 42:48].mean(1) - p[1:-1, 36:42].mean(1), axis=1)
+        rms = np.sqrt(np.mean(np.sum(acc**2, axis=2), axis=1)) / iod
+        return float(np.nanmedian(rms) * 1000) if np.isfinite(rms).any() else float("nan")
+
+
+# Boxes the 68-point predictor is run on around the detected one (shifts and scales, shares
+# of its side): their mean landmarks. One box flips between nearby answers on faces the
+# predictor finds hard (wrinkles, glasses: up to 0.04 eye-distances on a still picture moved by
+# half a pixel, and now and then a whole mouth 30 px off); the median of seven settles it.
+_ENSEMBLE = (
+    (0, 0, 0),
+    (0.03, 0, 0),
+    (-0.03, 0, 0),
+    (0, 0.03, 0),
+    (0, -0.03, 0),
+    (0, 0, 0.05),
+    (0, 0, -0.05),
+)
+_FACE_PX = 150  # the predictor looks at the face scaled to about this box side
+
+
+def _shape(img: np.ndarray, box: object) -> tuple[object, np.ndarray]:
+    """The 68 points (image pixels) and a dlib shape of them for the embedding."""
+    import cv2
+    import dlib
+
+    _, predictor, _ = _models()
+    left, top, right, bottom = box.left(), box.top(), box.right(), box.bottom()  # type: ignore[attr-defined]
+    side = max(1.0, float(right - left))
+    k = min(1.0, _FACE_PX / side)
+    h, w = img.shape[:2]
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    x0, y0 = max(0, int(cx - side)), max(0, int(cy - side))
+    x1, y1 = min(w, int(cx + side)), min(h, int(cy + side))
+    crop = np.ascontiguousarray(img[y0:y1, x0:x1])
+    if k < 1:
+        crop = cv2.resize(crop, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    runs = []
+    for dx, dy, ds in _ENSEMBLE:
+        bx, by, half = (cx - x0 + dx * side) * k, (cy - y0 + dy * side) * k, side * k * (1 + ds) / 2
+        r = dlib.rectangle(round(bx - half), round(by - half), round(bx + half), round(by + half))
+        shape = predictor(crop, r)  # type: ignore[operator]
+        runs.append([(q.x, q.y) for q in shape.parts()])
+    pts = np.median(np.asarray(runs, np.float64), axis=0) / k + (x0, y0)
+    full = dlib.full_object_detection(
+        dlib.rectangle(left, top, right, bottom),
+        [dlib.point(round(x), round(y)) for x, y in pts],
+    )
+    return full, pts
+
+
+def _detect(img: np.ndarray) -> object | None:
+    """The largest face's dlib box in the whole frame (looked for on a copy of at most
+    640 px, upsampled once by the detector), in the frame's pixels."""
+    import cv2
+    import dlib
+
+    detector, _, _ = _models()
+    h, w = img.shape[:2]
+    k = min(1.0, 640.0 / max(h, w))
+    small = img if k == 1 else cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    found = detector(np.ascontiguousarray(small), 1)  # type: ignore[operator]
+    if not found:
+        return None
+    r = max(found, key=lambda b: b.area())
+    return dlib.rectangle(
+        round(r.left() / k), round(r.top() / k), round(r.right() / k), round(r.bottom() / k)
+    )
+
+
+def _iod(pts: np.ndarray) -> float:
+    return float(np.linalg.norm(pts[42:48].mean(0) - pts[36:42].mean(0))) or 1.0
+
+
+def _box_of(pts: np.ndarray, rel: tuple[float, float, float]) -> object:
+    import dlib
+
+    centre, iod = pts.mean(0), _iod(pts)
+    half = rel[2] * iod / 2
+    bx, by = centre[0] + rel[0] * iod, centre[1] + rel[1] * iod
+    return dlib.rectangle(round(bx - half), round(by - half), round(bx + half), round(by + half))
+
+
+def _plausible(pts: np.ndarray, prev: np.ndarray) -> bool:
+    """Still the same face: eye distance within 25 % and the centre within one eye distance."""
+    a, b = _iod(pts), _iod(prev)
+    return 0.75 < a / b < 1.33 and float(np.linalg.norm(pts.mean(0) - prev.mean(0))) < b
+
+
+def embedding(img: np.ndarray, shape: object) -> np.ndarray:
+    _, _, encoder = _models()
+    return np.array(encoder.compute_face_descriptor(img, shape))  # type: ignore[attr-defined]
+
+
+def still_face(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The character still's 68 points and embedding, or None without a face."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        img = np.ascontiguousarray(np.asarray(im.convert("RGB")))
+    box = _detect(img)
+    if box is None:
+        return None
+    shape, pts = _shape(img, box)
+    return pts, embedding(img, shape)
+
+
+def read_video(
+    path: Path,
+    *,
+    every: int = 1,
+    identity_of: np.ndarray | None = None,
+    identity_every: int = 24,
+    frames: set[int] | None = None,
+    keep: dict[int, np.ndarray] | None = None,
+) -> Track:
+    """Track the face through `path` (every `every`-th frame); with `identity_of` (an
+    embedding), the distance to it every `identity_every` frames. Frames listed in `frames`
+    are copied into `keep` (for contact sheets)."""
+    times, rows, pts_all, ident = [], [], [], {}
+    prev: np.ndarray | None = None
+    # After the first detection the box follows the landmarks: its centre and side relative to
+    # their centroid and eye distance are fixed then. Re-detecting every frame instead makes the
+    # box (and so the landmarks) hop between two answers on alternate frames.
+    rel: tuple[float, float, float] | None = None
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        size = (stream.codec_context.width, stream.codec_context.height)
+        for i, f in enumerate(c.decode(stream)):
+            if frames is not None and keep is not None and i in frames:
+                keep[i] = f.to_ndarray(format="rgb24")
+            if i % every:
+                continue
+            img = keep[i] if keep is not None and i in keep else f.to_ndarray(format="rgb24")
+            t = float(f.time) if f.time is not None else i / float(stream.average_rate or 24)
+            times.append(t)
+            box = _box_of(prev, rel) if prev is not None and rel is not None else _detect(img)
+            if box is None:
+                prev = rel = None
+                rows.append(np.full(len(NAMES), np.nan))
+                pts_all.append(np.full((68, 2), np.nan))
+                continue
+            shape, pts = _shape(img, box)
+            if rel is not None:
+                # settle on this frame's own answer: the box from these landmarks, once more
+                shape, pts = _shape(img, _box_of(pts, rel))
+            if rel is None:
+                centre, iod = pts.mean(0), _iod(pts)
+                cx, cy = (box.left() + box.right()) / 2, (box.top() + box.bottom()) / 2
+                rel = (
+                    (cx - centre[0]) / iod,
+                    (cy - centre[1]) / iod,
+                    (box.right() - box.left()) / iod,
+                )
+            elif not _plausible(pts, prev):
+                prev = rel = None  # lost: detect again on the next frame
+                rows.append(np.full(len(NAMES), np.nan))
+                pts_all.append(np.full((68, 2), np.nan))
+                continue
+            prev = pts
+            rows.append(signals_of(pts))
+            pts_all.append(pts)
+            if identity_of is not None and i % identity_every == 0:
+                ident[i] = float(np.linalg.norm(embedding(img, shape) - identity_of))
+    t0 = times[0] if times else 0.0
+    return Track(
+        np.asarray(times) - t0, median3(np.asarray(rows)), np.asarray(pts_all), ident, size
+    )
+
+
+def median3(rows: np.ndarray) -> np.ndarray:
+    """Each signal's running median of three samples (NaN-aware): a single frame where the
+    predictor snaps to a wrong answer is dropped; a blink (≥ 5 frames at 24 fps) is kept."""
+    if len(rows) < 3:
+        return rows
+    import warnings
+
+    stack = np.stack([np.roll(rows, 1, axis=0), rows, np.roll(rows, -1, axis=0)])
+    stack[0, 0], stack[2, -1] = rows[0], rows[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows stay NaN
+        out = np.nanmedian(stack, axis=0)
+    out[np.isnan(rows).all(axis=1)] = np.nan
+    return out
