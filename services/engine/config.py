@@ -51,6 +51,9 @@ class FaceSearchConfig:
     search_s: float = 2.0
     # ...trying every this many frames: the cascade costs far more than a frame.
     search_every: int = 3
+    # The landmark model's face-presence score from which its points are used (MediaPipe's
+    # 0.5); below it, that face moves by dense flow instead (motion.py).
+    landmark_presence: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,66 @@ class WarpConfig:
 
 
 @dataclass(frozen=True)
+class RetargetConfig:
+    """The landmark path's driving side (see retarget.py): what counts as head motion, how
+    much of the measured expression reaches the character, and jitter filtering."""
+
+    # The 468-point model under-reports lips, jaw and brows by about half against the pixels
+    # that moved (measured on a clip whose motion is known): gains on those regions' deltas.
+    lips_gain: float = 1.8
+    jaw_gain: float = 1.6
+    brows_gain: float = 2.0
+    # A shut eye still reads this share of its open lid gap (the model rounds the lids);
+    # openness is measured from here (0) to the neutral frame's gap (1).
+    eye_closed: float = 0.55
+    # Lids meet this far up from the lower lid (the upper lid travels most of the way).
+    lid_meet: float = 0.3
+    # Opening a little wider than neutral is allowed (a surprised look), no more.
+    max_eye_open: float = 1.25
+    # One-Euro filter (Casiez et al.): cutoff in Hz at rest, speed coefficient (per
+    # inter-ocular distance per second) raising it during fast moves, derivative cutoff.
+    min_cutoff: float = 2.0
+    beta: float = 0.6
+    d_cutoff: float = 3.0
+    eye_min_cutoff: float = 5.0
+    # Bounds on the transferred head motion (shares of the face's size, and a ratio): the ring
+    # that moves with the head stays inside the fixed border whatever a bad frame says.
+    max_shift: float = 0.15
+    max_scale: float = 0.15
+    max_roll_deg: float = 30.0
+    # A lost driving face holds the last pose; the tracker looks again every this many frames.
+    refind_every: int = 8
+    # Runway-style expression intensity 1–5 → gain on the expression deltas; 3 = as performed.
+    expression_gains: tuple[float, float, float, float, float] = (0.4, 0.7, 1.0, 1.3, 1.6)
+
+    def gain(self, intensity: int | None) -> float:
+        return self.expression_gains[(intensity or 3) - 1]
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    """The landmark path's character side (see mesh.py): where the piecewise-affine warp lies
+    and how the mouth interior is painted."""
+
+    # The warped square, in face heights (the landmarks' forehead-to-chin extent), around the
+    # face: its edge is the fixed border, nothing outside it changes.
+    region_factor: float = 2.0
+    # Nodes moving with the head: the face outline pushed out by this factor about its centre.
+    ring_factor: float = 1.3
+    # Grid cells per region side where the map is computed (then upsampled per plane).
+    grid_res: int = 192
+    # A rigid ring around each eye (eye-corner half width × this, lid height + this share of
+    # the inter-ocular distance above and below): lids move inside, frames of glasses that sit
+    # around the eye stay straight.
+    eye_ring_x: float = 1.45
+    eye_ring_margin: float = 0.13
+    # New mouth opening is painted dark: luma pulled this far toward black, chroma this far
+    # toward grey (the stretched lip line underneath gives it a red tint and some texture).
+    mouth_dark: float = 0.78
+    mouth_desaturate: float = 0.45
+
+
+@dataclass(frozen=True)
 class EncoderConfig:
     """x264 for the result, on its own thread."""
 
@@ -129,6 +192,8 @@ class EngineConfig:
     faces: FaceSearchConfig = field(default_factory=FaceSearchConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
     warp: WarpConfig = field(default_factory=WarpConfig)
+    retarget: RetargetConfig = field(default_factory=RetargetConfig)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     limits: RenderLimits = field(default_factory=RenderLimits)
     worker: WorkerConfig = field(default_factory=WorkerConfig)

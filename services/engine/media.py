@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Generic, TypeVar, overload
 
 import av
 import numpy as np
@@ -44,16 +45,22 @@ def luma(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(y, turns)) if turns else y
 
 
-class DrivingReader:
+T = TypeVar("T")
+
+
+class DrivingReader(Generic[T]):
     """Opens the driving clip; iterating yields luma arrays (video) and packets (audio).
 
     `convert` replaces the luma read when a caller needs something else of each decoded frame
-    (the comparison export takes a scaled colour tile).
+    (the engine takes the frame's planes for the landmark model, the comparison export a
+    scaled colour tile).
     """
 
-    def __init__(
-        self, path: str | Path, *, convert: Callable[[av.VideoFrame], np.ndarray] = luma
-    ) -> None:
+    @overload
+    def __init__(self: DrivingReader[np.ndarray], path: str | Path) -> None: ...
+    @overload
+    def __init__(self, path: str | Path, *, convert: Callable[[av.VideoFrame], T]) -> None: ...
+    def __init__(self, path: str | Path, *, convert: Callable[[av.VideoFrame], Any] = luma) -> None:
         name = Path(path).name
         self._convert = convert
         stat_regular_file(Path(path))  # a FIFO or a device would block or never end
@@ -107,7 +114,7 @@ class DrivingReader:
             return 0.0
         return float(self.video.start_time * self.video.time_base)
 
-    def __iter__(self) -> Iterator[np.ndarray | av.Packet]:
+    def __iter__(self) -> Iterator[T | av.Packet]:
         streams = [self.video] + ([self.audio] if self.audio is not None else [])
         try:
             for packet in self._container.demux(streams):
@@ -126,7 +133,7 @@ class DrivingReader:
     def close(self) -> None:
         self._container.close()
 
-    def __enter__(self) -> DrivingReader:
+    def __enter__(self) -> DrivingReader[T]:
         return self
 
     def __exit__(
@@ -136,7 +143,7 @@ class DrivingReader:
 
 
 def result_writer(
-    path: str | Path, size: tuple[int, int], reader: DrivingReader, encoder: EncoderConfig
+    path: str | Path, size: tuple[int, int], reader: DrivingReader[Any], encoder: EncoderConfig
 ) -> H264Writer:
     """An MP4 on the driving clip's timeline: its frame rate, frames numbered from its first,
     its audio from that frame on, BT.709 tags (framing.rgb_to_i420 converts so). Writes the

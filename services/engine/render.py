@@ -1,4 +1,13 @@
-"""The whole job as one stream: decode → track → retarget and warp → encode, frame by frame."""
+"""The whole job as one stream: decode → track → retarget and warp → encode, frame by frame.
+
+Two ways to move the character, chosen once per job:
+
+- landmarks (the normal path): the character's and the driving face's 468-point meshes
+  (services.face.landmarks); retarget.py turns each driving frame into the character's
+  landmark places, mesh.py into a fold-free piecewise-affine map and a mouth-interior paint;
+- dense flow (the fallback when the landmark model finds no face in the character or at the
+  start of the clip, e.g. a drawing it does not read): motion.py's DIS flow on a face crop.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +19,26 @@ from pathlib import Path
 
 import av
 import cv2
+import numpy as np
 
 from services.engine.config import DEFAULT_CONFIG, EngineConfig, RenderLimits
-from services.engine.framing import face_square, fit_cover, load_picture, output_size, rgb_to_i420
+from services.engine.framing import (
+    Square,
+    face_square,
+    fit_cover,
+    load_picture,
+    output_size,
+    rgb_to_i420,
+)
 from services.engine.media import DrivingReader, result_writer
+from services.engine.mesh import FaceMesh
 from services.engine.motion import MotionTracker
+from services.engine.retarget import Retargeter, iod
 from services.engine.warp import FaceWarper
 from services.errors import InputError
-from services.media.faces import find_face
+from services.face.landmarks import Image, Landmarker, Landmarks, Yuv420
+from services.face.video import frame_image
+from services.media.faces import Box, find_face
 from services.media.metadata import (
     MIN_MEAN_FPS,
     check_image_size,
@@ -95,6 +116,102 @@ def _refuse_unbounded(reader: DrivingReader, name: str, limits: RenderLimits) ->
     )
 
 
+def _luma(image: Image) -> np.ndarray:
+    if isinstance(image, Yuv420):
+        return image.y
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def mesh_region(face: Landmarks, factor: float) -> Square:
+    """The square the landmark path warps: `factor` face sizes (the mesh's own extent,
+    forehead to chin) around the face's middle."""
+    xy = face.points[:, :2]
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    side = factor * float(max(hi - lo))
+    return Square(float(lo[0] + hi[0]) / 2, float(lo[1] + hi[1]) / 2, side)
+
+
+class _Driver:
+    """Moves the character for one driving frame; returns the output frame (I420)."""
+
+    def step(self, image: Image) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _LandmarkDriver(_Driver):
+    def __init__(
+        self,
+        neutral: Landmarks,
+        character: Landmarks,
+        i420: np.ndarray,
+        size: tuple[int, int],
+        landmarker: Landmarker,
+        config: EngineConfig,
+        *,
+        fps: float,
+        expression_gain: float,
+    ) -> None:
+        self._landmarker = landmarker
+        self._cfg = config
+        region = mesh_region(character, config.mesh.region_factor)
+        self._warper = FaceWarper(i420, size, region, region, config.mesh.grid_res, config.warp)
+        self._retarget = Retargeter(
+            neutral, character, config.retarget, fps=fps, expression_gain=expression_gain
+        )
+        chars = character.points[:, 0] + 1j * character.points[:, 1]
+        self._mesh = FaceMesh(
+            self._retarget.neutral.points,
+            iod(chars.astype(np.complex128)),
+            region,
+            self._warper.grid,
+            config.mesh,
+        )
+        self._lost = 0
+
+    def step(self, image: Image) -> np.ndarray:
+        # a lost face is looked for again only every few frames: Haar costs several frames
+        refind = self._lost % self._cfg.retarget.refind_every == 0
+        found = self._landmarker.track(image, redetect=refind)
+        self._lost = 0 if found is not None else self._lost + 1
+        pose = self._retarget.step(found)
+        field, paint = self._mesh.field(self._mesh.nodes(pose))
+        frame = self._warper.remap(field)
+        if paint is not None:
+            mesh = self._cfg.mesh
+            self._warper.paint(paint, mesh.mouth_dark, mesh.mouth_desaturate)
+        return frame
+
+
+class _FlowDriver(_Driver):
+    def __init__(
+        self,
+        neutral_luma: np.ndarray,
+        box: Box[float],
+        char_box: Box[float],
+        i420: np.ndarray,
+        size: tuple[int, int],
+        config: EngineConfig,
+        *,
+        expression_gain: float,
+    ) -> None:
+        framing = config.framing
+        square = face_square(box, framing.crop_factor, framing.crop_drop)
+        self._tracker = MotionTracker(
+            neutral_luma, square, config.motion, expression_gain=expression_gain
+        )
+        self._warper = FaceWarper(
+            i420,
+            size,
+            face_square(char_box, framing.crop_factor, framing.crop_drop),
+            face_square(char_box, framing.warp_factor, framing.crop_drop),
+            config.motion.flow_res,
+            config.warp,
+        )
+
+    def step(self, image: Image) -> np.ndarray:
+        return self._warper.apply(self._tracker.step(_luma(image)))
+
+
 def render(
     video: str | Path,
     image: str | Path,
@@ -105,30 +222,30 @@ def render(
     canceled: Callable[[], bool] | None = None,
     config: EngineConfig = DEFAULT_CONFIG,
 ) -> RenderResult:
-    """Render to `out` (an .mp4 path). Raises InputError with a sentence, or Canceled."""
+    """Render to `out` (an .mp4 path). Raises InputError with a sentence, or Canceled.
+
+    Body control is not an option of this engine (it moves the face region only; the
+    provider's capabilities leave it out, and the CLI says so when it is given)."""
     started = time.perf_counter()
     options = options or TaskOptions()
     framing, faces, limits = config.framing, config.faces, config.limits
-    gain = config.motion.gain(options.expression_intensity)
     check_image_size(Path(image))  # from the header, before a full-size decode
     picture = load_picture(image, framing.min_side)
     size = output_size(picture.shape[1], picture.shape[0], options.ratio, framing)
     picture = fit_cover(picture, size)
-    gray = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
-    char_box = find_face(gray, faces.detect_sides, faces.scale_step)
-    if char_box is None:
-        raise _no_face_in_image()
-    warper = FaceWarper(
-        rgb_to_i420(picture),
-        size,
-        face_square(char_box, framing.crop_factor, framing.crop_drop),
-        face_square(char_box, framing.warp_factor, framing.crop_drop),
-        config.motion.flow_res,
-        config.warp,
+    landmarker = Landmarker(
+        presence_threshold=faces.landmark_presence, detect_sides=faces.detect_sides
     )
-    still = warper.frame.copy()
+    char_marks = landmarker.detect(picture)
+    char_box: Box[float] | None = None
+    if char_marks is None:
+        gray = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
+        char_box = find_face(gray, faces.detect_sides, faces.scale_step)
+        if char_box is None:
+            raise _no_face_in_image()
+    still = rgb_to_i420(picture)
 
-    with DrivingReader(video) as reader:
+    with DrivingReader(video, convert=frame_image) as reader:
         name = Path(video).name
         _refuse_unbounded(reader, name, limits)
         fps = float(reader.fps)
@@ -137,31 +254,38 @@ def render(
         search_frames = max(1, round(faces.search_s * fps))
         writer = result_writer(out, size, reader, config.encoder)
         try:
-            tracker: MotionTracker | None = None
+            driver: _Driver | None = None
             n = 0
             for item in reader:
                 if isinstance(item, av.Packet):
                     writer.mux_audio(item)
                     continue
-                if tracker is None:
+                if driver is None:
                     if n >= search_frames:
                         raise _no_face_in_video(Path(video).name)
-                    box = None
                     if n % faces.search_every == 0:
-                        box = find_face(item, faces.detect_sides, faces.scale_step)
-                    if box is not None:
-                        square = face_square(box, framing.crop_factor, framing.crop_drop)
-                        tracker = MotionTracker(item, square, config.motion, expression_gain=gain)
+                        driver = _start(
+                            item,
+                            char_marks,
+                            char_box,
+                            picture,
+                            still,
+                            size,
+                            landmarker,
+                            config,
+                            fps=fps,
+                            intensity=options.expression_intensity,
+                        )
                 if n >= most:
                     raise InputError(_too_long(name, limits))
-                frame = still if tracker is None else warper.apply(tracker.step(item))
+                frame = still if driver is None else driver.step(item)
                 writer.write(frame)
                 n += 1
                 if progress is not None:
                     progress(n, total)
                 if canceled is not None and canceled():
                     raise Canceled()
-            if tracker is None:
+            if driver is None:
                 raise _no_face_in_video(Path(video).name)
             writer.finish()
         except BaseException:
@@ -169,3 +293,52 @@ def render(
             Path(out).unlink(missing_ok=True)
             raise
     return RenderResult(Path(out), n, size[0], size[1], fps, time.perf_counter() - started)
+
+
+def _start(
+    image: Image,
+    char_marks: Landmarks | None,
+    char_box: Box[float] | None,
+    picture: np.ndarray,
+    still: np.ndarray,
+    size: tuple[int, int],
+    landmarker: Landmarker,
+    config: EngineConfig,
+    *,
+    fps: float,
+    intensity: int | None,
+) -> _Driver | None:
+    """The driver for a clip whose face is first seen in `image` (its neutral frame), or None
+    if no face is there: landmarks on both faces, else dense flow between face boxes."""
+    faces = config.faces
+    if char_marks is not None:
+        neutral = landmarker.track(image)
+        if neutral is not None:
+            return _LandmarkDriver(
+                neutral,
+                char_marks,
+                still,
+                size,
+                landmarker,
+                config,
+                fps=fps,
+                expression_gain=config.retarget.gain(intensity),
+            )
+    luma = _luma(image)
+    box = find_face(luma, faces.detect_sides, faces.scale_step)
+    if box is None:
+        return None
+    if char_box is None:
+        gray = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
+        char_box = find_face(gray, faces.detect_sides, faces.scale_step)
+        if char_box is None:  # the model saw a face the cascade does not: no fallback
+            return None
+    return _FlowDriver(
+        luma,
+        box,
+        char_box,
+        still,
+        size,
+        config,
+        expression_gain=config.motion.gain(intensity),
+    )

@@ -77,6 +77,29 @@ class _Plane:
         )
         self.scale = float(1 / (k * step))  # flow px → this plane's px
 
+    def paint(
+        self, weight: np.ndarray, box: tuple[int, int, int, int], amount: float, target: int
+    ) -> None:
+        """Pull this plane toward `target` by amount·weight inside grid box `box`."""
+        a, cx, cy = float(self.to_grid[0, 0]), float(self.to_grid[0, 2]), float(self.to_grid[1, 2])
+        gx, gy, gw, gh = box
+        w, h = self.size
+        # region pixels whose grid position falls in the box (one cell of margin)
+        x0 = max(0, math.floor((gx - 1 - cx) / a))
+        y0 = max(0, math.floor((gy - 1 - cy) / a))
+        x1 = min(w, math.ceil((gx + gw + 1 - cx) / a))
+        y1 = min(h, math.ceil((gy + gh + 1 - cy) / a))
+        if x1 <= x0 or y1 <= y0:
+            return
+        m = np.array([[a, 0, cx + a * x0], [0, a, cy + a * y0]], np.float32)
+        alpha = cv2.warpAffine(
+            weight, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        )
+        roi = self.dst_roi[y0:y1, x0:x1]
+        pix = roi.astype(np.float32)
+        pix -= alpha * np.float32(amount) * (pix - np.float32(target))
+        np.copyto(roi, pix, casting="unsafe")
+
     def warp(self, weighted: np.ndarray) -> None:
         """`weighted`: the faded field on the padded grid, in flow px."""
         grid = cv2.scaleAdd(weighted, self.scale, self.identity)
@@ -137,14 +160,33 @@ class FaceWarper:
         self._weight = np.repeat(weight[..., None], 2, axis=2)
         self._padded = np.zeros_like(self._weight)
 
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(res, pad): the padded grid is res + 2·pad cells a side, cell i's centre at flow
+        pixel i − pad of the crop."""
+        return self._res, self._pad
+
     def apply(self, field: np.ndarray) -> np.ndarray:
         """Warp the character by `field` (res×res×2, flow px) and return the output frame."""
         p = self._pad
         cv2.copyMakeBorder(field, p, p, p, p, cv2.BORDER_REPLICATE, dst=self._padded)
-        weighted = cv2.multiply(self._padded, self._weight)
+        return self.remap(cv2.multiply(self._padded, self._weight))
+
+    def remap(self, padded: np.ndarray) -> np.ndarray:
+        """Warp the character by a field already on the padded grid, used as it is (the mesh
+        path's map is zero at its own fixed border), and return the output frame."""
         for plane in self._planes:
-            plane.warp(weighted)
+            plane.warp(padded)
         return self.frame
+
+    def paint(self, weight: np.ndarray, dark: float, desaturate: float) -> None:
+        """Darken the output where `weight` (padded grid, 0..1) says: luma toward black by
+        `dark`, chroma toward grey by `desaturate` — only over the weight's bounding box."""
+        x, y, w, h = cv2.boundingRect((weight > 0.01).astype(np.uint8))
+        if w == 0 or h == 0:
+            return
+        for i, plane in enumerate(self._planes):
+            plane.paint(weight, (x, y, w, h), dark if i == 0 else desaturate, 16 if i == 0 else 128)
 
 
 def _plane(i420: np.ndarray, w: int, h: int, index: int) -> np.ndarray:

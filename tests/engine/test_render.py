@@ -74,17 +74,6 @@ def test_everything_well_outside_the_face_is_the_character_picture(
     assert err[(0, 0)] < 3
 
 
-def test_expression_intensity_scales_the_motion(
-    clip: Clip, character: Character, tmp_path: Path
-) -> None:
-    opened = {}
-    for level in (1, 5):
-        out = tmp_path / f"i{level}.mp4"
-        render(clip.path, character.path, out, TaskOptions(expression_intensity=level))
-        opened[level] = mouth_opening(gray_frames(out), character.mouth, character.face_side)
-    assert opened[5].max() > 2 * opened[1].max()
-
-
 def test_ratio_option_sets_the_output_size(
     clip: Clip, character: Character, tmp_path: Path
 ) -> None:

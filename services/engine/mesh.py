@@ -1,0 +1,271 @@
+"""The landmark path's character side: a fold-safe piecewise-affine map from retargeted
+landmarks, on the warp grid (warp.py upsamples and applies it to the I420 planes).
+
+Nodes (image px, complex numbers x + iy):
+
+- the mesh's landmarks (retarget.POINTS), placed by the Retargeter;
+- a mouth gap: two rows of nodes on the character's inner-lip midline, one riding with the
+  upper lip and one with the lower. Between the rows lies only what is new when the mouth
+  opens wider than the character's own (zero area in the picture): that band is painted dark.
+  Whatever the character shows between its lips (teeth) stays attached to its lip, unstretched;
+- a rigid ring around each eye (moves with the head only): lids close inside it, so the frame
+  of a pair of glasses around the eye is not bent by a blink;
+- a ring around the face (the outline pushed out, moves with the head only);
+- a fixed border at the warped square's edge: nothing outside it changes.
+
+The triangulation (Delaunay, OpenCV's Subdiv2D) is made once on a reference layout of the
+character's nodes where the lips, the gap rows and the lids are pulled a little apart, so a
+closed mouth or eye has the same triangles as an open one. Each frame every triangle must keep
+its reference orientation — with a fixed convex border that is what makes a piecewise-affine
+map fold-free — and a triangle that would flip has its nodes' expression halved (then the
+whole motion) until none does.
+
+The map itself: each triangle's backward affine map (output → picture), a triangle index per
+grid cell (fillConvexPoly), one gather. Cost ~1–2 ms per frame, independent of the video size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from services.engine.config import MeshConfig
+from services.engine.framing import Square
+from services.engine.retarget import (
+    FACE_OVAL,
+    INDEX,
+    INNER_LIP_PAIRS,
+    LEFT_EYE_CORNERS,
+    LEFT_LID_PAIRS,
+    LIP_CORNERS_INNER,
+    POINTS,
+    RIGHT_EYE_CORNERS,
+    RIGHT_LID_PAIRS,
+    Pose,
+)
+
+_SHIFT = 4  # fillConvexPoly's fractional bits
+_BORDER_PER_SIDE = 4
+_EYE_RING_NODES = 10
+# how far apart the reference layout pulls lips, gap rows and lids (inter-ocular distances)
+_REF_LIPS = 0.04
+_REF_LIDS = 0.03
+_MAX_UNFOLD_STEPS = 6
+
+
+def _area2(p: np.ndarray) -> np.ndarray:
+    """Twice the signed areas of triangles (T, 3) of complex points (positive: clockwise on
+    screen, i.e. counter-clockwise in x-right/y-down maths)."""
+    a, b, c = p[:, 0], p[:, 1], p[:, 2]
+    return ((b - a).conjugate() * (c - a)).imag
+
+
+class FaceMesh:
+    def __init__(
+        self,
+        neutral: np.ndarray,
+        iod: float,
+        region: Square,
+        grid: tuple[int, int],
+        config: MeshConfig,
+    ) -> None:
+        """`neutral`: the character's POINTS (complex, image px); `region`: the warped square
+        (its edge is the fixed border); `grid`: (res, pad) of the warp grid over `region`."""
+        self._cfg = config
+        res, pad = grid
+        self._k = res / region.side
+        self._origin = complex(region.x0, region.y0)
+        self._pad = pad
+        self._size = res + 2 * pad
+        eye_line = complex(
+            neutral[INDEX[LEFT_EYE_CORNERS[0]]] - neutral[INDEX[RIGHT_EYE_CORNERS[0]]]
+        )
+        down = eye_line / max(abs(eye_line), 1e-9) * 1j
+        self._down = down
+
+        n_lm = len(POINTS)
+        up_idx = np.array([INDEX[u] for u, _ in INNER_LIP_PAIRS])
+        lo_idx = np.array([INDEX[lo] for _, lo in INNER_LIP_PAIRS])
+        self._up_idx, self._lo_idx = up_idx, lo_idx
+        mid = (neutral[up_idx] + neutral[lo_idx]) / 2
+        self._mid_from_up = mid - neutral[up_idx]
+        self._mid_from_lo = mid - neutral[lo_idx]
+        n_gap = len(INNER_LIP_PAIRS)
+        self._gap_a = np.arange(n_lm, n_lm + n_gap)
+        self._gap_b = np.arange(n_lm + n_gap, n_lm + 2 * n_gap)
+
+        rigid: list[np.ndarray] = []
+        for corners, pairs in (
+            (RIGHT_EYE_CORNERS, RIGHT_LID_PAIRS),
+            (LEFT_EYE_CORNERS, LEFT_LID_PAIRS),
+        ):
+            outer, inner = (neutral[INDEX[c]] for c in corners)
+            centre = (outer + inner) / 2
+            half_w = abs(outer - inner) / 2 * config.eye_ring_x
+            lids = np.array([neutral[INDEX[i]] for pair in pairs for i in pair])
+            across = np.abs(((lids - centre) * down.conjugate()).real).max()
+            half_h = across + config.eye_ring_margin * iod
+            axis = eye_line / max(abs(eye_line), 1e-9)
+            a = np.linspace(0, 2 * math.pi, _EYE_RING_NODES, endpoint=False)
+            rigid.append(centre + axis * (half_w * np.cos(a) + 1j * half_h * np.sin(a)))
+        oval = neutral[[INDEX[p] for p in FACE_OVAL]]
+        centre = complex(oval.mean())
+        rigid.append(centre + config.ring_factor * (oval[::2] - centre))
+        rigid_nodes = np.concatenate(rigid)
+        # the border, half a grid cell inside the warped square
+        inset = 0.5 / self._k
+        x0, y0 = region.x0 + inset, region.y0 + inset
+        x1, y1 = region.x0 + region.side - inset, region.y0 + region.side - inset
+        t = np.linspace(0, 1, _BORDER_PER_SIDE, endpoint=False)
+        border = np.concatenate(
+            [
+                x0 + (x1 - x0) * t + 1j * y0,
+                x1 + 1j * (y0 + (y1 - y0) * t),
+                x1 - (x1 - x0) * t + 1j * y1,
+                x0 + 1j * (y1 - (y1 - y0) * t),
+            ]
+        )
+        self._rigid = slice(n_lm + 2 * n_gap, n_lm + 2 * n_gap + len(rigid_nodes))
+        self._border = slice(self._rigid.stop, self._rigid.stop + len(border))
+        src = np.concatenate([neutral, mid, mid, rigid_nodes, border])
+        self._src = src
+
+        # the reference layout: closed lips, gap rows and lids pulled apart just enough for
+        # Delaunay to put triangles between them (an open pair is left as it is)
+        ref = src.copy()
+        for ups, los, gap in (
+            (up_idx, lo_idx, _REF_LIPS),
+            *(
+                (
+                    np.array([INDEX[u] for u, _ in pairs]),
+                    np.array([INDEX[lo] for _, lo in pairs]),
+                    _REF_LIDS,
+                )
+                for pairs in (RIGHT_LID_PAIRS, LEFT_LID_PAIRS)
+            ),
+        ):
+            open_ = ((src[los] - src[ups]) * down.conjugate()).real
+            push = np.maximum(0.0, gap * iod - open_) / 2 * down
+            ref[ups] -= push
+            ref[los] += push
+        quarter = ((ref[lo_idx] - ref[up_idx]) * down.conjugate()).real / 4 * down
+        ref[self._gap_a] = mid - quarter / 2
+        ref[self._gap_b] = mid + quarter / 2
+        tri = _delaunay(ref)
+        flip = _area2(ref[tri]) < 0
+        tri[flip] = tri[flip][:, ::-1]
+        self._tri = tri
+        self._ref_area = _area2(ref[tri])
+        # the mouth's inside: triangles whose corners are all inner-lip or gap nodes
+        mouth = np.zeros(len(src), bool)
+        mouth[up_idx] = mouth[lo_idx] = True
+        mouth[[INDEX[c] for c in LIP_CORNERS_INNER]] = True
+        mouth[self._gap_a] = mouth[self._gap_b] = True
+        self._mouth_tri = mouth[tri].all(axis=1)
+        self._src_area2 = _area2(src[tri])
+        self._src_area = np.abs(self._src_area2)
+        self._g_src = self._to_grid(src)
+        ys, xs = np.mgrid[0 : self._size, 0 : self._size]
+        self._gx, self._gy = xs.astype(np.float32), ys.astype(np.float32)
+        self._ids = np.empty((self._size, self._size), np.int32)
+
+    def _to_grid(self, p: np.ndarray) -> np.ndarray:
+        """Image px (index coordinates) → grid cell coordinates (cell i's centre at i)."""
+        return (p + (0.5 + 0.5j) - self._origin) * self._k - (0.5 + 0.5j) + self._pad * (1 + 1j)
+
+    @property
+    def triangles(self) -> int:
+        return len(self._tri)
+
+    def nodes(self, pose: Pose) -> np.ndarray:
+        """Every node's place this frame (complex image px), fold-free."""
+        head = pose.z * self._src + pose.t
+        head[self._border] = self._src[self._border]
+        dst = head.copy()
+        dst[: len(POINTS)] = pose.points
+        a = pose.points[self._up_idx] + pose.z * self._mid_from_up
+        b = pose.points[self._lo_idx] + pose.z * self._mid_from_lo
+        crossed = ((b - a) * self._down.conjugate()).real < 0
+        a[crossed] = b[crossed] = (a[crossed] + b[crossed]) / 2
+        dst[self._gap_a], dst[self._gap_b] = a, b
+        return self._unfold(dst, head)
+
+    def _unfold(self, dst: np.ndarray, head: np.ndarray) -> np.ndarray:
+        """Halve the expression at nodes of triangles that would flip (then everything's
+        motion) until every triangle keeps its reference orientation. A collapsed triangle
+        (a shut eye, a closed mouth) is allowed: it covers no cell."""
+        # a triangle already turned over in the picture (the reference layout differs from it
+        # near closed lips) may stay as turned as it is there
+        tol = np.minimum(-1e-3 * np.abs(self._ref_area), 1.2 * self._src_area2)
+        for step in range(_MAX_UNFOLD_STEPS):
+            bad = _area2(dst[self._tri]) < tol
+            if not bad.any():
+                return dst
+            base = head if step < _MAX_UNFOLD_STEPS // 2 else self._src
+            nodes = np.unique(self._tri[bad])
+            dst[nodes] = (dst[nodes] + base[nodes]) / 2
+            if step >= _MAX_UNFOLD_STEPS // 2:
+                head = self._src
+        return dst if not (_area2(dst[self._tri]) < tol).any() else self._src.copy()
+
+    def field(self, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The backward map for node places `dst` as a displacement field (grid cells,
+        (size, size, 2) float32: output cell q samples the picture at q + field(q)), and the
+        mouth-interior paint weight per cell (None when nothing is painted)."""
+        g = self._to_grid(dst)
+        tri = self._tri
+        p = g[tri]  # (T, 3)
+        area = _area2(p)
+        good = area > 1e-6
+        s = self._g_src[tri]
+        # the backward affine of each triangle: solve [x y 1]·coef = src for its 3 corners
+        d = np.stack([p.real, p.imag, np.ones_like(p.real)], axis=2)  # (T, 3, 3)
+        d[~good] = np.eye(3)
+        inv = np.linalg.inv(d)  # (T, 3, 3)
+        cx = np.einsum("tij,tj->ti", inv, s.real)  # (T, 3): src x = cx·[x, y, 1]
+        cy = np.einsum("tij,tj->ti", inv, s.imag)
+        ids = self._ids
+        ids.fill(-1)
+        pts = np.stack([p.real, p.imag], axis=2) * (1 << _SHIFT)
+        pts = np.rint(pts).astype(np.int32)
+        for t in np.flatnonzero(good):
+            cv2.fillConvexPoly(ids, pts[t], int(t), cv2.LINE_8, _SHIFT)
+        covered = ids >= 0
+        idx = np.where(covered, ids, len(tri))
+        # one extra row for cells outside every triangle: they map to themselves
+        ex = np.vstack([cx, [1.0, 0.0, 0.0]]).astype(np.float32)
+        ey = np.vstack([cy, [0.0, 1.0, 0.0]]).astype(np.float32)
+        gx, gy = self._gx, self._gy
+        out = np.empty((self._size, self._size, 2), np.float32)
+        out[..., 0] = ex[idx, 0] * gx + ex[idx, 1] * gy + ex[idx, 2] - gx
+        out[..., 1] = ey[idx, 0] * gx + ey[idx, 1] * gy + ey[idx, 2] - gy
+        paint: np.ndarray | None = None
+        mouth = self._mouth_tri & good
+        if mouth.any():
+            new = np.zeros(len(tri) + 1, np.float32)
+            dst_area = np.abs(area[mouth]) / self._k**2
+            new[:-1][mouth] = np.clip(1 - self._src_area[mouth] / np.maximum(dst_area, 1e-9), 0, 1)
+            if new.max() > 0.02:
+                paint = cv2.GaussianBlur(new[idx], (3, 3), 0)
+        return out, paint
+
+
+def _delaunay(points: np.ndarray) -> np.ndarray:
+    """Delaunay triangles of complex points as (T, 3) node indices."""
+    x0, y0 = float(points.real.min()) - 2, float(points.imag.min()) - 2
+    x1, y1 = float(points.real.max()) + 2, float(points.imag.max()) + 2
+    sub = cv2.Subdiv2D(
+        (math.floor(x0), math.floor(y0), math.ceil(x1 - x0) + 1, math.ceil(y1 - y0) + 1)
+    )
+    for p in points:
+        sub.insert((float(p.real), float(p.imag)))
+    tris = np.asarray(sub.getTriangleList(), np.float64).reshape(-1, 3, 2)
+    corners = tris[..., 0] + 1j * tris[..., 1]
+    dist = np.abs(corners[..., None] - points[None, None, :].astype(np.complex64))
+    nearest = dist.argmin(axis=2)
+    ok = (dist.min(axis=2) < 1e-2).all(axis=1)
+    tri = nearest[ok]
+    distinct = (tri[:, 0] != tri[:, 1]) & (tri[:, 1] != tri[:, 2]) & (tri[:, 0] != tri[:, 2])
+    return np.ascontiguousarray(tri[distinct])

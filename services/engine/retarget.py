@@ -1,0 +1,277 @@
+"""The landmark path's driving side: where the character's face points go in each frame.
+
+Per frame (positions as complex numbers x + iy; a similarity is z·p + t):
+
+1. Head motion H: the similarity fit of the driving face's stable points (eye corners, nose
+   bridge and tip) from its neutral (first) frame to this frame.
+2. Expression E = H⁻¹(frame) − neutral: what moved on the face itself, in the neutral frame.
+3. The two neutral faces are related by the similarity M (character ≈ M(driving)); the
+   expression reaches the character as z_M·E, times a gain per region (the model
+   under-reports lips, jaw and brows) and the intensity option.
+4. Eyes are carried as openness, not as displacement: the driving lid gap against its neutral
+   gap, from a calibrated "shut" reading, closes the character's lids toward a meeting line
+   (eyes of different shapes blink alike; a narrow cartoon eye does not close past itself).
+5. Head motion reaches the character as K = M·H·M⁻¹: the same roll and scale, the translation
+   scaled by the faces' sizes, bounded.
+
+Expression and head parameters pass a One-Euro filter (filters.py) in inter-ocular units.
+Points the model does not report (the mesh's rings and mouth gap) are mesh.py's business.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.engine.config import RetargetConfig
+from services.engine.filters import OneEuro
+from services.face.landmarks import (
+    LEFT_EYE_INNER,
+    LEFT_EYE_OUTER,
+    RIGHT_EYE_INNER,
+    RIGHT_EYE_OUTER,
+    Landmarks,
+)
+
+# MediaPipe canonical face mesh indices. Sides are the subject's own.
+FACE_OVAL = (
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+    152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+)  # fmt: skip
+# the outline below the mouth corners' height: moves with the jaw
+JAW = (361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132)
+LIP_CORNERS_INNER = (78, 308)
+LIP_CORNERS_OUTER = (61, 291)
+# (upper, lower) pairs across the mouth, subject's right to left
+INNER_LIP_PAIRS = (
+    (191, 95), (80, 88), (81, 178), (82, 87), (13, 14), (312, 317), (311, 402), (310, 318),
+    (415, 324),
+)  # fmt: skip
+OUTER_LIP_PAIRS = (
+    (185, 146), (40, 91), (39, 181), (37, 84), (0, 17), (267, 314), (269, 405), (270, 321),
+    (409, 375),
+)  # fmt: skip
+# (upper, lower) lid pairs from the outer corner inward, and the corners (outer, inner)
+RIGHT_LID_PAIRS = ((246, 7), (161, 163), (160, 144), (159, 145), (158, 153), (157, 154), (173, 155))
+LEFT_LID_PAIRS = (
+    (466, 249),
+    (388, 390),
+    (387, 373),
+    (386, 374),
+    (385, 380),
+    (384, 381),
+    (398, 382),
+)
+RIGHT_EYE_CORNERS = (RIGHT_EYE_OUTER, RIGHT_EYE_INNER)
+LEFT_EYE_CORNERS = (LEFT_EYE_OUTER, LEFT_EYE_INNER)
+BROWS = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46, 300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
+NOSE = (168, 6, 197, 195, 5, 4, 1, 2, 98, 327)
+CHEEKS = (50, 280, 205, 425, 187, 411, 117, 346)
+# what the head's similarity is fitted on: points that move with the skull
+STABLE = (RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER, 168, 6, 197, 195, 5, 4)
+
+
+def _flat(pairs: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
+    return tuple(i for pair in pairs for i in pair)
+
+
+# the landmarks the mesh is built on, in this order
+POINTS: tuple[int, ...] = tuple(
+    dict.fromkeys(
+        FACE_OVAL
+        + LIP_CORNERS_INNER
+        + LIP_CORNERS_OUTER
+        + _flat(INNER_LIP_PAIRS)
+        + _flat(OUTER_LIP_PAIRS)
+        + RIGHT_EYE_CORNERS
+        + LEFT_EYE_CORNERS
+        + _flat(RIGHT_LID_PAIRS)
+        + _flat(LEFT_LID_PAIRS)
+        + BROWS
+        + NOSE
+        + CHEEKS
+    )
+)
+INDEX = {p: i for i, p in enumerate(POINTS)}
+_MIDDLE_LIDS = 3  # lid pairs around the middle of each eye give its openness
+
+
+def _complex(points: np.ndarray) -> np.ndarray:
+    return points[:, 0].astype(np.float64) + 1j * points[:, 1].astype(np.float64)
+
+
+def fit_similarity(src: np.ndarray, dst: np.ndarray) -> tuple[complex, complex]:
+    """(z, t) minimising |z·src + t − dst|² (complex points; no reflection)."""
+    ms, md = src.mean(), dst.mean()
+    a, b = src - ms, dst - md
+    z = complex(np.vdot(a, b) / max(float(np.vdot(a, a).real), 1e-12))
+    return z, complex(md - z * ms)
+
+
+def iod(lm: np.ndarray) -> float:
+    """Inter-ocular distance (eye centre to eye centre) of complex landmarks (all 468)."""
+    right = (lm[RIGHT_EYE_OUTER] + lm[RIGHT_EYE_INNER]) / 2
+    left = (lm[LEFT_EYE_OUTER] + lm[LEFT_EYE_INNER]) / 2
+    return max(abs(complex(left - right)), 1e-6)
+
+
+def _lid_gap(c: np.ndarray, pairs: tuple[tuple[int, int], ...], down: complex) -> float:
+    """The mean upper→lower lid distance along `down` (a unit complex) of the middle pairs."""
+    mid = len(pairs) // 2
+    sel = pairs[mid - _MIDDLE_LIDS // 2 : mid + _MIDDLE_LIDS // 2 + 1]
+    return float(np.mean([((c[lo] - c[up]) * down.conjugate()).real for up, lo in sel]))
+
+
+@dataclass(frozen=True)
+class Pose:
+    """Where the mesh's landmarks go this frame (`points`, image px as complex, ordered as
+    POINTS) and the head's similarity on the character (p ↦ z·p + t)."""
+
+    points: np.ndarray
+    z: complex
+    t: complex
+
+
+class Retargeter:
+    def __init__(
+        self,
+        driving: Landmarks,
+        character: Landmarks,
+        config: RetargetConfig,
+        *,
+        fps: float,
+        expression_gain: float,
+    ) -> None:
+        self._cfg = config
+        d0 = _complex(driving.points)
+        c0 = _complex(character.points)
+        self._c_stable = c0[list(STABLE)]
+        self._set_driving_neutral(d0)
+        self._c0 = c0[list(POINTS)]
+        self._c0_all = c0
+        self._c_iod = iod(c0)
+        # the character's face height (forehead to chin), for the head-motion bounds
+        oval = c0[list(FACE_OVAL)]
+        self._c_face = float(np.ptp(oval.imag)) or self._c_iod * 2.5
+        # per-point gains on the expression deltas
+        gains = np.ones(len(POINTS))
+        for group, g in (
+            (_flat(INNER_LIP_PAIRS) + _flat(OUTER_LIP_PAIRS), config.lips_gain),
+            (LIP_CORNERS_INNER + LIP_CORNERS_OUTER, config.lips_gain),
+            (JAW, config.jaw_gain),
+            (BROWS, config.brows_gain),
+        ):
+            gains[[INDEX[p] for p in group]] = g * expression_gain
+        gains[[INDEX[p] for p in CHEEKS]] = expression_gain
+        self._gains = gains
+        self._expression_gain = expression_gain
+        self._c_down = self._down(c0)
+        self._index = np.array(POINTS)
+        self._expr_filter = OneEuro(fps, config.min_cutoff, config.beta, config.d_cutoff)
+        # a blink lasts a few frames: the lids' filter lets faster changes through
+        self._eye_filter = OneEuro(fps, config.eye_min_cutoff, config.beta, config.d_cutoff)
+        self._head_filter = OneEuro(fps, config.min_cutoff, config.beta, config.d_cutoff)
+        self._last: Pose | None = None
+        self.neutral = Pose(self._c0.copy(), 1 + 0j, 0j)
+
+    def _set_driving_neutral(self, d0: np.ndarray) -> None:
+        self._d0 = d0
+        self._d0_stable = d0[list(STABLE)]
+        self._d_iod = iod(d0)
+        # character ≈ M(driving), between the two neutral faces
+        self._z_m, self._t_m = fit_similarity(self._d0_stable, self._c_stable)
+        # the driving neutral's lid gaps, measured across its own eye line
+        self._d_down = self._down(d0)
+        self._d_gaps = (
+            _lid_gap(d0, RIGHT_LID_PAIRS, self._d_down),
+            _lid_gap(d0, LEFT_LID_PAIRS, self._d_down),
+        )
+
+    @staticmethod
+    def _down(c: np.ndarray) -> complex:
+        """The unit vector across the eye line, pointing down the face."""
+        d = complex(c[LEFT_EYE_OUTER] - c[RIGHT_EYE_OUTER])
+        return d / max(abs(d), 1e-9) * 1j
+
+    def step(self, found: Landmarks | None) -> Pose:
+        """The pose for this frame; a frame without a face holds the last one."""
+        if found is None:
+            return self._last or self.neutral
+        cfg = self._cfg
+        d = _complex(found.points)
+        if self._last is None:
+            # the neutral is this first tracked frame: the search's first look at it (a
+            # fresh detection) reads the lids and lips a little differently than tracking does
+            self._set_driving_neutral(d)
+        z_h, t_h = fit_similarity(self._d0_stable, d[list(STABLE)])
+        # expression in the driving neutral's frame, in its inter-ocular units
+        expr = ((d[self._index] - t_h) / z_h - self._d0[self._index]) / self._d_iod
+        openness = []
+        for k, pairs in enumerate((RIGHT_LID_PAIRS, LEFT_LID_PAIRS)):
+            gap = _lid_gap((d - t_h) / z_h, pairs, self._d_down) / max(self._d_gaps[k], 1e-6)
+            openness.append((gap - cfg.eye_closed) / (1 - cfg.eye_closed))
+        smooth = self._expr_filter(np.concatenate([expr.real, expr.imag]))
+        n = len(POINTS)
+        expr = smooth[:n] + 1j * smooth[n:]
+        openness = list(self._eye_filter(np.array(openness)))
+        # head: rotation/scale and translation relative to the neutral, filtered
+        head = self._head_filter(
+            np.array([z_h.real, z_h.imag, t_h.real, t_h.imag]) / [1, 1, self._d_iod, self._d_iod]
+        )
+        z_h = complex(head[0], head[1])
+        t_h = complex(head[2], head[3]) * self._d_iod
+
+        # expression onto the character (rotated and scaled into its frame), with gains
+        delta = self._z_m * expr * self._d_iod * self._gains
+        pts = self._c0 + delta
+        self._place_lids(pts, openness)
+        self._keep_lips_apart(pts)
+
+        # head motion on the character: K = M·H·M⁻¹, bounded
+        z_k = z_h
+        scale = abs(z_k)
+        s_lo, s_hi = 1 - cfg.max_scale, 1 + cfg.max_scale
+        angle = math.atan2(z_k.imag, z_k.real)
+        angle = max(-math.radians(cfg.max_roll_deg), min(math.radians(cfg.max_roll_deg), angle))
+        z_k = min(s_hi, max(s_lo, scale)) * complex(math.cos(angle), math.sin(angle))
+        # K(c) = z_h·(c − t_m) + z_m·t_h + t_m; bound the face centre's shift
+        centre = complex(np.mean(self._c0))
+        t_k = -z_k * self._t_m + self._z_m * t_h + self._t_m
+        shift = z_k * centre + t_k - centre
+        most = cfg.max_shift * self._c_face
+        if abs(shift) > most:
+            t_k -= shift * (1 - most / abs(shift))
+        pose = Pose(z_k * pts + t_k, z_k, t_k)
+        self._last = pose
+        return pose
+
+    def _place_lids(self, pts: np.ndarray, openness: list[float]) -> None:
+        """Each lid pair set from the character's neutral lids by the driving openness: shut
+        at 0 (lids meet `lid_meet` up from the lower lid), neutral at 1."""
+        cfg = self._cfg
+        g = self._expression_gain
+        sides = ((RIGHT_LID_PAIRS, RIGHT_EYE_CORNERS), (LEFT_LID_PAIRS, LEFT_EYE_CORNERS))
+        for (pairs, corners), open_ in zip(sides, openness, strict=True):
+            r = 1 - g * (1 - float(open_))
+            r = min(cfg.max_eye_open, max(0.0, r))
+            # the eye as a whole follows its corners (a turn of the head shifts it)
+            corner_idx = [INDEX[c] for c in corners]
+            moved = complex(np.mean(pts[corner_idx] - self._c0[corner_idx]))
+            for up, lo in pairs:
+                iu, il = INDEX[up], INDEX[lo]
+                cu, cl = self._c0[iu], self._c0[il]
+                meet = cl + cfg.lid_meet * (cu - cl)
+                pts[iu] = meet + r * (cu - meet) + moved
+                pts[il] = meet + r * (cl - meet) + moved
+
+    def _keep_lips_apart(self, pts: np.ndarray) -> None:
+        """A lower lip above its upper lip would fold the mesh: meet in the middle instead."""
+        down = self._c_down
+        for up, lo in INNER_LIP_PAIRS:
+            iu, il = INDEX[up], INDEX[lo]
+            gap = ((pts[il] - pts[iu]) * down.conjugate()).real
+            if gap < 0:
+                mid = (pts[iu] + pts[il]) / 2
+                pts[iu] = pts[il] = mid
