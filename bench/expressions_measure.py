@@ -204,17 +204,21 @@ def embedding(img: np.ndarray, shape: object) -> np.ndarray:
     return np.array(encoder.compute_face_descriptor(img, shape))  # type: ignore[attr-defined]
 
 
+def face_in(img: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The largest face's 68 points and embedding in one RGB image, or None."""
+    box = _detect(np.ascontiguousarray(img))
+    if box is None:
+        return None
+    shape, pts = _shape(img, box)
+    return pts, embedding(img, shape)
+
+
 def still_face(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     """The character still's 68 points and embedding, or None without a face."""
     from PIL import Image
 
     with Image.open(path) as im:
-        img = np.ascontiguousarray(np.asarray(im.convert("RGB")))
-    box = _detect(img)
-    if box is None:
-        return None
-    shape, pts = _shape(img, box)
-    return pts, embedding(img, shape)
+        return face_in(np.ascontiguousarray(np.asarray(im.convert("RGB"))))
 
 
 def read_video(
