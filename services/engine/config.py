@@ -109,6 +109,13 @@ class RetargetConfig:
     # A shut eye still reads this share of its open lid gap (the model rounds the lids);
     # openness is measured from here (0) to the neutral frame's gap (1).
     eye_closed: float = 0.55
+    # ...and lowers the brows by this much (inter-ocular distances) when an eye shuts; a
+    # blink should not read as a frown.
+    brow_blink_coupling: float = 0.07
+    # The character's eye openings are widened by these shares of their lid gap (up, down)
+    # before closing them: the model's lid contour can sit inside the visible eye.
+    lid_widen_up: float = 0.35
+    lid_widen_down: float = 0.1
     # Lids meet this far up from the lower lid (the upper lid travels most of the way).
     lid_meet: float = 0.3
     # Opening a little wider than neutral is allowed (a surprised look), no more.

@@ -52,7 +52,7 @@ _EYE_RING_NODES = 10
 # how far apart the reference layout pulls lips, gap rows and lids (inter-ocular distances)
 _REF_LIPS = 0.04
 _REF_LIDS = 0.03
-_MAX_UNFOLD_STEPS = 6
+_MAX_UNFOLD_STEPS = 4
 
 
 def _area2(p: np.ndarray) -> np.ndarray:
@@ -193,22 +193,30 @@ class FaceMesh:
         return self._unfold(dst, head)
 
     def _unfold(self, dst: np.ndarray, head: np.ndarray) -> np.ndarray:
-        """Halve the expression at nodes of triangles that would flip (then everything's
-        motion) until every triangle keeps its reference orientation. A collapsed triangle
-        (a shut eye, a closed mouth) is allowed: it covers no cell."""
+        """Pull the nodes of triangles that would flip back toward the head-only pose (where
+        every triangle is as in the picture), just far enough: each node moves to the
+        largest share t of its expression at which its triangles keep their orientation.
+        t changes continuously with the pose, so a face that nears a fold slows down
+        rather than jumps. A collapsed triangle (a shut eye, a closed mouth) is allowed."""
         # a triangle already turned over in the picture (the reference layout differs from it
         # near closed lips) may stay as turned as it is there
         tol = np.minimum(-1e-3 * np.abs(self._ref_area), 1.2 * self._src_area2)
-        for step in range(_MAX_UNFOLD_STEPS):
-            bad = _area2(dst[self._tri]) < tol
+        tri = self._tri
+        for _ in range(_MAX_UNFOLD_STEPS):
+            bad = _area2(dst[tri]) < tol
             if not bad.any():
                 return dst
-            base = head if step < _MAX_UNFOLD_STEPS // 2 else self._src
-            nodes = np.unique(self._tri[bad])
-            dst[nodes] = (dst[nodes] + base[nodes]) / 2
-            if step >= _MAX_UNFOLD_STEPS // 2:
-                head = self._src
-        return dst if not (_area2(dst[self._tri]) < tol).any() else self._src.copy()
+            t = _safe_share(head[tri[bad]], dst[tri[bad]] - head[tri[bad]], tol[bad])
+            share = np.ones(len(dst))
+            np.minimum.at(share, tri[bad].ravel(), np.repeat(t, 3))
+            dst = head + share * (dst - head)
+        bad = _area2(dst[tri]) < tol
+        if bad.any():  # what is left goes all the way back to the head's pose
+            nodes = np.unique(tri[bad])
+            dst[nodes] = head[nodes]
+        if (_area2(dst[tri]) < tol).any():
+            return self._src.copy()
+        return dst
 
     def field(self, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The backward map for node places `dst` as a displacement field (grid cells,
@@ -250,6 +258,29 @@ class FaceMesh:
             if new.max() > 0.02:
                 paint = cv2.GaussianBlur(new[idx], (3, 3), 0)
         return out, paint
+
+
+def _safe_share(h: np.ndarray, d: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """For triangles with corners h + t·d (T, 3), the largest t in [0, 1] up to which twice
+    the signed area stays ≥ tol (it does at t = 0), with a little margin."""
+    a, c = h[:, 1] - h[:, 0], h[:, 2] - h[:, 0]
+    b, e = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]
+
+    def cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return (u.conjugate() * v).imag
+
+    # area(t) = k0 + k1·t + k2·t²; the first t where it reaches tol
+    k0, k1, k2 = cross(a, c) - tol, cross(a, e) + cross(b, c), cross(b, e)
+    t = np.ones(len(h))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        disc = np.sqrt(np.maximum(k1 * k1 - 4 * k2 * k0, 0.0))
+        roots = np.stack([(-k1 - disc) / (2 * k2), (-k1 + disc) / (2 * k2), -k0 / k1], axis=1)
+    quad = np.abs(k2) > 1e-12
+    roots[quad, 2] = np.inf
+    roots[~quad, :2] = np.inf
+    roots[~np.isfinite(roots) | (roots <= 0)] = np.inf
+    t = np.minimum(t, roots.min(axis=1) * 0.9)
+    return np.where(k0 < 0, 0.0, t)
 
 
 def _delaunay(points: np.ndarray) -> np.ndarray:

@@ -150,6 +150,8 @@ class Retargeter:
         self._c_stable = c0[list(STABLE)]
         self._set_driving_neutral(d0)
         self._c0 = c0[list(POINTS)]
+        self._c_down = self._down(c0)
+        self._dilate_lids(config)
         self._c0_all = c0
         self._c_iod = iod(c0)
         # the character's face height (forehead to chin), for the head-motion bounds
@@ -167,7 +169,11 @@ class Retargeter:
         gains[[INDEX[p] for p in CHEEKS]] = expression_gain
         self._gains = gains
         self._expression_gain = expression_gain
-        self._c_down = self._down(c0)
+        half = len(BROWS) // 2  # the subject's right brow first
+        self._brow_idx = (
+            np.array([INDEX[b] for b in BROWS[:half]]),
+            np.array([INDEX[b] for b in BROWS[half:]]),
+        )
         self._index = np.array(POINTS)
         self._expr_filter = OneEuro(fps, config.min_cutoff, config.beta, config.d_cutoff)
         # a blink lasts a few frames: the lids' filter lets faster changes through
@@ -175,6 +181,18 @@ class Retargeter:
         self._head_filter = OneEuro(fps, config.min_cutoff, config.beta, config.d_cutoff)
         self._last: Pose | None = None
         self.neutral = Pose(self._c0.copy(), 1 + 0j, 0j)
+
+    def _dilate_lids(self, cfg: RetargetConfig) -> None:
+        """Widen the character's eye openings a little before they are used. The model's lid
+        contour can sit inside the visible eye (behind glasses, on a narrow or drawn eye); a
+        lid that closed only to it would leave a sliver of iris showing above. Lids closing
+        from just outside the eye sweep skin over all of it."""
+        for pairs in (RIGHT_LID_PAIRS, LEFT_LID_PAIRS):
+            for up, lo in pairs:
+                iu, il = INDEX[up], INDEX[lo]
+                gap = max(0.0, ((self._c0[il] - self._c0[iu]) * self._c_down.conjugate()).real)
+                self._c0[iu] -= cfg.lid_widen_up * gap * self._c_down
+                self._c0[il] += cfg.lid_widen_down * gap * self._c_down
 
     def _set_driving_neutral(self, d0: np.ndarray) -> None:
         self._d0 = d0
@@ -212,6 +230,10 @@ class Retargeter:
         for k, pairs in enumerate((RIGHT_LID_PAIRS, LEFT_LID_PAIRS)):
             gap = _lid_gap((d - t_h) / z_h, pairs, self._d_down) / max(self._d_gaps[k], 1e-6)
             openness.append((gap - cfg.eye_closed) / (1 - cfg.eye_closed))
+        # the model lowers the brows of an eye that closes: give that back, so a blink does
+        # not frown
+        for brow, open_ in zip(self._brow_idx, openness, strict=True):
+            expr[brow] -= cfg.brow_blink_coupling * min(1.0, max(0.0, 1 - open_)) * self._d_down
         smooth = self._expr_filter(np.concatenate([expr.real, expr.imag]))
         n = len(POINTS)
         expr = smooth[:n] + 1j * smooth[n:]
