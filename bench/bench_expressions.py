@@ -20,7 +20,8 @@ MediaPipe mesh): per signal, Pearson r and amplitude ratio (std result / std dri
 the driving clip as dlib reads it; r against the logged truth and the truth gain (the result's
 regression slope on the truth over the driving clip's: how much of the performed motion got
 through, noise not counted); blinks seen (a blink counts when the result's eyes close at least
-half as far as the driving clip's); identity = median embedding distance of result frames to
+half as far as the driving clip's; a wink when the winking eye does and the other closes
+less than half as far); identity = median embedding distance of result frames to
 the character still (< 0.6 = the same person; target ≤ 0.3); jitter = median RMS second
 difference of the 68 points, ‰ of the eye distance (the driving clip's own is the floor).
 Needs the optional `bench` extra (`make bench-setup`).
@@ -117,6 +118,8 @@ class Score:
     rows: dict[str, dict[str, float]]
     blinks_seen: int
     blinks: int
+    winks_seen: int
+    winks: int
     identity: float
     jitter: float
     jitter_driving: float
@@ -143,21 +146,33 @@ def score(result: measure.Track, driving: measure.Track, clip: truth.Clip) -> Sc
             "r_truth": _pearson(r, tr),
             "gain_truth": _slope(r, tr) / _slope(d, tr),
         }
-    # blinks: at each blink's peak, how far the eyes closed from the eye-event-free baseline
-    eyes_r, eyes_d = row_signal("eyes", res), row_signal("eyes", driving.signals)
+    # blinks: at each blink's peak, how far the eyes closed from the eye-event-free baseline;
+    # winks: the same for the winking (image-left) eye, while the other stays under half that
     quiet = (t["eye_left"] == 0) & (t["eye_right"] == 0)
-    seen = 0
-    for centre, _, _ in truth.BLINKS:
+
+    def dip(sig: np.ndarray, centre: float) -> float:
         k = int(np.argmin(np.abs(driving.times - centre)))
-        win = slice(max(0, k - 2), k + 3)
-        dip_d = np.nanmedian(eyes_d[quiet]) - np.nanmin(eyes_d[win])
-        dip_r = np.nanmedian(eyes_r[quiet]) - np.nanmin(eyes_r[win])
-        seen += bool(dip_d > 0 and dip_r >= 0.5 * dip_d)
+        return float(np.nanmedian(sig[quiet]) - np.nanmin(sig[max(0, k - 2) : k + 3]))
+
+    left, right = _COL["eye_left"], _COL["eye_right"]
+    blinks = winks = 0
+    for centre, _, _ in truth.BLINKS:
+        d, r = (
+            dip(row_signal("eyes", driving.signals), centre),
+            dip(row_signal("eyes", res), centre),
+        )
+        blinks += bool(d > 0 and r >= 0.5 * d)
+    for centre, _, _ in truth.WINKS:
+        d, r = dip(driving.signals[:, left], centre), dip(res[:, left], centre)
+        other = dip(res[:, right], centre)
+        winks += bool(d > 0 and r >= 0.5 * d and other < 0.5 * r)
     ident = list(result.identity.values())
     return Score(
         rows,
-        seen,
+        blinks,
         len(truth.BLINKS),
+        winks,
+        len(truth.WINKS),
         float(np.median(ident)) if ident else float("nan"),
         result.jitter(),
         driving.jitter(),
@@ -255,6 +270,14 @@ def ceilings(image: Path, driving: measure.Track) -> dict[str, float]:
     return out
 
 
+def yardstick(clip: truth.Clip, every: int) -> str:
+    """How well dlib reads the driving clip itself: r against the truth, per row."""
+    d = driving_track(clip, every)
+    t = {k: np.interp(d.times, np.arange(len(v)) / clip.fps, v) for k, v in clip.truth.items()}
+    parts = [f"{n} {_pearson(row_signal(n, d.signals), row_truth(n, t)):.2f}" for n in ROWS]
+    return f"dlib on the {clip.path.name} clip vs its truth (r): " + ", ".join(parts)
+
+
 def score_file(
     result: Path, image: Path, clip: truth.Clip, every: int, identity_every: int
 ) -> Score:
@@ -290,9 +313,10 @@ def print_score(title: str, s: Score) -> None:
             f"{TARGETS.get(name, '')}"
         )
     print(
-        f"  blinks seen {s.blinks_seen}/{s.blinks}; identity {_f(s.identity, '.3f')} "
-        f"(target ≤ 0.3, < 0.6 same person); jitter {_f(s.jitter, '.1f')} ‰ "
-        f"(driving {_f(s.jitter_driving, '.1f')}); face found {s.found:.0%}"
+        f"  blinks seen {s.blinks_seen}/{s.blinks}, winks {s.winks_seen}/{s.winks}; "
+        f"identity {_f(s.identity, '.3f')} (target ≤ 0.3, < 0.6 same person); "
+        f"jitter {_f(s.jitter, '.1f')} ‰ (driving {_f(s.jitter_driving, '.1f')}); "
+        f"face found {s.found:.0%}"
     )
 
 
@@ -308,8 +332,12 @@ def markdown(results: dict[str, Score]) -> str:
         ]
         lines.append(f"| {row} | " + " | ".join(cells) + f" | {TARGETS.get(row, '')} |")
     lines.append(
-        "| blinks seen | "
-        + " | ".join(f"{results[n].blinks_seen}/{results[n].blinks}" for n in names)
+        "| blinks / winks seen | "
+        + " | ".join(
+            f"{results[n].blinks_seen}/{results[n].blinks}, "
+            f"{results[n].winks_seen}/{results[n].winks}"
+            for n in names
+        )
         + " | all |"
     )
     lines.append(
@@ -330,6 +358,7 @@ def _as_json(s: Score) -> dict[str, object]:
     return {
         "rows": s.rows,
         "blinks_seen": s.blinks_seen,
+        "winks_seen": s.winks_seen,
         "blinks": s.blinks,
         "identity": s.identity,
         "jitter": s.jitter,
@@ -388,6 +417,8 @@ def main() -> None:
     if args.pairs:
         pairs = tuple(tuple(x.split(":")) for x in args.pairs.split(","))  # type: ignore[misc]
     folder = OUT / args.label
+    for name in dict.fromkeys(c for c, _ in pairs):
+        print(yardstick(clip_for(name), every))
     results: dict[str, Score] = {}
     for clip_name, char in pairs:
         clip = clip_for(clip_name)
