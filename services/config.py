@@ -73,6 +73,11 @@ class S3Settings(BaseModel):
     delete_inputs: bool = True
     # "path" for a custom endpoint (MinIO, R2, a bucket name with dots), else boto3's choice.
     addressing_style: str = "auto"
+    # Where the bucket's objects are readable without a signature (an R2 custom domain, a
+    # CloudFront distribution, a MinIO prefix with anonymous download): inputs are then handed
+    # over as `<this>/<key>`, which answers HEAD as well as GET; a presigned link is signed for
+    # GET only, and S3 refuses a HEAD on it.
+    public_base_url: str | None = None
 
 
 class Settings(BaseModel):
@@ -235,8 +240,8 @@ _MAX_PRESIGN_S = 7 * 24 * 3600
 def _s3_settings(get: Callable[[str], tuple[str | None, str | None]]) -> S3Settings | None:
     """REENACT_S3_BUCKET (nothing else matters without it), REENACT_S3_ENDPOINT_URL,
     REENACT_S3_PREFIX, REENACT_S3_REGION (else AWS_REGION / AWS_DEFAULT_REGION),
-    REENACT_S3_PRESIGN_EXPIRY_S, REENACT_S3_DELETE_INPUTS, REENACT_S3_ADDRESSING_STYLE and the
-    AWS credential variables (also read from secrets.toml)."""
+    REENACT_S3_PRESIGN_EXPIRY_S, REENACT_S3_DELETE_INPUTS, REENACT_S3_ADDRESSING_STYLE,
+    REENACT_S3_PUBLIC_BASE_URL and the AWS credential variables (also read from secrets.toml)."""
     bucket = get("REENACT_S3_BUCKET")[0]
     if not bucket:
         return None
@@ -277,6 +282,15 @@ def _s3_settings(get: Callable[[str], tuple[str | None, str | None]]) -> S3Setti
     delete = get("REENACT_S3_DELETE_INPUTS")[0]
     if delete is not None:
         out["delete_inputs"] = _truthy(delete)
+    public = (get("REENACT_S3_PUBLIC_BASE_URL")[0] or "").strip().rstrip("/")
+    if public.startswith(("https://", "http://")):
+        out["public_base_url"] = public
+    elif public:
+        logging.getLogger("reenact.config").warning(
+            "REENACT_S3_PUBLIC_BASE_URL=%r is not an http(s) address; inputs are handed over "
+            "as presigned links",
+            public,
+        )
     return S3Settings(**out)
 
 

@@ -73,6 +73,11 @@ def route_sentence(route: InputRoute, settings: Settings, provider_name: str) ->
         return f"{provider_name} takes your files directly; no link is needed."
     if route is InputRoute.BUCKET:
         assert settings.s3 is not None
+        if settings.s3.public_base_url:
+            return (
+                f"Your files are uploaded to bucket {settings.s3.bucket} and {provider_name} "
+                f"fetches them from {settings.s3.public_base_url} until its task ends."
+            )
         hours = settings.s3.presign_expiry_s / 3600
         return (
             f"Your files are uploaded to bucket {settings.s3.bucket} and {provider_name} gets "

@@ -28,19 +28,17 @@ headroom.
 
 from __future__ import annotations
 
-import fcntl
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
-from sqlalchemy import and_, case, func, or_, select, text
+from sqlalchemy import and_, case, func, or_, select
 
 from services.config import PROVIDER_IDS, TOTAL, Settings, spend_cap_variable
+from services.dblock import db_lock
 from services.errors import ConfigError, InputError
 from services.models import TaskStatus, utcnow
 from services.store import Store, TaskRow
@@ -437,40 +435,11 @@ def ensure_within_cap(
 
 
 # ---- one check at a time ------------------------------------------------------------------------
-# In-memory databases live in one process: a thread lock is enough there.
-_MEMORY_LOCK = threading.Lock()
-# Any 64-bit number, the same in every process (pg_advisory_lock's key).
-_PG_LOCK_KEY = 0x5245_454E_5350_454E
-
-
 @contextmanager
 def _cap_lock(store: Store) -> Iterator[None]:
     """One cap check (and the rows it allowed) at a time, across processes."""
-    engine = store.engine
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
-                conn.commit()
-        return
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not database or database == ":memory:" or database.startswith("file:"):
-        with _MEMORY_LOCK:
-            yield
-        return
-    path = Path(database)
-    # Each holder opens its own handle: flock then also keeps two threads of one process
-    # apart, not only two processes.
-    with open(path.with_name(f"{path.name}.spend.lock"), "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with db_lock(store.engine, "spend"):
+        yield
 
 
 @contextmanager

@@ -4,8 +4,10 @@ Two uses, both optional (REENACT_S3_BUCKET turns them on):
 
 * **Inputs for URL-only providers.** A local file is uploaded once under its content hash
   (`<prefix>inputs/<sha256>/<safe name>`, with its real Content-Type) and handed over as a
-  presigned GET link that expires after `presign_expiry_s`. When a task ends, its inputs are
-  deleted unless another unfinished task still uses the same content (`release_inputs`).
+  presigned GET link that expires after `presign_expiry_s` — or, with `public_base_url`, a
+  plain link under it (a presigned link answers GET only; S3 refuses a HEAD on it). When a
+  task ends, its inputs are deleted unless another unfinished task still uses the same
+  content (`release_inputs`, under a lock a racing submit waits on: `await_releases`).
 * **Archived results.** `<prefix>results/<task id>/result.mp4` is written after the local
   archive; the local file stays a cache, and the /files route streams from the bucket when it
   is gone (another replica archived it, or the cache was cleared).
@@ -18,13 +20,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
+from urllib.parse import quote
 
 from services.config import S3Settings, Settings
+from services.dblock import db_lock
 from services.errors import ReenactError
 from services.publish import safe_name, sha256_of
 
@@ -255,7 +259,12 @@ class Bucket:
         return key
 
     def input_link(self, path: Path, settings: Settings) -> str:
-        return self.presign(self.put_input(path, settings))
+        """The link a URL-only provider fetches `path` from: under REENACT_S3_PUBLIC_BASE_URL
+        when set (it answers HEAD and GET), else a presigned GET link, which S3 refuses for a
+        HEAD: SigV4 signs the method, and one link cannot be signed for two."""
+        key = self.put_input(path, settings)
+        base = self.config.public_base_url
+        return f"{base}/{quote(key)}" if base else self.presign(key)
 
     # ---- results --------------------------------------------------------------------------
     def put_result(self, task_id: str, path: Path) -> str:
@@ -334,6 +343,43 @@ def input_keys(inputs: TaskInputs, settings: Settings) -> dict[str, str]:
     return keys
 
 
+# ---- releasing inputs ---------------------------------------------------------------------
+# A release decides "nobody uses this content" and then deletes it; a submit records its use
+# on its row and then finds the object there (HEAD) and hands over a link. Without a lock the
+# two interleave: check, record, HEAD, delete — a link to a deleted object. So a release
+# checks and deletes under an exclusive lock on the content's digest, held in the database
+# every replica shares (services/dblock.py), and a submit, once its row says it uses the
+# content, waits on that lock (shared) before it looks for the object: a deletion that began
+# before the row was written has finished, and one that begins after it sees the row.
+_INPUTS_LOCK = "bucket-inputs"
+
+# Test seam: called with (point, digest) at "release:checked" (the lock held, the content
+# found unused, nothing deleted yet) and "submit:waiting" (the row written, before the wait),
+# so tests/storage can interleave a real release and a real submit at exactly those points.
+race_hook: Callable[[str, str], None] | None = None
+
+
+def _at(point: str, digest: str) -> None:
+    if race_hook is not None:
+        race_hook(point, digest)
+
+
+def _digest_of(key: str) -> str:
+    return key.rsplit("/", 2)[-2]  # <prefix>inputs/<digest>/<name>
+
+
+def await_releases(task: Task, store: Store) -> None:
+    """Before a submit looks for its inputs in the bucket: wait for any release of the same
+    content that decided to delete it before this task's row said it uses it."""
+    keys = task.meta.get("bucket_inputs")
+    if not isinstance(keys, list):
+        return
+    for digest in sorted({_digest_of(str(k)) for k in keys}):
+        _at("submit:waiting", digest)
+        with db_lock(store.engine, _INPUTS_LOCK, digest, shared=True):
+            pass
+
+
 def release_inputs(task: Task, settings: Settings, store: Store) -> list[str]:
     """Delete the bucket copies of an ended task's local inputs that no unfinished task
     still uses; the keys deleted. Only for URL-only providers' tasks (the others never put
@@ -344,8 +390,18 @@ def release_inputs(task: Task, settings: Settings, store: Store) -> list[str]:
     if task.inputs is None:  # the monitor's claims load rows without their inputs
         task = store.get_task(task.id) or task
     found = input_keys(task.inputs, settings) if task.inputs else {}
-    keys = [key for key, digest in found.items() if not store.upload_in_use(digest)]
-    if keys:
-        bucket.delete(keys)
-        log.info("Deleted %d input(s) of task %s from the bucket", len(keys), task.id)
-    return keys
+    by_digest: dict[str, list[str]] = {}
+    for key, digest in found.items():
+        by_digest.setdefault(digest, []).append(key)
+    deleted: list[str] = []
+    # One digest at a time: never two of these locks at once (on SQLite they are one file).
+    for digest, keys in sorted(by_digest.items()):
+        with db_lock(store.engine, _INPUTS_LOCK, digest):
+            if store.upload_in_use(digest):
+                continue
+            _at("release:checked", digest)
+            bucket.delete(keys)
+        deleted += keys
+    if deleted:
+        log.info("Deleted %d input(s) of task %s from the bucket", len(deleted), task.id)
+    return deleted

@@ -216,6 +216,10 @@ class Studio:
     ) -> Task:
         """The create call for a row this call inserted (only the call that created the row
         may send it: one intent, one create call)."""
+        if task.meta.get("bucket_inputs"):  # the row says it uses them: now look for them
+            from services.storage import await_releases
+
+            await_releases(task, self.store)
         provider_id = provider.id
         request = CreateRequest(
             video=inputs.video,

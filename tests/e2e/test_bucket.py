@@ -59,7 +59,7 @@ def test_only_a_cometapi_key_and_a_bucket_upload_to_result(
         run_id = run_id_after_submit(page)
 
         # CometAPI fetched both inputs from the bucket: presigned links, real types.
-        fetched = sorted((f.content_type, f.head_status) for f in cometapi.fetched)
+        fetched = sorted((f.content_type, f.status) for f in cometapi.fetched)
         assert fetched == [("image/png", 200), ("video/mp4", 200)]
         assert all("X-Amz-Signature=" in f.url for f in cometapi.fetched)
         assert media.wide.read_bytes() in [f.body for f in cometapi.fetched]

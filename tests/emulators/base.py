@@ -89,7 +89,8 @@ class Fetched:
     """One input link the emulator fetched at create."""
 
     url: str
-    head_status: int | None = None
+    head_status: int | None = None  # the HEAD's answer (a "head" fetch), else None
+    status: int | None = None  # the last answer (the GET's once it got that far)
     content_type: str = ""
     content_length: str | None = None
     body: bytes = b""
@@ -173,19 +174,31 @@ class Emulator:
         self.route_counts: dict[str, int] = {}
         self.create_count = 0
         self.files: dict[str, tuple[bytes, str]] = {}
-        # Input links fetched at create (configure(fetch_inputs=True)): what each answered.
+        # Input links fetched at create (configure(fetch_inputs=...)): what each answered.
         self.fetched: list[Fetched] = []
         self.server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def fetch_input(self, url: str, kind: str) -> str | None:
-        """With `configure(fetch_inputs=True)`, fetch an input link at create the way Runway
-        documents its URL inputs: no redirects, a HEAD answering 200 with a Content-Type of
-        the expected kind (`image`/`video`) and a Content-Length, then a GET whose body has
-        that length. None when the link is usable, else what is wrong (the create is refused
-        with it). Only 127.0.0.1 links are fetched: test traffic stays on loopback."""
-        if not self.config.extra.get("fetch_inputs"):
+        """With `configure(fetch_inputs=...)`, fetch an input link at create. CometAPI and
+        LiangXin do not document how they fetch a link; two fetchers are modelled, both with
+        no redirects, a 200 with a Content-Type of the expected kind (`image`/`video`) and a
+        Content-Length the body matches:
+
+        * `True` or `"get"`: a downloader, one GET (the headers from its answer);
+        * `"head"`: the rule Runway documents for its own API's URL inputs, a HEAD first,
+          then the GET. A link presigned for GET answers that HEAD 403 on S3 (SigV4 signs the
+          method): such a provider needs REENACT_S3_PUBLIC_BASE_URL (services/storage.py).
+
+        None when the link is usable, else what is wrong (the create is refused with it).
+        Only 127.0.0.1 links are fetched: test traffic stays on loopback. `before_fetch`
+        (a callable given the link) runs first: a provider whose queue fetches later."""
+        mode = self.config.extra.get("fetch_inputs")
+        if not mode:
             return None
+        before = self.config.extra.get("before_fetch")
+        if callable(before):
+            before(url)
         import urllib.error
         import urllib.request
 
@@ -198,21 +211,26 @@ class Emulator:
 
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
         record = Fetched(url=url)
+        self.fetched.append(record)
         try:
-            with opener.open(urllib.request.Request(url, method="HEAD"), timeout=10) as head:
-                record.head_status = head.status
-                record.content_type = head.headers.get("Content-Type", "")
-                record.content_length = head.headers.get("Content-Length")
+            if mode == "head":
+                with opener.open(urllib.request.Request(url, method="HEAD"), timeout=10) as head:
+                    record.head_status = record.status = head.status
+                    record.content_type = head.headers.get("Content-Type", "")
+                    record.content_length = head.headers.get("Content-Length")
             with opener.open(url, timeout=30) as got:
+                record.status = got.status
+                if mode != "head":
+                    record.content_type = got.headers.get("Content-Type", "")
+                    record.content_length = got.headers.get("Content-Length")
                 record.body = got.read()
         except urllib.error.HTTPError as err:
-            record.head_status = record.head_status or err.code
-            self.fetched.append(record)
+            if mode == "head" and record.head_status is None:
+                record.head_status = err.code
+            record.status = err.code
             return f"the link answered HTTP {err.code}"
         except OSError as err:
-            self.fetched.append(record)
             return f"the link could not be fetched ({err})"
-        self.fetched.append(record)
         if not record.content_type.startswith(f"{kind}/"):
             return f"the link's Content-Type is {record.content_type!r}, not {kind}/*"
         if record.content_length is None or int(record.content_length) != len(record.body):
