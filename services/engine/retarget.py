@@ -157,17 +157,21 @@ class Retargeter:
         # the character's face height (forehead to chin), for the head-motion bounds
         oval = c0[list(FACE_OVAL)]
         self._c_face = float(np.ptp(oval.imag)) or self._c_iod * 2.5
-        # per-point gains on the expression deltas
-        gains = np.ones(len(POINTS))
-        for group, g in (
-            (_flat(INNER_LIP_PAIRS) + _flat(OUTER_LIP_PAIRS), config.lips_gain),
-            (LIP_CORNERS_INNER + LIP_CORNERS_OUTER, config.lips_gain),
-            (JAW, config.jaw_gain),
-            (BROWS, config.brows_gain),
+        # per-point gains on the expression deltas, across the face (along the eye line) and
+        # along it (down the face). The model's under-reporting is made up along the face only:
+        # sideways the deltas also carry the head's turn, which a gain would exaggerate.
+        across, along = np.ones(len(POINTS)), np.ones(len(POINTS))
+        for group, g, sideways in (
+            (_flat(INNER_LIP_PAIRS) + _flat(OUTER_LIP_PAIRS), config.lips_gain, True),
+            (LIP_CORNERS_INNER + LIP_CORNERS_OUTER, config.lips_gain, True),
+            (JAW, config.jaw_gain, False),
+            (BROWS, config.brows_gain, False),
+            (CHEEKS, 1.0, True),
         ):
-            gains[[INDEX[p] for p in group]] = g * expression_gain
-        gains[[INDEX[p] for p in CHEEKS]] = expression_gain
-        self._gains = gains
+            idx = [INDEX[p] for p in group]
+            along[idx] = g * expression_gain
+            across[idx] = expression_gain if sideways else 1.0
+        self._gain_across, self._gain_along = across, along
         self._expression_gain = expression_gain
         half = len(BROWS) // 2  # the subject's right brow first
         self._brow_idx = (
@@ -246,7 +250,13 @@ class Retargeter:
         t_h = complex(head[2], head[3]) * self._d_iod
 
         # expression onto the character (rotated and scaled into its frame), with gains
-        delta = self._z_m * expr * self._d_iod * self._gains
+        # split along the driving face's own axes (its neutral may be rolled)
+        down = self._d_down
+        eye_line = -1j * down
+        side = (expr * eye_line.conjugate()).real
+        vert = (expr * down.conjugate()).real
+        expr = (side * self._gain_across) * eye_line + (vert * self._gain_along) * down
+        delta = self._z_m * expr * self._d_iod
         pts = self._c0 + delta
         self._place_lids(pts, openness)
         self._keep_lips_apart(pts)
