@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # services, tests.mediagen; the helpers here
 
 import expressions_measure as measure  # noqa: E402
 import expressions_truth as truth  # noqa: E402

@@ -43,6 +43,7 @@ def _models() -> tuple[object, object, object]:
     try:
         import dlib
         import face_recognition_models as frm
+        import matplotlib  # noqa: F401  (Grace Hopper's photograph, for a character)
     except ImportError as e:
         raise MissingModel(INSTALL) from e
     detector = dlib.get_frontal_face_detector()
