@@ -126,17 +126,17 @@ def face_image(truth: dict[str, float]) -> np.ndarray:
         xs = np.arange(mx.shape[1], dtype=np.float32)[None, :] + sx
         cx = FACE_CENTRE[0]
         src = np.broadcast_to(xs, mx.shape).astype(np.float32)
-        rows = np.broadcast_to(np.arange(mx.shape[0], dtype=np.float32)[:, None], mx.shape)
+        rows = np.ascontiguousarray(
+            np.broadcast_to(np.arange(mx.shape[0], dtype=np.float32)[:, None], mx.shape)
+        )
         for _ in range(4):
             col = np.clip(src - sx, 0, mx.shape[1] - 1).astype(np.float32)
-            z = cv2.remap(depth, col, rows.astype(np.float32), cv2.INTER_LINEAR)
-            w = cv2.remap(weight, col, rows.astype(np.float32), cv2.INTER_LINEAR)
-            shift = w * ((src - cx) * (math.cos(theta) - 1) + z * math.sin(theta))
-            src = xs - shift
+            z = cv2.remap(depth, col, rows, cv2.INTER_LINEAR)
+            w = cv2.remap(weight, col, rows, cv2.INTER_LINEAR)
+            src = xs - w * ((src - cx) * (math.cos(theta) - 1) + z * math.sin(theta))
         col = (src - sx).astype(np.float32)
-        r = rows.astype(np.float32)
-        mx = cv2.remap(mx, col, r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        my = cv2.remap(my, col, r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        mx = cv2.remap(mx, col, rows, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        my = cv2.remap(my, col, rows, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return cv2.remap(astronaut(), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
