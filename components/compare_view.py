@@ -16,7 +16,15 @@ from typing import Any
 import streamlit as st
 
 from components.common import app_base_url, get_studio, result_url, sentences
-from components.format import ago, duration, plain, size, status_label, waiting_to_start
+from components.format import (
+    ago,
+    duration,
+    plain,
+    queued_text,
+    size,
+    status_label,
+    waiting_to_start,
+)
 from components.identity import viewer
 from components.providers import provider_name
 from components.synced_player import PlayerTile, synced_player
@@ -142,7 +150,7 @@ def _live(run_id: str, blind: bool) -> None:
 
 def _tile_status(task: Task) -> str:
     if waiting_to_start(task):
-        return "Queued · waiting for the provider to start"
+        return queued_text()  # never "render worker": a blind comparison would name it
     if task.status is TaskStatus.RUNNING:
         return f"Rendering · {shown_progress(task) or 0.0:.0%}"
     if task.status is TaskStatus.SUCCEEDED and not task.result_path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from services.engine.render_queue import WAITING
 from services.models import Task, TaskStatus, utcnow
 
 # label, badge colour, material icon
@@ -45,6 +46,12 @@ def waiting_to_start(task: Task) -> bool:
         and not task.progress
         and not isinstance(task.meta.get("eta_seconds"), int | float)
     )
+
+
+def queued_text(*, for_worker: bool = False) -> str:
+    """A queued task's progress line: its local render waits for a `reenact worker`
+    (`services.engine.render_queue.waiting_for_worker`), or for its provider."""
+    return f"Queued · {WAITING}" if for_worker else "Queued · waiting for the provider to start"
 
 
 def duration(seconds: float) -> str:

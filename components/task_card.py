@@ -23,11 +23,13 @@ from components.format import (
     elapsed_s,
     eta_s,
     plain,
+    queued_text,
     size,
     status_badge_md,
     waiting_to_start,
 )
 from components.providers import capabilities, provider_name
+from services.engine.render_queue import waiting_for_worker
 from services.errors import retry_helps
 from services.lifecycle import settled
 from services.models import Task, TaskStatus, shown_progress, utcnow
@@ -77,9 +79,10 @@ def _cards(ids: list[str], key: str, columns: int, player: bool, started_live: b
         st.info("These tasks were deleted.")
         return
     cols = st.columns(columns) if columns > 1 else [st.container()]
+    for_worker = waiting_for_worker(tasks, get_studio().settings)  # one read, if any
     for i, task in enumerate(tasks):
         with cols[i % len(cols)]:
-            _card(task, key=key, player=player)
+            _card(task, key=key, player=player, for_worker=task.id in for_worker)
 
     # Everything settled: one full rerun re-renders this fragment without run_every
     # (and moves new results into place), after which the tab stops polling.
@@ -104,7 +107,7 @@ def _flush_toasts() -> None:
             st.toast(f"{name}: the task was canceled.", icon=":material/block:")
 
 
-def _card(task: Task, *, key: str, player: bool) -> None:
+def _card(task: Task, *, key: str, player: bool, for_worker: bool = False) -> None:
     with st.container(border=True, key=f"card_{key}_{task.id}"):
         head, badge = st.columns([3, 1], vertical_alignment="center")
         head.markdown(f"**{provider_name(task.provider)}**")
@@ -117,7 +120,7 @@ def _card(task: Task, *, key: str, player: bool) -> None:
         if task.cost_estimate is not None:
             sub.append(cost(task.cost_estimate))
         st.caption(" · ".join(sub))
-        _progress(task)
+        _progress(task, for_worker=for_worker)
         # A failure sentence quotes the provider's own words: plain text, never Markdown.
         if task.status is TaskStatus.FAILED and task.error:
             st.error(plain(task.error), icon=":material/error:")
@@ -132,7 +135,7 @@ def _card(task: Task, *, key: str, player: bool) -> None:
         _actions(task, key=key)
 
 
-def _progress(task: Task) -> None:
+def _progress(task: Task, *, for_worker: bool = False) -> None:
     now = utcnow()
     elapsed = duration(elapsed_s(task, now))
     shown = shown_progress(task)
@@ -140,7 +143,7 @@ def _progress(task: Task) -> None:
         st.progress(0.0, text="Sending to the provider…")
         st.caption(f"Elapsed {elapsed}")
     elif waiting_to_start(task):
-        st.progress(0.0, text="Queued · waiting for the provider to start")
+        st.progress(0.0, text=queued_text(for_worker=for_worker))
         st.caption(f"Elapsed {elapsed}")
     elif task.status is TaskStatus.RUNNING and shown is not None:
         st.progress(shown, text=f"Rendering · {shown:.0%}")

@@ -26,6 +26,7 @@ from components.pager import pager
 from components.providers import info_by_id, provider_name
 from components.task_card import REFRESH_S, needs_refresh
 from services.config import PROVIDER_IDS
+from services.engine.render_queue import WAITING, waiting_for_worker
 from services.models import Task, TaskStatus, shown_progress
 
 PAGE_SIZE = 25
@@ -108,8 +109,9 @@ def _rows(ids: list[str], started_live: bool) -> None:
         with st.container(key="tl_head", gap=None):
             for label in _COLUMNS:
                 st.markdown(f":small[{label}]")
+        for_worker = waiting_for_worker(tasks, get_studio().settings)  # one read, if any
         for task in tasks:
-            _task_row(task)
+            _task_row(task, for_worker=task.id in for_worker)
     if started_live and not any(needs_refresh(t) for t in tasks):
         st.rerun(scope="app")
 
@@ -118,7 +120,7 @@ def _rows(ids: list[str], started_live: bool) -> None:
 _COLUMNS = ("State", "Provider", "Created", "Time", "Note", "")
 
 
-def _task_row(task: Task) -> None:
+def _task_row(task: Task, *, for_worker: bool = False) -> None:
     with st.container(key=f"tl_row_{task.id}", gap=None):
         with st.container(key=f"tl_state_{task.id}", gap=None):
             if is_live(task):
@@ -130,7 +132,7 @@ def _task_row(task: Task) -> None:
         st.markdown(f"**{plain(provider_name(task.provider))}**")
         st.markdown(f":material/schedule: {ago(task.created_at)}")
         st.markdown(f":material/timer: {duration(elapsed_s(task))}")
-        note = _note(task)
+        note = _note(task, for_worker=for_worker)
         if note:
             st.markdown(plain(note))
         else:
@@ -144,8 +146,10 @@ def _task_row(task: Task) -> None:
         )
 
 
-def _note(task: Task) -> str:
+def _note(task: Task, *, for_worker: bool = False) -> str:
     note = task.error or ""
+    if for_worker and not note:
+        note = WAITING[0].upper() + WAITING[1:]
     if task.tracked:
         note = note or f"Tracked {task.provider_task_id}"
     if task.retry_of and not note:

@@ -233,11 +233,16 @@ def _describe(task: Task) -> str:
 
 def _wait(ctx: Ctx, tasks: list[Task], *, many: bool) -> int:
     from services.cli_output import ProgressBar
+    from services.engine.render_queue import WAITING, waiting_for_worker
     from services.errors import ErrorKind
     from services.lifecycle import archive_blocked
     from services.monitor import WaitTimeout
 
-    bar = ProgressBar(sys.stderr)
+    settings = ctx.studio.settings
+    bar = ProgressBar(
+        sys.stderr,
+        waiting=lambda t: WAITING if waiting_for_worker([t], settings) else None,
+    )
     monitor = ctx.runtime.monitor
 
     def on_update(task: Task) -> None:

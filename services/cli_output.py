@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -120,22 +120,30 @@ class StatusLine:
 
 
 class ProgressBar(StatusLine):
-    """Every task waited for, in one line on a terminal, one line per change otherwise."""
+    """Every task waited for, in one line on a terminal, one line per change otherwise.
+    `waiting(task)`, asked once per change of a task, names what a queued task waits for
+    beyond its provider (a render worker: services.engine.render_queue.waiting_for_worker)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, *, waiting: Callable[[Task], str | None] | None = None
+    ) -> None:
         super().__init__(stream)
         self.tasks: dict[str, Task] = {}
         self._last: dict[str, tuple[str, str]] = {}
+        self._waiting = waiting
+        self._states: dict[str, str] = {}
 
     def update(self, task: Task) -> None:
         self.tasks[task.id] = task
+        for_what = self._waiting(task) if self._waiting and not task.status.terminal else None
+        self._states[task.id] = task.status.value + (f" ({for_what})" if for_what else "")
         if self.tty:
             self._redraw()
             return
-        key = (task.status.value, percent(task))
+        key = (self._states[task.id], percent(task))
         if self._last.get(task.id) != key:
             self._last[task.id] = key
-            line = f"{task.id} {task.provider}: {task.status.value} {percent(task)}"
+            line = f"{task.id} {task.provider}: {self._states[task.id]} {percent(task)}"
             if task.error and not task.status.terminal:
                 line += f" ({task.error})"
             self._write(line + "\n")
@@ -145,10 +153,10 @@ class ProgressBar(StatusLine):
             t = next(iter(self.tasks.values()))
             filled = round(t.progress * BAR_WIDTH)
             bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-            line = f"{t.provider} {t.id} [{bar}] {percent(t):>4} {t.status.value}"
+            line = f"{t.provider} {t.id} [{bar}] {percent(t):>4} {self._states[t.id]}"
         else:
             line = " | ".join(
-                f"{t.provider} {t.status.value} {percent(t)}" for t in self.tasks.values()
+                f"{t.provider} {self._states[t.id]} {percent(t)}" for t in self.tasks.values()
             )
         width = shutil.get_terminal_size((100, 20)).columns
         self.redraw(line[: max(10, width - 1)])

@@ -23,6 +23,7 @@ import shutil
 import threading
 import time
 import traceback
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -39,7 +40,7 @@ from services.engine.jobs import JobSpec, JobState
 from services.engine.worker import Worker
 from services.errors import ErrorKind, ReenactError
 from services.lifecycle import Holder
-from services.models import TaskStatus, utcnow
+from services.models import Task, TaskStatus, utcnow
 from services.store import RenderJobRow, Store
 
 log = logging.getLogger("reenact.render_queue")
@@ -85,6 +86,10 @@ class RenderJob:
             return True
         holder = Holder.parse(self.lease_owner)
         return holder is not None and not holder.alive()
+
+    def waiting(self, now: datetime) -> bool:
+        """Open, and no worker holds it (none took it yet, or the one that did is gone)."""
+        return not self.state.status.terminal and (self.lease_owner is None or self.abandoned(now))
 
 
 def _job(row: Row[Any]) -> RenderJob:
@@ -145,6 +150,17 @@ class RenderQueue:
         with self.engine.connect() as conn:
             row = conn.execute(select(_R).where(_R.id == job_id)).first()
         return _job(row) if row is not None else None
+
+    def waiting(self, job_ids: Collection[str]) -> set[str]:
+        """Which of these jobs no worker holds (`RenderJob.waiting`), in one read."""
+        if not job_ids:
+            return set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(_R).where(_R.id.in_(list(job_ids)), _R.status.in_(_OPEN))
+            ).all()
+        now = utcnow()
+        return {job.id for job in map(_job, rows) if job.waiting(now)}
 
     def settle(self, job: RenderJob) -> RenderJob:
         """A job whose last allowed attempt was abandoned fails now, worker or not."""
@@ -296,6 +312,23 @@ class RenderQueue:
 
 def _same_owner(owner: str | None) -> ColumnElement[bool]:
     return _R.lease_owner.is_(None) if owner is None else _R.lease_owner == owner
+
+
+def waiting_for_worker(tasks: Iterable[Task], settings: Settings) -> set[str]:
+    """The ids of the local-engine tasks whose render no worker holds yet, with
+    REENACT_RENDER_WORKERS=external: what the task card, the Tasks page and the CLI say
+    ("waiting for a render worker") while the provider's poll only reports them queued."""
+    if settings.render_workers != "external":
+        return set()
+    open_ = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+    by_job = {
+        t.provider_task_id: t.id
+        for t in tasks
+        if t.provider == "local" and t.provider_task_id and t.status in open_
+    }
+    if not by_job:
+        return set()
+    return {by_job[j] for j in RenderQueue.for_settings(settings).waiting(by_job)}
 
 
 @lru_cache(maxsize=4)

@@ -148,7 +148,7 @@ class LocalProvider(Provider):
             return None
         job = queue.settle(job)
         state = job.state
-        if not state.status.terminal and (job.lease_owner is None or job.abandoned(utcnow())):
+        if job.waiting(utcnow()):
             state.status, state.note = TaskStatus.QUEUED, WAITING
         if state.status is TaskStatus.SUCCEEDED and (state.result or "").startswith(BUCKET_RESULT):
             from services.storage import bucket_for
