@@ -116,6 +116,9 @@ def test_each_provider_gets_the_first_route_its_input_rules_allow(
     assert "REENACT_S3_BUCKET" in told and "paste a URL" in told
     with pytest.raises(InputError, match="REENACT_S3_BUCKET"):
         link_for_file(tmp_path / "x.mp4", nothing, provider_name="LiangXin")
+    # A public base that is not an http(s) address is ignored (logged): presigned links.
+    odd = _settings(tmp_path, {**s3_server.env(), "REENACT_S3_PUBLIC_BASE_URL": "cdn.example"})
+    assert odd.s3 is not None and odd.s3.public_base_url is None
 
 
 def test_cometapi_fetches_the_presigned_links_and_the_inputs_go_when_the_task_ends(
