@@ -122,10 +122,11 @@ class RetargetConfig:
     max_eye_open: float = 1.25
     # One-Euro filter (Casiez et al.): cutoff in Hz at rest, speed coefficient (per
     # inter-ocular distance per second) raising it during fast moves, derivative cutoff.
-    min_cutoff: float = 2.0
+    min_cutoff: float = 3.0
     beta: float = 0.6
     d_cutoff: float = 3.0
     eye_min_cutoff: float = 5.0
+    brows_min_cutoff: float = 4.0
     # Bounds on the transferred head motion (shares of the face's size, and a ratio): the ring
     # that moves with the head stays inside the fixed border whatever a bad frame says.
     max_shift: float = 0.15

@@ -15,7 +15,10 @@ import numpy as np
 
 
 class OneEuro:
-    def __init__(self, fps: float, min_cutoff: float, beta: float, d_cutoff: float) -> None:
+    def __init__(
+        self, fps: float, min_cutoff: float | np.ndarray, beta: float, d_cutoff: float
+    ) -> None:
+        """`min_cutoff` may be one value per filtered value."""
         self._rate = float(fps)
         self._min_cutoff = min_cutoff
         self._beta = beta

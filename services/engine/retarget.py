@@ -70,7 +70,18 @@ BROWS = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46, 300, 293, 334, 296, 336, 285,
 NOSE = (168, 6, 197, 195, 5, 4, 1, 2, 98, 327)
 CHEEKS = (50, 280, 205, 425, 187, 411, 117, 346)
 # what the head's similarity is fitted on: points that move with the skull
-STABLE = (RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER, 168, 6, 197, 195, 5, 4)
+STABLE = (
+    RIGHT_EYE_OUTER,
+    RIGHT_EYE_INNER,
+    LEFT_EYE_INNER,
+    LEFT_EYE_OUTER,
+    168,
+    6,
+    127,
+    356,
+    234,
+    454,
+)
 
 
 def _flat(pairs: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
@@ -179,7 +190,12 @@ class Retargeter:
             np.array([INDEX[b] for b in BROWS[half:]]),
         )
         self._index = np.array(POINTS)
-        self._expr_filter = OneEuro(fps, config.min_cutoff, config.beta, config.d_cutoff)
+        # brows move slowly and the model's brows are noisy: a lower cutoff for them
+        cutoff = np.full(len(POINTS), config.min_cutoff)
+        cutoff[[INDEX[b] for b in BROWS]] = config.brows_min_cutoff
+        self._expr_filter = OneEuro(
+            fps, np.concatenate([cutoff, cutoff]), config.beta, config.d_cutoff
+        )
         # a blink lasts a few frames: the lids' filter lets faster changes through
         self._eye_filter = OneEuro(fps, config.eye_min_cutoff, config.beta, config.d_cutoff)
         self._head_filter = OneEuro(fps, config.min_cutoff, config.beta, config.d_cutoff)
