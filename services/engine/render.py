@@ -243,12 +243,21 @@ def render(
         char_box = find_face(gray, faces.detect_sides, faces.scale_step)
         if char_box is None:
             raise _no_face_in_image()
-    still = rgb_to_i420(picture)
+    character = _Character(
+        rgb_to_i420(picture),
+        size,
+        char_marks,
+        char_box,
+        fps=0.0,
+        intensity=options.expression_intensity,
+    )
+    still = character.still
 
     with DrivingReader(video, convert=frame_image) as reader:
         name = Path(video).name
         _refuse_unbounded(reader, name, limits)
         fps = float(reader.fps)
+        character.fps = fps
         most = min(limits.max_render_frames, math.ceil(limits.max_render_s * fps) + 1)
         total = reader.frames_total
         search_frames = max(1, round(faces.search_s * fps))
@@ -264,18 +273,9 @@ def render(
                     if n >= search_frames:
                         raise _no_face_in_video(Path(video).name)
                     if n % faces.search_every == 0:
-                        driver = _start(
-                            item,
-                            char_marks,
-                            char_box,
-                            picture,
-                            still,
-                            size,
-                            landmarker,
-                            config,
-                            fps=fps,
-                            intensity=options.expression_intensity,
-                        )
+                        # the flow fallback only once the landmark model had its chance
+                        flow_ok = char_marks is None or n >= search_frames // 2
+                        driver = _start(item, character, landmarker, config, flow_ok=flow_ok)
                 if n >= most:
                     raise InputError(_too_long(name, limits))
                 frame = still if driver is None else driver.step(item)
@@ -295,50 +295,69 @@ def render(
     return RenderResult(Path(out), n, size[0], size[1], fps, time.perf_counter() - started)
 
 
+@dataclass
+class _Character:
+    """The character picture as the drivers need it."""
+
+    still: np.ndarray  # I420, output size
+    size: tuple[int, int]
+    marks: Landmarks | None
+    box: Box[float] | None
+    fps: float
+    intensity: int | None
+
+
+def _box_from(marks: Landmarks) -> Box[float]:
+    """A Haar-like face box (brows to mouth, cheek to cheek) from landmarks, for the flow
+    fallback: the cascade can prefer a false box beside the face (a 512 px portrait with a
+    model shuttle did), the landmarks have already found the real one."""
+    xy = marks.points[:, :2]
+    w = 0.8 * float(np.ptp(xy[:, 0]))
+    cx, cy = float(xy[1, 0]), float(xy[1, 1]) - 0.1 * w  # around the nose tip
+    return Box(cx - w / 2, cy - w / 2, w, w)
+
+
 def _start(
     image: Image,
-    char_marks: Landmarks | None,
-    char_box: Box[float] | None,
-    picture: np.ndarray,
-    still: np.ndarray,
-    size: tuple[int, int],
+    character: _Character,
     landmarker: Landmarker,
     config: EngineConfig,
     *,
-    fps: float,
-    intensity: int | None,
+    flow_ok: bool,
 ) -> _Driver | None:
     """The driver for a clip whose face is first seen in `image` (its neutral frame), or None
-    if no face is there: landmarks on both faces, else dense flow between face boxes."""
+    if no face is there (yet): landmarks on both faces, else, when `flow_ok`, dense flow
+    between face boxes."""
     faces = config.faces
-    if char_marks is not None:
+    if character.marks is not None:
         neutral = landmarker.track(image)
         if neutral is not None:
             return _LandmarkDriver(
                 neutral,
-                char_marks,
-                still,
-                size,
+                character.marks,
+                character.still,
+                character.size,
                 landmarker,
                 config,
-                fps=fps,
-                expression_gain=config.retarget.gain(intensity),
+                fps=character.fps,
+                expression_gain=config.retarget.gain(character.intensity),
             )
+    if not flow_ok:
+        return None
     luma = _luma(image)
     box = find_face(luma, faces.detect_sides, faces.scale_step)
     if box is None:
         return None
+    char_box = character.box
     if char_box is None:
-        gray = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
-        char_box = find_face(gray, faces.detect_sides, faces.scale_step)
-        if char_box is None:  # the model saw a face the cascade does not: no fallback
-            return None
+        assert character.marks is not None  # render() found one or the other
+        char_box = _box_from(character.marks)
     return _FlowDriver(
         luma,
         box,
         char_box,
-        still,
-        size,
+        character.still,
+        character.size,
         config,
-        expression_gain=config.motion.gain(intensity),
+        expression_gain=config.motion.gain(character.intensity),
     )
