@@ -34,6 +34,7 @@ import numpy as np
 from services.engine.config import MeshConfig
 from services.engine.framing import Square
 from services.engine.retarget import (
+    BROW_PAIRS,
     FACE_OVAL,
     INDEX,
     INNER_LIP_PAIRS,
@@ -53,6 +54,10 @@ _EYE_RING_NODES = 10
 _REF_LIPS = 0.04
 _REF_LIDS = 0.03
 _MAX_UNFOLD_STEPS = 4
+# the row under each brow, as a share of the brow's own height below its lower contour
+_BROW_UNDER = 0.6
+# the eye ring keeps at least this much (inter-ocular distances) above and below the lids
+_LID_ROOM = 0.05
 
 
 def _area2(p: np.ndarray) -> np.ndarray:
@@ -96,6 +101,14 @@ class FaceMesh:
         self._gap_a = np.arange(n_lm, n_lm + n_gap)
         self._gap_b = np.arange(n_lm + n_gap, n_lm + 2 * n_gap)
 
+        # a row under each brow riding with it: the model's lower brow contour can sit on
+        # the hair or above it, and hair left in the band that stretches would zig-zag
+        self._brow_up = np.array([INDEX[u] for u, _ in BROW_PAIRS])
+        self._brow_lo = np.array([INDEX[lo] for _, lo in BROW_PAIRS])
+        under = neutral[self._brow_lo] + _BROW_UNDER * (
+            neutral[self._brow_lo] - neutral[self._brow_up]
+        )
+        self._under_from_lo = under - neutral[self._brow_lo]
         rigid: list[np.ndarray] = []
         for corners, pairs in (
             (RIGHT_EYE_CORNERS, RIGHT_LID_PAIRS),
@@ -107,6 +120,12 @@ class FaceMesh:
             lids = np.array([neutral[INDEX[i]] for pair in pairs for i in pair])
             across = np.abs(((lids - centre) * down.conjugate()).real).max()
             half_h = across + config.eye_ring_margin * iod
+            # ...but well below the brow: the band between them is what stretches
+            above = ((centre - under) * down.conjugate()).real
+            brow_side = np.abs(under - centre) < 2 * abs(outer - inner)
+            if brow_side.any():
+                room = 0.7 * float(above[brow_side].min())
+                half_h = max(across + _LID_ROOM * iod, min(half_h, room))
             axis = eye_line / max(abs(eye_line), 1e-9)
             a = np.linspace(0, 2 * math.pi, _EYE_RING_NODES, endpoint=False)
             rigid.append(centre + axis * (half_w * np.cos(a) + 1j * half_h * np.sin(a)))
@@ -129,7 +148,8 @@ class FaceMesh:
         )
         self._rigid = slice(n_lm + 2 * n_gap, n_lm + 2 * n_gap + len(rigid_nodes))
         self._border = slice(self._rigid.stop, self._rigid.stop + len(border))
-        src = np.concatenate([neutral, mid, mid, rigid_nodes, border])
+        self._under = slice(self._border.stop, self._border.stop + len(under))
+        src = np.concatenate([neutral, mid, mid, rigid_nodes, border, under])
         self._src = src
 
         # the reference layout: closed lips, gap rows and lids pulled apart just enough for
@@ -190,6 +210,7 @@ class FaceMesh:
         crossed = ((b - a) * self._down.conjugate()).real < 0
         a[crossed] = b[crossed] = (a[crossed] + b[crossed]) / 2
         dst[self._gap_a], dst[self._gap_b] = a, b
+        dst[self._under] = pose.points[self._brow_lo] + pose.z * self._under_from_lo
         return self._unfold(dst, head)
 
     def _unfold(self, dst: np.ndarray, head: np.ndarray) -> np.ndarray:
@@ -246,9 +267,19 @@ class FaceMesh:
         ex = np.vstack([cx, [1.0, 0.0, 0.0]]).astype(np.float32)
         ey = np.vstack([cy, [0.0, 1.0, 0.0]]).astype(np.float32)
         gx, gy = self._gx, self._gy
+        # A cell samples inside its triangle's picture-side box: exact for cells inside the
+        # triangle, and a sliver's affine map (huge coefficients), or a cell its drawn edge
+        # covers just outside it, cannot fetch a pixel from far away.
+        box = np.empty((len(tri) + 1, 4), np.float32)
+        box[:-1, 0], box[:-1, 1] = s.real.min(axis=1), s.real.max(axis=1)
+        box[:-1, 2], box[:-1, 3] = s.imag.min(axis=1), s.imag.max(axis=1)
+        box[-1] = (-np.inf, np.inf, -np.inf, np.inf)
+        b = box[idx]
         out = np.empty((self._size, self._size, 2), np.float32)
-        out[..., 0] = ex[idx, 0] * gx + ex[idx, 1] * gy + ex[idx, 2] - gx
-        out[..., 1] = ey[idx, 0] * gx + ey[idx, 1] * gy + ey[idx, 2] - gy
+        sx = ex[idx, 0] * gx + ex[idx, 1] * gy + ex[idx, 2]
+        sy = ey[idx, 0] * gx + ey[idx, 1] * gy + ey[idx, 2]
+        out[..., 0] = np.clip(sx, b[..., 0], b[..., 1]) - gx
+        out[..., 1] = np.clip(sy, b[..., 2], b[..., 3]) - gy
         paint: np.ndarray | None = None
         mouth = self._mouth_tri & good
         if mouth.any():

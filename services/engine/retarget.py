@@ -67,6 +67,11 @@ LEFT_LID_PAIRS = (
 RIGHT_EYE_CORNERS = (RIGHT_EYE_OUTER, RIGHT_EYE_INNER)
 LEFT_EYE_CORNERS = (LEFT_EYE_OUTER, LEFT_EYE_INNER)
 BROWS = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46, 300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
+# (upper, lower) brow contour pairs, subject's right brow then left
+BROW_PAIRS = (
+    (70, 46), (63, 53), (105, 52), (66, 65), (107, 55),
+    (300, 276), (293, 283), (334, 282), (296, 295), (336, 285),
+)  # fmt: skip
 NOSE = (168, 6, 197, 195, 5, 4, 1, 2, 98, 327)
 CHEEKS = (50, 280, 205, 425, 187, 411, 117, 346)
 # what the head's similarity is fitted on: points that move with the skull
@@ -159,6 +164,12 @@ class Retargeter:
         d0 = _complex(driving.points)
         c0 = _complex(character.points)
         self._c_stable = c0[list(STABLE)]
+        self._index = np.array(POINTS)
+        half = len(BROWS) // 2  # the subject's right brow first
+        self._brow_idx = (
+            np.array([INDEX[b] for b in BROWS[:half]]),
+            np.array([INDEX[b] for b in BROWS[half:]]),
+        )
         self._set_driving_neutral(d0)
         self._c0 = c0[list(POINTS)]
         self._c_down = self._down(c0)
@@ -184,12 +195,6 @@ class Retargeter:
             across[idx] = expression_gain if sideways else 1.0
         self._gain_across, self._gain_along = across, along
         self._expression_gain = expression_gain
-        half = len(BROWS) // 2  # the subject's right brow first
-        self._brow_idx = (
-            np.array([INDEX[b] for b in BROWS[:half]]),
-            np.array([INDEX[b] for b in BROWS[half:]]),
-        )
-        self._index = np.array(POINTS)
         # brows move slowly and the model's brows are noisy: a lower cutoff for them
         cutoff = np.full(len(POINTS), config.min_cutoff)
         cutoff[[INDEX[b] for b in BROWS]] = config.brows_min_cutoff
@@ -218,6 +223,17 @@ class Retargeter:
         self._d0 = d0
         self._d0_stable = d0[list(STABLE)]
         self._d_iod = iod(d0)
+        # each brow point's place along the eye line (inter-ocular units, about the brow's
+        # middle) and the least-squares fit of a line over it
+        eye_line = -1j * self._down(d0)
+        self._brow_u = np.zeros(len(POINTS))
+        fits = []
+        for brow in self._brow_idx:
+            c = d0[self._index[brow]]
+            u = ((c - c.mean()) * eye_line.conjugate()).real / self._d_iod
+            self._brow_u[brow] = u
+            fits.append(np.linalg.pinv(np.stack([np.ones_like(u), u], axis=1)))
+        self._brow_fit = fits
         # character ≈ M(driving), between the two neutral faces
         self._z_m, self._t_m = fit_similarity(self._d0_stable, self._c_stable)
         # the driving neutral's lid gaps, measured across its own eye line
@@ -272,6 +288,15 @@ class Retargeter:
         side = (expr * eye_line.conjugate()).real
         vert = (expr * down.conjugate()).real
         expr = (side * self._gain_across) * eye_line + (vert * self._gain_along) * down
+        # each brow moves as one piece (a lift and a tilt along it, one sideways shift): the
+        # model's brow points wobble separately, which a gain turns into a zig-zag brow
+        for brow, fit in zip(self._brow_idx, self._brow_fit, strict=True):
+            lift = fit @ (vert[brow] * self._gain_along[brow])
+            u = self._brow_u[brow]
+            expr[brow] = (
+                float(np.mean(side[brow] * self._gain_across[brow])) * eye_line
+                + (lift[0] + lift[1] * u) * down
+            )
         delta = self._z_m * expr * self._d_iod
         pts = self._c0 + delta
         self._place_lids(pts, openness)
