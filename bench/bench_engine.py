@@ -10,9 +10,10 @@ whose jaw opens and closes while the head drifts, with AAC audio (10 s for speed
 30 s for memory), and a 1280×720 character picture (the same face mirrored, at another
 scale, on another backdrop).
 
-Targets (issue 5): ≥ 48 output frames/s at 1280×720 for the whole job (worker start, decode,
-engine, encode, audio); peak RSS of a 30 s clip within 10 % of a 5 s clip's; first progress
-within 1 s. Anchor: LivePortrait reports 12.8 ms/frame on an RTX 4090 GPU.
+Targets (issues 5 and 15): ≥ 48 output frames/s at 1280×720 for the whole job (worker start,
+decode, landmarks, retargeting, warp, encode, audio); peak RSS of a 30 s clip within 10 % of
+a 5 s clip's; first progress within 1 s. Anchor: LivePortrait reports 12.8 ms/frame on an
+RTX 4090 GPU. How well expressions transfer is bench/bench_expressions.py's business.
 
 "Whole job" = LocalProvider.create() → polled (every 10 ms) until succeeded, so it includes
 starting the worker process and its imports. The contact sheet goes to
