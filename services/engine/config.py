@@ -117,7 +117,7 @@ class RetargetConfig:
     lid_widen_up: float = 0.35
     lid_widen_down: float = 0.1
     # Lids meet this far up from the lower lid (the upper lid travels most of the way).
-    lid_meet: float = 0.3
+    lid_meet: float = 0.4
     # Opening a little wider than neutral is allowed (a surprised look), no more.
     max_eye_open: float = 1.25
     # One-Euro filter (Casiez et al.): cutoff in Hz at rest, speed coefficient (per
