@@ -24,6 +24,7 @@ from services.models import TaskOptions
 from tests.engine.measure import gray_frames, mouth_opening, pearson
 from tests.mediagen import (
     BLINKS,
+    BROW_BUMPS,
     CLOSEUP,
     MOUTH_BUMPS,
     Character,
@@ -109,6 +110,30 @@ def test_the_mouth_opens_dark_in_step_with_the_jaw(result: Path, portrait: Chara
     truth = _truth(MOUTH_BUMPS)
     assert pearson(-luma, truth) > 0.8
     assert luma[truth > 0.9].mean() < luma[0] - 20, (luma[0], luma[truth > 0.9].mean())
+
+
+def test_the_characters_own_teeth_stay_when_the_mouth_opens(
+    result: Path, portrait: Character
+) -> None:
+    """The astronaut smiles with her teeth showing: the opening is new dark area between
+    them, not teeth stretched into fangs or painted over."""
+    frames = gray_frames(result)
+    mx, my = portrait.mouth
+    ry, rx = round(0.04 * portrait.face_side), round(0.06 * portrait.face_side)
+    box = np.s_[round(my) - ry : round(my) + ry, round(mx) - rx : round(mx) + rx]
+    teeth = np.array([int((f[box] > 170).sum()) for f in frames])
+    dark = np.array([int((f[box] < 60).sum()) for f in frames])
+    wide = _truth(MOUTH_BUMPS) > 0.9
+    assert teeth[0] > 200  # the test looks at the teeth
+    assert teeth[wide].min() > 0.5 * teeth[0]
+    assert dark[wide].min() > dark[0] + 0.1 * teeth[0]
+
+
+def test_the_brows_rise_with_the_driving_brows(result: Path) -> None:
+    brows = _signals(result)[:, 3]
+    truth = _truth(BROW_BUMPS)
+    assert pearson(brows, truth) > 0.7
+    assert brows[truth > 0.9].mean() > np.median(brows[truth == 0]) + 0.02  # inter-ocular units
 
 
 def test_head_roll_is_transferred_the_right_way_round(result: Path) -> None:
