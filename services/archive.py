@@ -41,6 +41,8 @@ from services.links import is_web_link
 from services.models import Task
 
 if TYPE_CHECKING:
+    import httpx
+
     from services.store import Store
 
 log = logging.getLogger("reenact.archive")
@@ -59,8 +61,11 @@ def result_dest(settings: Settings, task_id: str) -> Path:
     return settings.results_dir / task_id / RESULT_NAME
 
 
-def fetch_result(url: str, task_id: str, settings: Settings) -> Path:
-    """Put the result behind `url` at `result_dest(...)` and return that path.
+def fetch_result(
+    url: str, task_id: str, settings: Settings, *, client: httpx.Client | None = None
+) -> Path:
+    """Put the result behind `url` at `result_dest(...)` and return that path; `client`
+    (fetch.download_client) keeps connections open across many results.
 
     Raises ProviderError (retryable or not — an expired link is NOT_FOUND and not retryable),
     InputError (a web page or garbage instead of a video) or DiskFullError (no room: nothing
@@ -73,7 +78,7 @@ def fetch_result(url: str, task_id: str, settings: Settings) -> Path:
         raise InputError(f"The provider gave a result link this app cannot fetch: {url[:80]}")
     from services.fetch import download  # httpx only when there is something to download
 
-    return download(url, dest, settings, max_bytes=MAX_RESULT_BYTES, expect="video")
+    return download(url, dest, settings, max_bytes=MAX_RESULT_BYTES, expect="video", client=client)
 
 
 def _copy_local(url: str, dest: Path, settings: Settings) -> Path:
@@ -157,28 +162,51 @@ def sound_note(task: Task) -> str | None:
     return str(note.get("note")) if isinstance(note, Mapping) and note.get("note") else None
 
 
-def add_sound(task: Task, result: Path, settings: Settings, store: Store) -> SoundNote:
+def add_sound(
+    task: Task, result: Path, settings: Settings, store: Store, *, switch: bool | None = None
+) -> SoundNote:
     """Give the freshly archived `result` of `task` the driving clip's sound when it has none
     (and that is wanted): `result` becomes the version with sound, the provider's file is
-    kept beside it. Never raises: a failure keeps `result` as it came and says why."""
+    kept beside it. Never raises: a failure keeps `result` as it came and says why.
+    `switch` is the owner's Settings switch when the caller has read it (the monitor reads
+    it once per owner for a batch of archives); else it is read here."""
     try:
-        return _add_sound(task, result, settings, store)
+        return _add_sound(task, result, settings, store, switch)
     except Exception as exc:
         # Only ever a bug: the remux's own failures are sentences. The result stays silent.
         log.exception("Adding sound to the result of task %s failed", task.id)
         return SoundNote(False, f"Sound not added: unexpected error ({type(exc).__name__}).")
 
 
-def _add_sound(task: Task, result: Path, settings: Settings, store: Store) -> SoundNote:
+def sound_switch(store: Store, owner: str) -> bool:
+    """The owner's Settings switch (on unless turned off)."""
+    return store.get_pref(sound_pref_key(owner), True) is not False
+
+
+def sound_needs_switch(task: Task) -> bool:
+    """Whether adding sound to `task`'s result follows its owner's switch (the submitter
+    made no choice)."""
+    return task.meta.get(SOUND_CHOICE) is None
+
+
+def sound_needs_inputs(task: Task) -> bool:
+    """Whether `task` was loaded without the inputs its sound may come from (the monitor's
+    claims load tasks light) and has them in the store."""
+    return task.meta.get(SOUND_CHOICE) is not False and task.inputs is None and not task.tracked
+
+
+def _add_sound(
+    task: Task, result: Path, settings: Settings, store: Store, switch: bool | None
+) -> SoundNote:
     original = result.with_name(ORIGINAL_NAME)
     choice = task.meta.get(SOUND_CHOICE)
     if choice is False:
         return _skip(original, "Sound not added: switched off when the task was submitted.")
-    if choice is None and store.get_pref(sound_pref_key(task.owner), True) is False:
+    if choice is None and not (sound_switch(store, task.owner) if switch is None else switch):
         return _skip(original, "Sound not added: switched off in Settings.")
     inputs = task.inputs
-    if inputs is None and not task.tracked:
-        full = store.get_task(task.id)  # the monitor's claims load tasks without inputs
+    if sound_needs_inputs(task):
+        full = store.get_task(task.id)
         inputs = full.inputs if full is not None else None
     if inputs is None:
         return _skip(

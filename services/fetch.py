@@ -66,6 +66,12 @@ def _client(settings: Settings, timeout: httpx.Timeout) -> httpx.Client:
     )
 
 
+def download_client(settings: Settings) -> httpx.Client:
+    """A client to hand to `download` again and again (the monitor's archive workers share
+    one): its connections to a result host stay open between files. Thread-safe."""
+    return _client(settings, TIMEOUT)
+
+
 def _open(client: httpx.Client, url: str, *, allow_private: bool) -> httpx.Response:
     """GET `url` (streaming), following up to MAX_REDIRECTS, each hop re-checked.
 
@@ -170,8 +176,10 @@ def download(
     attempts: int = 4,
     backoff_s: float = 1.0,
     timeout: httpx.Timeout = TIMEOUT,
+    client: httpx.Client | None = None,
 ) -> Path:
     """Stream `url` to `dest` atomically (via `dest.with_suffix(".part")`), return `dest`.
+    `client` (`download_client`) is used instead of a new one for this file.
 
     403/404/410 → ProviderError(NOT_FOUND): result links expire and retrying cannot help.
     429, 5xx, timeouts and dropped connections are retried (`attempts` in all) with
@@ -182,7 +190,9 @@ def download(
     """
     dest = Path(dest)
     try:
-        return _download(url, dest, settings, max_bytes, expect, attempts, backoff_s, timeout)
+        return _download(
+            url, dest, settings, max_bytes, expect, attempts, backoff_s, timeout, client
+        )
     except OSError as exc:
         if is_disk_full(exc):
             raise DiskFullError() from exc
@@ -198,6 +208,7 @@ def _download(
     attempts: int,
     backoff_s: float,
     timeout: httpx.Timeout,
+    shared: httpx.Client | None,
 ) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_suffix(".part")
@@ -220,7 +231,8 @@ def _download(
         raise InputError(f"The result link returned {found.describe()} instead of {wanted}.")
 
     last: ProviderError | None = None
-    with _client(settings, timeout) as client:
+    own = _client(settings, timeout) if shared is None else contextlib.nullcontext(shared)
+    with own as client:
         for attempt in range(max(1, attempts)):
             if attempt:
                 wait = backoff_s * 2 ** (attempt - 1)

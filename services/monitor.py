@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services import lifecycle
 from services.config import Settings
@@ -48,6 +48,9 @@ from services.models import (
 )
 from services.studio import Studio
 
+if TYPE_CHECKING:
+    import httpx
+
 log = logging.getLogger("reenact.monitor")
 
 # A poll claim outlives the longest single poll call (the HTTP base's deadline is 120 s), so
@@ -61,7 +64,14 @@ POLL_LEASE_FLOOR_S = 5.0
 ARCHIVE_LEASE_S = 1000.0
 MAX_BACKOFF_S = 300.0  # the longest wait between two polls of a task that keeps failing
 ARCHIVE_MAX_ATTEMPTS = 6
-ARCHIVE_CONCURRENCY = 4  # parallel downloads; a burst of successes queues behind them
+# Archive workers: the fewest kept, and the most while a backlog waits (one per
+# ARCHIVE_BATCH queued). An archive mostly waits — on the result host, the fsyncs, the
+# database — so a burst of successes is worked through in parallel.
+ARCHIVE_THREADS = (4, 16)
+# A worker takes its share of the queue, up to this many, and writes their outcomes in one
+# statement: one commit for the batch instead of one per file.
+ARCHIVE_BATCH = 16
+ARCHIVER_IDLE_S = 30.0  # a worker beyond the fewest ends after this long without work
 FAILURES_BEFORE_SHOWN = 3  # transient poll failures stay quiet until they repeat
 IDLE_TICK_S = 1.0  # the background loop looks for new work at least this often
 # Due polls are gathered into passes at most this far apart (2 % of the shortest interval,
@@ -156,6 +166,9 @@ class Monitor:
         self._archiving: dict[str, threading.Event] = {}
         self._archive_queue: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
         self._archivers: list[threading.Thread] = []
+        self._archives_idle = threading.Event()  # set while nothing is queued or archiving
+        self._archives_idle.set()
+        self._http: httpx.Client | None = None  # result downloads (_download_client)
         # Results to measure (task ids), by one background thread: scoring is CPU work, and
         # one at a time keeps the other core for the pages and the polls.
         self._analysis_queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
@@ -436,13 +449,29 @@ class Monitor:
     # ---- archiving -------------------------------------------------------------------------
     def _leftover_successes(self, task_ids: Sequence[str] | None) -> list[Task]:
         """Succeeded tasks whose archive is due and not held by anyone alive (a crash, a
-        failed download waiting out its backoff, a full disk tried again now and then)."""
-        out = []
-        for task in self.store.archives_due(utcnow(), task_ids=task_ids):
-            claimed = self._claim_archive(task)
-            if claimed:
-                out.append(claimed)
-        return out
+        failed download waiting out its backoff, a full disk tried again now and then),
+        claimed in one statement."""
+        now = utcnow()
+        claims: list[tuple[Task, Change]] = []
+        for task in self.store.archives_due(now, task_ids=task_ids, taken_over=self._holder_gone):
+            with self._lock:
+                if task.id in self._archiving:
+                    continue
+            change = lifecycle.claim_archive(task, self.holder, now, ARCHIVE_LEASE_S)
+            if change is not None:
+                claims.append((task, change))
+        applied = self.store.apply_changes([change for _, change in claims])
+        return [
+            task.model_copy(update=dict(change.fields))
+            for (task, change), ok in zip(claims, applied, strict=True)
+            if ok
+        ]
+
+    def _holder_gone(self, owner: str) -> bool:
+        """Whether claims held by `owner` may be taken over now: someone else's, and its
+        process is gone (lifecycle.claim_archive still decides, task by task)."""
+        holder = lifecycle.Holder.parse(owner)
+        return holder is not None and holder != self.holder and not holder.alive()
 
     def _claim_archive(self, task: Task, *, force: bool = False) -> Task | None:
         """Take the archive of `task` (see lifecycle.claim_archive); `force` (the user asked)
@@ -460,46 +489,128 @@ class Monitor:
                 return None
             done = threading.Event()
             self._archiving[task.id] = done
-            if len(self._archivers) < ARCHIVE_CONCURRENCY:
+            self._archives_idle.clear()
+            self._archive_queue.put(task)
+            # Workers follow the backlog: one per ARCHIVE_BATCH waiting, within bounds.
+            low, high = ARCHIVE_THREADS
+            wanted = min(high, max(low, -(-len(self._archiving) // ARCHIVE_BATCH)))
+            if len(self._archivers) < wanted:
                 # Daemon threads: a CLI giving up waiting must not hang on a download; the
                 # claim left behind names a dead process and is taken over by the next one.
                 worker = threading.Thread(
-                    target=self._archiver, name="reenact-archive", daemon=True
+                    target=self._archiver, name=self.archiver_name(), daemon=True
                 )
                 self._archivers.append(worker)
                 worker.start()
-        self._archive_queue.put(task)
         return done
 
-    def _archiver(self) -> None:
+    def archiver_name(self) -> str:
+        """The name of this monitor's archive threads (in a thread dump, and for tests)."""
+        return f"reenact-archive-{self.holder.id[:8]}"
+
+    def _next_batch(self) -> tuple[list[Task], bool] | None:
+        """This worker's next archives: the first to come, then its share of what waits
+        behind it (up to ARCHIVE_BATCH), and whether it was told to stop after them. None:
+        it was told to stop, or it is a worker beyond the fewest that has been idle."""
+        me = threading.current_thread()
         while True:
-            task = self._archive_queue.get()
-            if task is None:
-                return
             try:
-                self._archive(task)
+                first = self._archive_queue.get(timeout=ARCHIVER_IDLE_S)
+                break
+            except queue.Empty:
+                with self._lock:
+                    if len(self._archivers) > ARCHIVE_THREADS[0] and me in self._archivers:
+                        self._archivers.remove(me)
+                        return None
+        if first is None:
+            return None
+        batch, stop = [first], False
+        share = -(-self._archive_queue.qsize() // max(1, len(self._archivers)))
+        while len(batch) < min(ARCHIVE_BATCH, 1 + share):
+            try:
+                more = self._archive_queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                stop = True
+                break
+            batch.append(more)
+        return batch, stop
+
+    def _archiver(self) -> None:
+        while (taken := self._next_batch()) is not None:
+            batch, stop = taken
+            try:
+                self._archive_batch(batch)
             except Exception:
-                log.exception("Archiving task %s failed unexpectedly", task.id)
+                log.exception("Archiving %d results failed unexpectedly", len(batch))
             finally:
                 with self._lock:
-                    done = self._archiving.pop(task.id, None)
-                if done is not None:
-                    done.set()
+                    finished = [self._archiving.pop(t.id, None) for t in batch]
+                    if not self._archiving:
+                        self._archives_idle.set()
+                for done in finished:
+                    if done is not None:
+                        done.set()
+            if stop:
+                return
+
+    def _archive_batch(self, batch: list[Task]) -> None:
+        """Archive claimed tasks one after the other, then write every outcome in one
+        statement (one commit instead of one per file). Each file is durable (fsynced,
+        renamed, its folder fsynced) before its row says so; a worker killed before the
+        write leaves claims naming a dead process, taken over at once, and the files are
+        fetched again over the top."""
+        from services.archive import sound_needs_inputs, sound_needs_switch, sound_switch
+
+        # What the sound step reads from the store, read once for the batch: each owner's
+        # switch, and the inputs the light claim rows leave out.
+        switches = {
+            owner: sound_switch(self.store, owner)
+            for owner in {t.owner for t in batch if sound_needs_switch(t)}
+        }
+        light = [t.id for t in batch if sound_needs_inputs(t)]
+        inputs = {t.id: t.inputs for t in self.store.get_tasks(light)} if light else {}
+        outcomes: list[tuple[Task, Change]] = []
+        for task in batch:
+            if task.id in inputs:
+                task = task.model_copy(update={"inputs": inputs[task.id]})
+            try:
+                change, _ = self._archive_outcome(task, switches.get(task.owner))
+            except Exception:
+                log.exception("Archiving task %s failed unexpectedly", task.id)
+                continue
+            outcomes.append((task, change))
+        applied = self.store.apply_changes([change for _, change in outcomes])
+        for (task, change), ok in zip(outcomes, applied, strict=True):
+            if ok and change.fields.get("result_path"):
+                self._queue_analysis(task.id)
 
     def _archive(self, task: Task) -> str | None:
+        """Archive one claimed task and record the outcome; the failure sentence, or None."""
+        change, failure = self._archive_outcome(task)
+        self.store.apply(change)
+        if failure is None:
+            self._queue_analysis(task.id)
+        return failure
+
+    def _archive_outcome(self, task: Task, switch: bool | None = None) -> tuple[Change, str | None]:
         """Download (or copy) the claimed task's result, give it the driving clip's sound if
-        it has none; record the path, or the reason and when to try again. Returns the
-        failure sentence, None on success."""
+        it has none (`switch`: the owner's Settings switch, if read already). Returns what
+        to record — the path, or the reason and when to try again — and the failure
+        sentence (None on success)."""
         from services.archive import SOUND_NOTE, add_sound, fetch_result
 
         assert task.result_url is not None
         try:
-            path = fetch_result(task.result_url, task.id, self.settings)
-            sound = add_sound(task, path, self.settings, self.store)
+            path = fetch_result(
+                task.result_url, task.id, self.settings, client=self._download_client()
+            )
+            sound = add_sound(task, path, self.settings, self.store, switch=switch)
             self._keep_in_bucket(task, path)
         except Exception as exc:
             if is_disk_full(exc):
-                return self._disk_full(task)
+                return self._disk_full(task), DISK_FULL_ARCHIVE
             if not isinstance(exc, ReenactError):
                 raise
             err = exc
@@ -510,13 +621,12 @@ class Monitor:
             if getattr(err, "retryable", False) and failures < ARCHIVE_MAX_ATTEMPTS:
                 wait = self.backoff(task.provider, failures, getattr(err, "retry_after", None))
                 next_at = utcnow() + timedelta(seconds=wait)
-                self.store.apply(
-                    lifecycle.archive_retry(task, self.holder, str(err), failures, next_at, wait)
+                change = lifecycle.archive_retry(
+                    task, self.holder, str(err), failures, next_at, wait
                 )
-                return str(err)
+                return change, str(err)
             kind = kind if isinstance(kind, ErrorKind) else ErrorKind.INVALID_RESULT
-            self.store.apply(lifecycle.archive_gave_up(task, self.holder, str(err), kind, failures))
-            return str(err)
+            return lifecycle.archive_gave_up(task, self.holder, str(err), kind, failures), str(err)
         done = lifecycle.archived(task, self.holder, str(path))
         # What happened to the sound is written with the archive, in its one event.
         done = replace(
@@ -524,9 +634,17 @@ class Monitor:
             fields={**done.fields, "meta": {**task.meta, SOUND_NOTE: sound.as_meta()}},
             message=f"{done.message} {sound.sentence}",
         )
-        self.store.apply(done)
-        self._queue_analysis(task.id)
-        return None
+        return done, None
+
+    def _download_client(self) -> httpx.Client:
+        """One pooled client for every result download of this monitor: connections to a
+        result host are kept open between files instead of one per file."""
+        with self._lock:
+            if self._http is None:
+                from services.fetch import download_client
+
+                self._http = download_client(self.settings)
+            return self._http
 
     def _keep_in_bucket(self, task: Task, path: Path) -> None:
         """With a bucket, the result is written there too before the archive counts as done
@@ -538,7 +656,7 @@ class Monitor:
         if bucket is not None:
             bucket.put_result(task.id, path)
 
-    def _disk_full(self, task: Task) -> str:
+    def _disk_full(self, task: Task) -> Change:
         """No room for the result: say so on the task and release the claim with a backoff.
         Never given up on (a full disk often frees up; the link may outlive it), and the
         released claim lets the user's Retry download, from any process, go at once."""
@@ -550,12 +668,9 @@ class Monitor:
             wait,
         )
         next_at = utcnow() + timedelta(seconds=wait)
-        self.store.apply(
-            lifecycle.archive_blocked_by_disk(
-                task, self.holder, DISK_FULL_ARCHIVE, failures, next_at, wait
-            )
+        return lifecycle.archive_blocked_by_disk(
+            task, self.holder, DISK_FULL_ARCHIVE, failures, next_at, wait
         )
-        return DISK_FULL_ARCHIVE
 
     # ---- measuring results -----------------------------------------------------------------
     def _queue_analysis(self, task_id: str) -> None:
@@ -604,6 +719,9 @@ class Monitor:
             task_id = self._analysis_queue.get()
             if task_id is None:
                 return
+            # Measuring waits while archives are queued here: a burst of successes is
+            # archived first, then measured, instead of the two taking turns on the CPU.
+            self._archives_idle.wait()
             try:
                 task = self.store.get_task(task_id)
                 if task is not None:
@@ -754,8 +872,13 @@ class Monitor:
             self._releaser = None
         with self._lock:
             for _ in self._archivers:
-                self._archive_queue.put(None)  # each worker ends after its current download
+                self._archive_queue.put(None)  # each worker ends after its current batch
             self._archivers = []
+            self._archives_idle.set()  # the analysis thread is not held back any more
+            if self._http is not None and not self._archiving:
+                # (A download still going keeps the client; the process's end closes it.)
+                self._http.close()
+                self._http = None
             if self._analyzer is not None:
                 self._analysis_queue.put(None)  # ends after the result it is measuring
                 self._analyzer = None

@@ -13,7 +13,7 @@ import sqlite3
 import time
 import typing
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
@@ -1171,25 +1171,43 @@ class Store:
         with self.engine.connect() as conn:
             return conn.scalar(_NEXT_DUE)
 
-    def archives_due(self, now: datetime, *, task_ids: Sequence[str] | None = None) -> list[Task]:
+    def archives_due(
+        self,
+        now: datetime,
+        *,
+        task_ids: Sequence[str] | None = None,
+        taken_over: Callable[[str], bool] | None = None,
+    ) -> list[Task]:
         """Succeeded tasks whose result is not on disk yet and whose next archive attempt is
-        due (a crash, a failed download, a full disk). Whether a live holder still has one
-        is for `lifecycle.claim_archive` to say."""
-        with self._session() as s:
-            stmt = select(TaskRow).where(
-                TaskRow.status == TaskStatus.SUCCEEDED.value,
-                TaskRow.result_path.is_(None),
-                or_(
-                    TaskRow.archive_state.is_(None),
-                    TaskRow.archive_state.in_(
-                        [ArchiveState.PENDING.value, ArchiveState.BLOCKED.value]
-                    ),
-                ),
-                or_(TaskRow.next_poll_at.is_(None), TaskRow.next_poll_at <= now),
-            )
-            if task_ids is not None:
-                stmt = stmt.where(TaskRow.id.in_(list(task_ids)))
-            return [_to_task(r) for r in s.scalars(stmt)]
+        due (a crash, a failed download, a full disk), light (no inputs/options). Whether a
+        live holder still has one is for `lifecycle.claim_archive` to say; with `taken_over`
+        (asked once per holder, not per task), claims that have not run out are left out
+        unless it says their holder's may be taken: in a burst, the thousands that live
+        replicas are archiving are not loaded at every sweep."""
+        t = _T
+        due = [
+            t.c.status == TaskStatus.SUCCEEDED.value,
+            t.c.result_path.is_(None),
+            or_(
+                t.c.archive_state.is_(None),
+                t.c.archive_state.in_([ArchiveState.PENDING.value, ArchiveState.BLOCKED.value]),
+            ),
+            or_(t.c.next_poll_at.is_(None), t.c.next_poll_at <= now),
+        ]
+        if task_ids is not None:
+            due.append(t.c.id.in_(list(task_ids)))
+        with self.engine.connect() as conn:
+            if taken_over is not None:
+                free = or_(t.c.lease_until.is_(None), t.c.lease_until <= now)
+                holders = conn.scalars(
+                    select(t.c.lease_owner)
+                    .distinct()
+                    .where(*due, ~free, t.c.lease_owner.isnot(None))
+                )
+                gone = [h for h in holders if taken_over(h)]
+                due.append(or_(free, t.c.lease_owner.in_(gone)) if gone else free)
+            rows = conn.execute(select(*_LIGHT_COLUMNS).where(*due)).mappings()
+            return [_light_task(r) for r in rows]
 
     # ---- uploads ---------------------------------------------------------------------------
     def record_upload(self, owner: str, path: str, digest: str, size_bytes: int) -> None:

@@ -265,6 +265,48 @@ def test_two_monitors_on_one_database_never_double_apply(
         assert final.poll_failures == 0
 
 
+def test_a_burst_of_successes_is_archived_by_more_workers_in_batched_writes(
+    make_studio, make_monitor, runway_emulator: RunwayEmulator, db_url: str, monkeypatch
+):
+    """Many tasks succeeding at once: the archive workers follow the backlog past the fewest
+    (and back once idle), each writes its batch's outcomes in one statement (so their events
+    share one time), and every result is archived once, whole."""
+    import services.monitor as monitor_module
+
+    monkeypatch.setattr(monitor_module, "ARCHIVER_IDLE_S", 0.5)
+    runway_emulator.configure(queued_polls=0, polls_to_finish=1)
+    studio = make_studio(runway_emulator, database_url=db_url)
+    # At the provider's own interval a pass claims dozens, as a replica does in a burst.
+    monitor = make_monitor(studio, interval_scale=1.0)
+    n = 160
+    tasks = [studio.track("runway", runway_emulator.add_task()) for _ in range(n)]
+    started = 0
+    for _ in range(50):
+        started += monitor.tick(block=False).archives_started
+        if started == n:
+            break
+    assert started == n
+
+    def workers() -> int:
+        return sum(t.name == monitor.archiver_name() for t in threading.enumerate())
+
+    fewest, most = monitor_module.ARCHIVE_THREADS
+    assert fewest < workers() <= most
+    wait_for(
+        lambda: all(t.result_path for t in studio.store.get_tasks([t.id for t in tasks])),
+        timeout=60,
+        what="every result archived",
+    )
+    times = set()
+    for task in studio.store.get_tasks([t.id for t in tasks]):
+        assert _archived_ok(task.result_path)
+        done = [e for e in studio.store.events(task.id) if e.message.startswith("Result archived")]
+        assert len(done) == 1, done
+        times.add(done[0].at)
+    assert len(times) <= n // 4, f"{len(times)} writes for {n} archives"
+    wait_for(lambda: workers() == fewest, timeout=10, what="the extra workers ending when idle")
+
+
 def test_archive_copies_local_engine_files_only_from_the_work_area(
     make_studio, tmp_path, runway_emulator
 ):
