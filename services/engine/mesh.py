@@ -261,25 +261,25 @@ class FaceMesh:
         pts = np.rint(pts).astype(np.int32)
         for t in np.flatnonzero(good):
             cv2.fillConvexPoly(ids, pts[t], int(t), cv2.LINE_8, _SHIFT)
-        covered = ids >= 0
-        idx = np.where(covered, ids, len(tri))
-        # one extra row for cells outside every triangle: they map to themselves
-        ex = np.vstack([cx, [1.0, 0.0, 0.0]]).astype(np.float32)
-        ey = np.vstack([cy, [0.0, 1.0, 0.0]]).astype(np.float32)
+        # Per triangle: the backward affine map's coefficients, then the picture-side box each
+        # of its cells samples inside (exact for cells inside the triangle; a sliver's huge
+        # coefficients, or a cell its drawn edge covers just outside it, cannot fetch a pixel
+        # from far away). The last row serves cells outside every triangle (index -1): they
+        # map to themselves. One gather of the whole table per cell.
+        table = np.empty((len(tri) + 1, 10), np.float32)
+        table[:-1, 0:3], table[:-1, 3:6] = cx, cy
+        table[:-1, 6], table[:-1, 7] = s.real.min(axis=1), s.real.max(axis=1)
+        table[:-1, 8], table[:-1, 9] = s.imag.min(axis=1), s.imag.max(axis=1)
+        table[-1] = (1, 0, 0, 0, 1, 0, -np.inf, np.inf, -np.inf, np.inf)
+        g = table.take(ids, axis=0)
         gx, gy = self._gx, self._gy
-        # A cell samples inside its triangle's picture-side box: exact for cells inside the
-        # triangle, and a sliver's affine map (huge coefficients), or a cell its drawn edge
-        # covers just outside it, cannot fetch a pixel from far away.
-        box = np.empty((len(tri) + 1, 4), np.float32)
-        box[:-1, 0], box[:-1, 1] = s.real.min(axis=1), s.real.max(axis=1)
-        box[:-1, 2], box[:-1, 3] = s.imag.min(axis=1), s.imag.max(axis=1)
-        box[-1] = (-np.inf, np.inf, -np.inf, np.inf)
-        b = box[idx]
         out = np.empty((self._size, self._size, 2), np.float32)
-        sx = ex[idx, 0] * gx + ex[idx, 1] * gy + ex[idx, 2]
-        sy = ey[idx, 0] * gx + ey[idx, 1] * gy + ey[idx, 2]
-        out[..., 0] = np.clip(sx, b[..., 0], b[..., 1]) - gx
-        out[..., 1] = np.clip(sy, b[..., 2], b[..., 3]) - gy
+        for k, (c0, lo, grid) in enumerate(((0, 6, gx), (3, 8, gy))):
+            v = g[..., c0] * gx
+            v += g[..., c0 + 1] * gy
+            v += g[..., c0 + 2]
+            np.clip(v, g[..., lo], g[..., lo + 1], out=v)
+            np.subtract(v, grid, out=out[..., k])
         paint: np.ndarray | None = None
         mouth = self._mouth_tri & good
         if mouth.any():
@@ -287,7 +287,7 @@ class FaceMesh:
             dst_area = np.abs(area[mouth]) / self._k**2
             new[:-1][mouth] = np.clip(1 - self._src_area[mouth] / np.maximum(dst_area, 1e-9), 0, 1)
             if new.max() > 0.02:
-                paint = cv2.GaussianBlur(new[idx], (3, 3), 0)
+                paint = cv2.GaussianBlur(new.take(ids), (3, 3), 0)
         return out, paint
 
 
