@@ -21,6 +21,7 @@ import av
 import cv2
 import numpy as np
 
+from services.engine.accessories import find_glasses, without
 from services.engine.config import DEFAULT_CONFIG, EngineConfig, RenderLimits
 from services.engine.framing import (
     Square,
@@ -154,14 +155,19 @@ class _LandmarkDriver(_Driver):
         self._landmarker = landmarker
         self._cfg = config
         region = mesh_region(character, config.mesh.region_factor)
-        self._warper = FaceWarper(i420, size, region, region, config.mesh.grid_res, config.warp)
+        # glasses are painted out of what is warped and laid back at the head's pose
+        self._still = i420
+        chars = character.points[:, 0] + 1j * character.points[:, 1]
+        c_iod = iod(chars.astype(np.complex128))
+        self._glasses = find_glasses(i420[: size[1]], character.points, c_iod)
+        warped = i420 if self._glasses is None else without(i420, size, self._glasses)
+        self._warper = FaceWarper(warped, size, region, region, config.mesh.grid_res, config.warp)
         self._retarget = Retargeter(
             neutral, character, config.retarget, fps=fps, expression_gain=expression_gain
         )
-        chars = character.points[:, 0] + 1j * character.points[:, 1]
         self._mesh = FaceMesh(
             self._retarget.neutral.points,
-            iod(chars.astype(np.complex128)),
+            c_iod,
             region,
             self._warper.grid,
             config.mesh,
@@ -176,6 +182,9 @@ class _LandmarkDriver(_Driver):
         pose = self._retarget.step(found)
         field, paint = self._mesh.field(self._mesh.nodes(pose))
         frame = self._warper.remap(field)
+        if self._glasses is not None:
+            g = self._glasses
+            self._warper.overlay(self._still, g.mask, g.box, pose.z, pose.t)
         if paint is not None:
             mesh = self._cfg.mesh
             self._warper.paint(paint, mesh.mouth_dark, mesh.mouth_desaturate)

@@ -56,6 +56,7 @@ class _Plane:
     ) -> None:
         x0, y0, x1, y1 = roi
         self.src, self.dst_roi = src, dst[y0:y1, x0:x1]
+        self.roi, self.step = roi, step
         self.size = (x1 - x0, y1 - y0)
         k = res / crop.side  # flow px per full-res px
         # Grid cell i (flow pixel p = i - pad) has its centre at full-res edge coordinate
@@ -100,6 +101,51 @@ class _Plane:
         pix -= alpha * np.float32(amount) * (pix - np.float32(target))
         np.copyto(roi, pix, casting="unsafe")
 
+    def overlay(
+        self,
+        source: np.ndarray,
+        mask: np.ndarray,
+        box: tuple[int, int, int, int],
+        z: complex,
+        t: complex,
+    ) -> None:
+        """Lay `source`'s pixels (this plane of another picture of the same size) in `box`
+        (full-resolution x0, y0, x1, y1), weighted by `mask` (full resolution, the box's
+        size), over the output moved by p ↦ z·p + t (full-resolution index coordinates);
+        only inside this plane's region."""
+        st = self.step
+        bx0, by0 = box[0] // st, box[1] // st
+        bx1, by1 = -(-box[2] // st), -(-box[3] // st)
+        src = source[by0:by1, bx0:bx1]
+        if src.size == 0:
+            return
+        weight = mask
+        if st != 1 or mask.shape != src.shape:
+            weight = cv2.resize(mask, (src.shape[1], src.shape[0]), interpolation=cv2.INTER_AREA)
+        # the same similarity in this plane's index coordinates (sample centres move with
+        # the plane's step)
+        c = 0.5 + 0.5j
+        shift = (z * (c * st - c) + t + c) / st - c
+        b0 = complex(bx0, by0)
+        h, w = src.shape
+        corners = z * (b0 + np.array([0, w, h * 1j, w + h * 1j])) + shift
+        rx0, ry0, rx1, ry1 = self.roi
+        ox0 = max(rx0, math.floor(corners.real.min()))
+        oy0 = max(ry0, math.floor(corners.imag.min()))
+        ox1 = min(rx1, math.ceil(corners.real.max()) + 1)
+        oy1 = min(ry1, math.ceil(corners.imag.max()) + 1)
+        if ox1 <= ox0 or oy1 <= oy0:
+            return
+        move = z * b0 + shift - complex(ox0, oy0)
+        m = np.array([[z.real, -z.imag, move.real], [z.imag, z.real, move.imag]], np.float32)
+        size = (ox1 - ox0, oy1 - oy0)
+        moved = cv2.warpAffine(src, m, size, flags=cv2.INTER_LINEAR)
+        alpha = cv2.warpAffine(weight, m, size, flags=cv2.INTER_LINEAR)
+        out = self.dst_roi[oy0 - ry0 : oy1 - ry0, ox0 - rx0 : ox1 - rx0]
+        pix = out.astype(np.float32)
+        pix += alpha * (moved.astype(np.float32) - pix)
+        np.copyto(out, pix + 0.5, casting="unsafe")
+
     def warp(self, weighted: np.ndarray) -> None:
         """`weighted`: the faded field on the padded grid, in flow px."""
         grid = cv2.scaleAdd(weighted, self.scale, self.identity)
@@ -129,6 +175,7 @@ class FaceWarper:
         config: WarpConfig,
     ) -> None:
         w, h = size
+        self._size = size
         self._src = i420.copy()
         self.frame = i420.copy()
         self._res = res
@@ -178,6 +225,21 @@ class FaceWarper:
         for plane in self._planes:
             plane.warp(padded)
         return self.frame
+
+    def overlay(
+        self,
+        source: np.ndarray,
+        mask: np.ndarray,
+        box: tuple[int, int, int, int],
+        z: complex,
+        t: complex,
+    ) -> None:
+        """Lay the pixels of `source` (an I420 picture of the output's size) in `box`,
+        weighted by `mask`, over the output moved by the similarity p ↦ z·p + t (a rigid
+        accessory following the head; see accessories.py)."""
+        w, h = self._size
+        for i, plane in enumerate(self._planes):
+            plane.overlay(_plane(source, w, h, i), mask, box, z, t)
 
     def paint(self, weight: np.ndarray, dark: float, desaturate: float) -> None:
         """Darken the output where `weight` (padded grid, 0..1) says: luma toward black by
