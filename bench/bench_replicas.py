@@ -7,7 +7,10 @@ Prints
   * each replica's CPU, as % of one core, over several intervals (must be <= 5 %), and the
     PostgreSQL server's (all its processes) for context;
   * the time from the provider's success to a replica noticing it (<= one interval) and to
-    the archived file.
+    the archived file; the CPU of the replicas, PostgreSQL and the emulator from the finish
+    to the last archive, per archived result;
+  * with --profile, where the archive's time goes inside the replicas (wall and own-thread
+    CPU per call of each phase: download, sound check, writes, analysis, monitor passes).
 
 PostgreSQL is a real server from Debian's binaries in a temporary folder on 127.0.0.1
 (tests/pg.py), fsync on as a deployment runs it. The emulator and each replica run in their
@@ -16,12 +19,14 @@ on `REENACT_DATABASE_URL`), all sharing one data folder. Tasks are created and t
 this process, which runs no monitor.
 
     .venv/bin/python bench/bench_replicas.py [--tasks 1000] [--replicas 3] [--interval 5]
+        [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import random
 import shutil
@@ -30,10 +35,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -49,17 +57,81 @@ import sys, threading
 from services.config import load_settings
 from services.monitor import Monitor
 from services.studio import Studio
+if sys.argv[2] == "profile":
+    from bench.bench_replicas import profile_phases
+    profile_phases()
 monitor = Monitor(Studio(load_settings()), interval_scale=float(sys.argv[1])).start()
 print("ready", flush=True)
 threading.Event().wait()
 """
+# What --profile times inside each replica: (module, attribute) -> phase name. Each is
+# wrapped to add its wall and its own thread's CPU time; os.fsync counts the archive's
+# flushes wherever they happen.
+PHASES = {
+    ("services.monitor", "Monitor._archive"): "archive, whole (one by one, before)",
+    ("services.monitor", "Monitor._archive_outcome"): "archive one result, write aside",
+    ("services.monitor", "Monitor._archive_batch"): "a batch of archives, its write",
+    ("services.archive", "fetch_result"): "download (HTTP, .part, fsync, rename)",
+    ("services.archive", "add_sound"): "sound check (remux decision)",
+    ("services.monitor", "Monitor._keep_in_bucket"): "bucket upload",
+    ("services.compare.analysis", "analyze"): "analysis (probe + 2 writes)",
+    ("services.monitor", "Monitor.tick"): "monitor pass (claim, polls, writes)",
+    ("services.store", "Store.apply"): "one change written (Store.apply)",
+    ("services.store", "Store.apply_changes"): "changes written in a batch",
+    ("services.store", "Store.get_pref"): "a preference read",
+    ("os", "fsync"): "fsync",
+}
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all its threads."""
+def profile_phases() -> None:
+    """Wrap PHASES (in a replica) and print their totals as one JSON line on SIGTERM."""
+    import functools
+    import importlib
+    import json
+    import signal
+    import threading
+
+    totals: dict[str, list[float]] = {name: [0, 0.0, 0.0] for name in PHASES.values()}
+    lock = threading.Lock()
+
+    def timed(fn: Any, name: str) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                row = totals[name]
+                with lock:
+                    row[0] += 1
+                    row[1] += time.perf_counter() - wall
+                    row[2] += time.thread_time() - cpu
+
+        return wrapper
+
+    for (module, attr), name in PHASES.items():
+        owner: Any = importlib.import_module(module)
+        *path, last = attr.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        if hasattr(owner, last):  # (the code before and after a change has different parts)
+            setattr(owner, last, timed(getattr(owner, last), name))
+
+    def on_term(*_: Any) -> None:
+        print(json.dumps({"profile": totals}), flush=True)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def cpu_seconds(pid: int, *, ended_children: bool = False) -> float:
+    """User + system CPU of a process, all its threads (and its children that ended)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    ticks = int(fields[11]) + int(fields[12])
+    if ended_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / TICK
 
 
 def server_pids(root: Path) -> list[int]:
@@ -77,10 +149,12 @@ def server_pids(root: Path) -> list[int]:
 
 
 def server_cpu(root: Path) -> float:
+    """The server's CPU so far: its processes, and the backends that ended (the postmaster
+    collects theirs)."""
     total = 0.0
-    for pid in server_pids(root):
+    for i, pid in enumerate(server_pids(root)):
         try:
-            total += cpu_seconds(pid)
+            total += cpu_seconds(pid, ended_children=i == 0)
         except OSError:
             continue  # a backend that ended meanwhile
     return total
@@ -103,7 +177,7 @@ def run(args: argparse.Namespace, root: Path, data_dir: Path) -> int:
     scale = interval / studio.provider("runway").capabilities().poll_interval_s
     replicas = [
         subprocess.Popen(
-            [sys.executable, "-c", REPLICA, str(scale)],
+            [sys.executable, "-c", REPLICA, str(scale), "profile" if args.profile else "-"],
             cwd=ROOT,
             env={**own_env, **env},
             stdout=subprocess.PIPE,
@@ -121,24 +195,23 @@ def run(args: argparse.Namespace, root: Path, data_dir: Path) -> int:
         print(
             f"{args.replicas} replicas up; creating {n} tasks over {interval:g} s ...", flush=True
         )
-        # As bench_monitor.py: created evenly over one interval, each tracked a random moment
-        # (up to one interval) later, so success and polls are unrelated.
-        rng = random.Random(7)
+        # The provider's tasks are created evenly over one interval (a few threads keep the
+        # pace on a busy machine), then tracked here in random order, so success (a fixed time
+        # after each creation) and the poll schedule (from each tracking) are unrelated, and
+        # the successes come as one burst an interval wide however slowly tracking goes.
         t0 = time.monotonic()
-        plan = sorted(
-            [(i * interval / n, "create", i) for i in range(n)]
-            + [(i * interval / n + rng.uniform(0, interval), "track", i) for i in range(n)]
-        )
-        made: dict[int, str] = {}
-        ids: dict[str, str] = {}  # provider task id -> our task id
-        for at, what, i in plan:
-            pause = t0 + at - time.monotonic()
+
+        def create(i: int) -> str:
+            pause = t0 + i * interval / n - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-            if what == "create":
-                made[i] = client.post(control, json={"action": "add_task"}).json()["task_id"]
-            else:
-                ids[made[i]] = studio.track("runway", made[i]).id
+            return str(client.post(control, json={"action": "add_task"}).json()["task_id"])
+
+        with ThreadPoolExecutor(8) as pool:
+            made = list(pool.map(create, range(n)))
+        burst_s = time.monotonic() - t0
+        random.Random(7).shuffle(made)
+        ids = {ptid: studio.track("runway", ptid).id for ptid in made}  # provider id -> ours
         created_in = time.monotonic() - t0
         time.sleep(interval)  # warm-up: one full interval of polls before measuring
 
@@ -158,15 +231,29 @@ def run(args: argparse.Namespace, root: Path, data_dir: Path) -> int:
         finish_s = time.monotonic() - t0 + interval
         client.post(control, json={"action": "configure", "seconds_to_finish": finish_s})
         print("waiting for every task to succeed and be archived ...", flush=True)
+        burst_cpu0 = [cpu_seconds(p.pid) for p in [*replicas, emu]]
+        burst_db0, burst_wall0 = server_cpu(root), time.monotonic()
         deadline = time.monotonic() + created_in + 20 * interval
-        while studio.store.count_tasks(status=TaskStatus.SUCCEEDED) < n or any(
-            t.result_path is None for t in studio.store.get_tasks(list(ids.values()))
-        ):
+        # One count a second: loading every row to look (what this did before) took a core
+        # of its own from the replicas it measures.
+        archived_sql = text("SELECT count(*) FROM tasks WHERE result_path IS NOT NULL")
+        bench_cpu0 = time.process_time()
+        while True:
+            with studio.store.engine.connect() as conn:
+                if conn.scalar(archived_sql) == n:
+                    break
             if time.monotonic() > deadline:
                 print("gave up waiting for the archive", file=sys.stderr)
                 return 1
             time.sleep(0.5)
+        bench_cpu = time.process_time() - bench_cpu0
 
+        *burst_cpu, emu_cpu = [
+            cpu_seconds(p.pid) - c for p, c in zip([*replicas, emu], burst_cpu0, strict=True)
+        ]
+        burst_db, burst_wall = server_cpu(root) - burst_db0, time.monotonic() - burst_wall0
+        analyses = studio.store.analyses(list(ids.values())).values()
+        measured = sum(a.state != "running" for a in analyses)  # while the burst was archived
         wall_minus_mono = time.time() - time.monotonic()  # the emulator's clock is ours
         gaps, all_gaps, noticed, total = [], [], [], []
         archived_once = 0
@@ -186,8 +273,10 @@ def run(args: argparse.Namespace, root: Path, data_dir: Path) -> int:
         client.close()
         for proc in replicas:
             proc.terminate()
+        profiles = []
         for proc in replicas:
-            proc.wait(10)
+            out, _ = proc.communicate(timeout=10)
+            profiles += [json.loads(x)["profile"] for x in out.splitlines() if '"profile"' in x]
         studio.close()
         emu.terminate()
         emu.wait(10)
@@ -207,6 +296,7 @@ def run(args: argparse.Namespace, root: Path, data_dir: Path) -> int:
         f"average {load_start:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
     )
     line("tasks in flight during the window", f"{in_flight}")
+    line("provider tasks created (so successes come) over", f"{burst_s:.1f} s")
     line("tasks created and tracked over", f"{created_in:.1f} s")
     line("requests per task per interval, all replicas (<= 1)", f"{per_task:.3f}", per_task <= 1)
     line(
@@ -231,6 +321,27 @@ def run(args: argparse.Namespace, root: Path, data_dir: Path) -> int:
         f"{statistics.median(total):.2f} / {pct(total, 0.95):.2f} / {max(total):.2f} s",
     )
     line("tasks archived exactly once", f"{archived_once} of {n}", archived_once == n)
+    print(
+        f"  from the finish to the last archive ({burst_wall:.1f} s): replica CPU "
+        + " / ".join(f"{100 * c / burst_wall:.0f}" for c in burst_cpu)
+        + f" % of a core, PostgreSQL {100 * burst_db / burst_wall:.0f} %, emulator "
+        f"{100 * emu_cpu / burst_wall:.0f} %; per archived result: replicas "
+        f"{1000 * sum(burst_cpu) / n:.2f} ms, PostgreSQL {1000 * burst_db / n:.2f} ms, "
+        f"emulator {1000 * emu_cpu / n:.2f} ms CPU (polling included); this bench "
+        f"{100 * bench_cpu / burst_wall:.0f} %; results measured "
+        f"(analysis) by then: {measured}"
+    )
+    if profiles:
+        print(f"\n  where the time goes, {len(profiles)} replicas summed (calls, per call):")
+        for name in PHASES.values():
+            calls = sum(p[name][0] for p in profiles if name in p)
+            if calls:
+                wall = sum(p[name][1] for p in profiles) / calls
+                cpu = sum(p[name][2] for p in profiles) / calls
+                print(
+                    f"    {name:<40} {calls:>7} calls  wall {1000 * wall:7.2f} ms"
+                    f"  CPU {1000 * cpu:6.2f} ms  (total CPU {cpu * calls:6.1f} s)"
+                )
     return 0 if ok else 1
 
 
@@ -240,6 +351,9 @@ def main() -> int:
     ap.add_argument("--replicas", type=int, default=3)
     ap.add_argument("--interval", type=float, default=5.0)
     ap.add_argument("--windows", type=int, default=4, help="intervals of CPU measurement")
+    ap.add_argument(
+        "--profile", action="store_true", help="time the archive's phases inside each replica"
+    )
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-replicas-pg-"))  # the server's user owns it
     data_dir = Path(tempfile.mkdtemp(prefix="bench-replicas-"))
