@@ -82,12 +82,13 @@ def find_glasses(gray: np.ndarray, points: np.ndarray, iod: float) -> GlassesLay
     keep_out = cv2.dilate(
         keep_out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)
     )
+    eyes_out = keep_out.copy()
     half = len(BROWS) // 2
     for brow in (BROWS[:half], BROWS[half:]):
         line = np.rint(xy[list(brow)] - off).astype(np.int32)
         cv2.polylines(keep_out, [line], True, 1, max(1, round(0.08 * iod)))
-    dark &= keep_out == 0
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(dark.astype(np.uint8), connectivity=8)
+    found = dark & (keep_out == 0)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), connectivity=8)
     rims = np.zeros(n, bool)
     for centre, width in eyes:
         cx, cy = centre - off
@@ -97,7 +98,12 @@ def find_glasses(gray: np.ndarray, points: np.ndarray, iod: float) -> GlassesLay
                 rims[i] = True
     if not rims.any():
         return None
-    mask = rims[labels].astype(np.uint8) * 255
+    # the whole frame: the dark structures joined to a rim, also where a bar crosses a brow
+    # (the brow was kept out only so that it could not pass for a rim)
+    joined = (dark & (eyes_out == 0)).astype(np.uint8)
+    _, whole = cv2.connectedComponents(joined, connectivity=8)
+    keep = np.unique(whole[rims[labels]])
+    mask: np.ndarray = (np.isin(whole, keep[keep > 0])).astype(np.uint8) * 255
     mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
     weight = cv2.GaussianBlur(mask.astype(np.float32) / 255, (3, 3), 0)
     return GlassesLayer(weight, (x0, y0, x1, y1))

@@ -218,3 +218,82 @@ def test_pixels_outside_the_warped_square_are_the_pictures(
     # and it is the picture itself (compression and colour conversion aside)
     pic = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.int16)
     assert np.abs(pic - first)[outside].mean() < 3
+
+
+def _with_glasses(portrait: Character, path: Path) -> tuple[Path, np.ndarray]:
+    """The portrait with black glasses drawn round its eyes, and where they were drawn."""
+    rgb = cv2.cvtColor(cv2.imread(str(portrait.path)), cv2.COLOR_BGR2RGB)
+    face = Landmarker().detect(rgb)
+    assert face is not None
+    p = face.points[:, :2].astype(np.float64)
+    c = p[:, 0] + 1j * p[:, 1]
+    d = iod(c)
+    drawn = np.zeros(rgb.shape[:2], np.uint8)
+    centres = [(p[a] + p[b]) / 2 for a, b in ((33, 133), (263, 362))]
+    thick = max(2, round(0.06 * d))
+    for cx, cy in centres:
+        axes = (round(0.45 * d), round(0.3 * d))
+        cv2.ellipse(drawn, (round(cx), round(cy)), axes, 0, 0, 360, 1, thick)
+    (ax, ay), (bx, by) = centres
+    cv2.line(drawn, (round(ax + 0.45 * d), round(ay)), (round(bx - 0.45 * d), round(by)), 1, thick)
+    rgb[drawn > 0] = (35, 30, 30)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path, drawn > 0
+
+
+def test_glasses_are_found_and_only_where_there_are_some(
+    portrait: Character, tmp_path: Path
+) -> None:
+    from services.engine.accessories import find_glasses
+
+    def layer(path: Path):  # type: ignore[no-untyped-def]
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        face = Landmarker().detect(rgb)
+        assert face is not None
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        c = face.points[:, 0].astype(np.float64) + 1j * face.points[:, 1]
+        return find_glasses(gray, face.points, iod(c))
+
+    assert layer(portrait.path) is None  # wrinkles, lashes, hair: no glasses
+    path, drawn = _with_glasses(portrait, tmp_path / "glasses.png")
+    found = layer(path)
+    assert found is not None
+    x0, y0, x1, y1 = found.box
+    covered = np.zeros_like(drawn)
+    covered[y0:y1, x0:x1] = found.mask > 0.5
+    assert (covered & drawn).sum() > 0.8 * drawn.sum()
+
+
+def test_glasses_stay_whole_while_the_face_moves_behind_them(
+    performance: Path, portrait: Character, tmp_path: Path
+) -> None:
+    """The frames move with the head only: at the neutral pose they are the picture's own, and
+    while the brows rise behind them they keep their shape (found again as one piece under
+    the head's small drift and roll), not bent along with the brows."""
+    path, drawn = _with_glasses(portrait, tmp_path / "glasses.png")
+    out = tmp_path / "out.mp4"
+    render(performance, path, out)
+    frames = gray_frames(out)
+    assert np.median(frames[0][drawn]) < 60  # frame 0: the drawn frames, in place
+    ys, xs = np.nonzero(drawn)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    centre = ((x1 - x0) / 2, (y1 - y0) / 2)
+    m = 10  # room for the head's drift
+
+    def coverage(frame: np.ndarray) -> float:
+        """The best share of the drawn frames found dark in `frame`, over the head's small
+        shifts and rolls: 1 when they moved as one piece, less when bent or smeared."""
+        dark = (frame[y0 - m : y1 + m, x0 - m : x1 + m] < 110).astype(np.float32)
+        best = 0.0
+        for angle in range(-12, 13):
+            turn = cv2.getRotationMatrix2D(centre, angle, 1.0)
+            shape = drawn[y0:y1, x0:x1].astype(np.float32)
+            tmpl = cv2.warpAffine(shape, turn, (x1 - x0, y1 - y0))
+            hit = cv2.matchTemplate(dark, tmpl, cv2.TM_CCORR).max() / tmpl.sum()
+            best = max(best, float(hit))
+        return best
+
+    assert coverage(frames[0]) > 0.95
+    # brows high: the top bars sit right under them (bent along, this reads ~0.73)
+    for i in np.flatnonzero(_truth(BROW_BUMPS) > 0.9):
+        assert coverage(frames[i]) > 0.82, i
