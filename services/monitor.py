@@ -249,8 +249,10 @@ class Monitor:
                     stats.errors += 1
                 if self._apply(result, writes):
                     stats.changed += 1
-            applied = self.store.apply_changes([change for change, _ in writes.changes])
-            self.store.record_polls(writes.quiet)
+            # The pass's state changes and quiet polls: one transaction, one commit.
+            applied = self.store.apply_changes(
+                [change for change, _ in writes.changes], writes.quiet
+            )
             if self.settings.s3 is not None:
                 self._release_inputs(claimed, writes.changes, applied)
             archive = [t for (_, t), ok in zip(writes.changes, applied, strict=True) if ok and t]

@@ -46,7 +46,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -941,55 +941,59 @@ class Store:
             **change.fields,
         )
 
-    def apply_changes(self, changes: Sequence[Change]) -> list[bool]:
-        """Many lifecycle changes (each with its event) in one transaction: the monitor's
-        state changes of one pass. Returns, per change, whether it applied."""
-        if not changes:
+    def apply_changes(
+        self, changes: Sequence[Change], polls: Sequence[QuietPoll] = ()
+    ) -> list[bool]:
+        """Many lifecycle changes (each with its event), then `polls` (record_polls), in one
+        transaction: a monitor pass's writes, one commit. Returns, per change, whether it
+        applied."""
+        if not changes and not polls:
             return []
-        now = utcnow()
-        if self._skip_locked:
-            return self._apply_changes_pg(changes, now)
-        t, e = _T, _EVENTS
-        applied: list[bool] = []
-        with self._session() as s:
-            conn = s.connection()
-            for ch in changes:
-                values = _change_values(ch, now)
-                stmt = update(t).where(t.c.id == ch.task_id)
-                allowed = _status_values(ch.expect_status)
-                if allowed is not None:
-                    stmt = stmt.where(t.c.status.in_(allowed))
-                for name, value in (ch.expect or {}).items():
-                    col = t.c[name]
-                    stmt = stmt.where(col.is_(None) if value is None else col == value)
-                ok = conn.execute(stmt.values(**values)).rowcount == 1
-                applied.append(ok)
-                if ok and ch.message:
-                    conn.execute(
-                        insert(e).values(
-                            task_id=ch.task_id,
-                            at=now,
-                            status=_event_status(ch, values),
-                            progress=values.get("progress"),
-                            message=ch.message,
-                        )
-                    )
-            s.commit()
+        with self.engine.connect() as conn:
+            applied = self._apply_changes_on(conn, changes, utcnow()) if changes else []
+            if polls:
+                self._record_polls_on(conn, polls)
+            conn.commit()
         return applied
 
-    def _apply_changes_pg(self, changes: Sequence[Change], now: datetime) -> list[bool]:
-        """PostgreSQL: all the changes and their events in one statement (an UPDATE per
-        change and an INSERT per event cost a round trip each: 3 ms a pass instead of 1).
-        Changes to one task follow each other in separate statements of the transaction, so
-        a later one sees the earlier one's write, as one by one."""
-        applied = [False] * len(changes)
-        with self.engine.connect() as conn:
+    def _apply_changes_on(
+        self, conn: Connection, changes: Sequence[Change], now: datetime
+    ) -> list[bool]:
+        if self._skip_locked:
+            # PostgreSQL: all the changes and their events in one statement (an UPDATE per
+            # change and an INSERT per event cost a round trip each: 3 ms a pass instead
+            # of 1). Changes to one task follow each other in separate statements, so a
+            # later one sees the earlier one's write, as one by one.
+            applied = [False] * len(changes)
             for run in _runs_of_distinct_tasks(changes):
                 stmt, arrays = _pg_changes(run, now)
                 for index in conn.scalars(stmt, arrays):
                     applied[index] = True
-            conn.commit()
-        return applied
+            return applied
+        t, e = _T, _EVENTS
+        done: list[bool] = []
+        for ch in changes:
+            values = _change_values(ch, now)
+            stmt = update(t).where(t.c.id == ch.task_id)
+            allowed = _status_values(ch.expect_status)
+            if allowed is not None:
+                stmt = stmt.where(t.c.status.in_(allowed))
+            for name, value in (ch.expect or {}).items():
+                col = t.c[name]
+                stmt = stmt.where(col.is_(None) if value is None else col == value)
+            ok = conn.execute(stmt.values(**values)).rowcount == 1
+            done.append(ok)
+            if ok and ch.message:
+                conn.execute(
+                    insert(e).values(
+                        task_id=ch.task_id,
+                        at=now,
+                        status=_event_status(ch, values),
+                        progress=values.get("progress"),
+                        message=ch.message,
+                    )
+                )
+        return done
 
     def add_event(self, task_id: str, message: str) -> None:
         with self._session() as s:
@@ -1125,22 +1129,9 @@ class Store:
         """Write many polls that did not change a status, in one transaction (the monitor's
         common case), releasing their leases. A poll is skipped if its task moved meanwhile
         or its lease was taken over."""
-        if not polls:
-            return
-        params = [
-            {
-                "b_id": p.task_id,
-                "b_status": p.status.value,
-                "b_holder": p.holder,
-                "b_progress": p.progress,
-                "b_next_poll_at": p.next_poll_at,
-                "b_poll_failures": p.poll_failures,
-                "b_error": p.error,
-                "b_error_kind": p.error_kind,
-                "b_updated_at": p.updated_at,
-            }
-            for p in polls
-        ]
+        self.apply_changes((), polls)
+
+    def _record_polls_on(self, conn: Connection, polls: Sequence[QuietPoll]) -> None:
         if self._skip_locked:
             # PostgreSQL: one statement over arrays; an executemany of 25 UPDATEs costs a
             # round trip each (7 ms a pass instead of 1).
@@ -1158,13 +1149,23 @@ class Store:
                 "error_kind": [str(p.error_kind) if p.error_kind else None for p in polls],
                 "updated_at": [naive(p.updated_at) for p in polls],
             }
-            with self.engine.connect() as conn:
-                conn.execute(_RECORD_POLLS_PG, arrays)
-                conn.commit()
+            conn.execute(_RECORD_POLLS_PG, arrays)
             return
-        with self.engine.connect() as conn:
-            conn.execute(_RECORD_POLL, params)
-            conn.commit()
+        params = [
+            {
+                "b_id": p.task_id,
+                "b_status": p.status.value,
+                "b_holder": p.holder,
+                "b_progress": p.progress,
+                "b_next_poll_at": p.next_poll_at,
+                "b_poll_failures": p.poll_failures,
+                "b_error": p.error,
+                "b_error_kind": p.error_kind,
+                "b_updated_at": p.updated_at,
+            }
+            for p in polls
+        ]
+        conn.execute(_RECORD_POLL, params)
 
     def next_due_at(self) -> datetime | None:
         """When the earliest pollable task is next due (the monitor sleeps until then)."""
