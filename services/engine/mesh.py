@@ -8,8 +8,10 @@ Nodes (image px, complex numbers x + iy):
   upper lip and one with the lower. Between the rows lies only what is new when the mouth
   opens wider than the character's own (zero area in the picture): that band is painted dark.
   Whatever the character shows between its lips (teeth) stays attached to its lip, unstretched;
-- a rigid ring around each eye (moves with the head only): lids close inside it, so the frame
-  of a pair of glasses around the eye is not bent by a blink;
+- a row under each brow riding with it (the brow hair can lie below the model's lower brow
+  contour; left in the band that stretches, it would zig-zag);
+- a rigid ring around each eye, kept below the brows (moves with the head only): a blink
+  stretches only the lid skin inside it;
 - a ring around the face (the outline pushed out, moves with the head only);
 - a fixed border at the warped square's edge: nothing outside it changes.
 
@@ -17,11 +19,12 @@ The triangulation (Delaunay, OpenCV's Subdiv2D) is made once on a reference layo
 character's nodes where the lips, the gap rows and the lids are pulled a little apart, so a
 closed mouth or eye has the same triangles as an open one. Each frame every triangle must keep
 its reference orientation — with a fixed convex border that is what makes a piecewise-affine
-map fold-free — and a triangle that would flip has its nodes' expression halved (then the
-whole motion) until none does.
+map fold-free — and a triangle that would flip pulls its nodes back toward the head-only pose,
+just as far as needed (see `_unfold`).
 
 The map itself: each triangle's backward affine map (output → picture), a triangle index per
-grid cell (fillConvexPoly), one gather. Cost ~1–2 ms per frame, independent of the video size.
+grid cell (fillConvexPoly), one gather of a per-triangle table. ~3 ms per frame, independent
+of the video size.
 """
 
 from __future__ import annotations
@@ -146,8 +149,8 @@ class FaceMesh:
                 x0 + 1j * (y1 - (y1 - y0) * t),
             ]
         )
-        self._rigid = slice(n_lm + 2 * n_gap, n_lm + 2 * n_gap + len(rigid_nodes))
-        self._border = slice(self._rigid.stop, self._rigid.stop + len(border))
+        rigid_end = n_lm + 2 * n_gap + len(rigid_nodes)
+        self._border = slice(rigid_end, rigid_end + len(border))
         self._under = slice(self._border.stop, self._border.stop + len(under))
         src = np.concatenate([neutral, mid, mid, rigid_nodes, border, under])
         self._src = src
@@ -194,10 +197,6 @@ class FaceMesh:
     def _to_grid(self, p: np.ndarray) -> np.ndarray:
         """Image px (index coordinates) → grid cell coordinates (cell i's centre at i)."""
         return (p + (0.5 + 0.5j) - self._origin) * self._k - (0.5 + 0.5j) + self._pad * (1 + 1j)
-
-    @property
-    def triangles(self) -> int:
-        return len(self._tri)
 
     def nodes(self, pose: Pose) -> np.ndarray:
         """Every node's place this frame (complex image px), fold-free."""

@@ -174,11 +174,9 @@ class Retargeter:
         self._c0 = c0[list(POINTS)]
         self._c_down = self._down(c0)
         self._dilate_lids(config)
-        self._c0_all = c0
-        self._c_iod = iod(c0)
         # the character's face height (forehead to chin), for the head-motion bounds
         oval = c0[list(FACE_OVAL)]
-        self._c_face = float(np.ptp(oval.imag)) or self._c_iod * 2.5
+        self._c_face = float(np.ptp(oval.imag)) or iod(c0) * 2.5
         # per-point gains on the expression deltas, across the face (along the eye line) and
         # along it (down the face). The model's under-reporting is made up along the face only:
         # sideways the deltas also carry the head's turn, which a gain would exaggerate.
