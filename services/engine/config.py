@@ -122,7 +122,7 @@ class RetargetConfig:
     max_eye_open: float = 1.25
     # One-Euro filter (Casiez et al.): cutoff in Hz at rest, speed coefficient (per
     # inter-ocular distance per second) raising it during fast moves, derivative cutoff.
-    min_cutoff: float = 3.0
+    min_cutoff: float = 4.0
     beta: float = 0.6
     d_cutoff: float = 3.0
     eye_min_cutoff: float = 5.0
