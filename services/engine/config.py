@@ -116,6 +116,11 @@ class RetargetConfig:
     # before closing them: the model's lid contour can sit inside the visible eye.
     lid_widen_up: float = 0.35
     lid_widen_down: float = 0.1
+    # The eyes' pixels (retarget._eyes_seen): they decide alone when they show one eye this
+    # much more shut than the other (a wink, which the model blurs into both eyes), else
+    # they close an eye at most this much further than the model says.
+    wink_split: float = 0.45
+    eye_pixels_margin: float = 0.2
     # Lids meet this far up from the lower lid (the upper lid travels most of the way).
     lid_meet: float = 0.4
     # Opening a little wider than neutral is allowed (a surprised look), no more.

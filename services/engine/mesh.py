@@ -61,6 +61,8 @@ _MAX_UNFOLD_STEPS = 4
 _BROW_UNDER = 0.6
 # the eye ring keeps at least this much (inter-ocular distances) above and below the lids
 _LID_ROOM = 0.05
+# a triangle with less than this share of its picture area left is not drawn
+_SQUEEZED = 0.03
 
 
 def _area2(p: np.ndarray) -> np.ndarray:
@@ -246,7 +248,9 @@ class FaceMesh:
         tri = self._tri
         p = g[tri]  # (T, 3)
         area = _area2(p)
-        good = area > 1e-6
+        # A triangle squeezed to almost nothing (a shut eye's inside) is not drawn: drawn, its
+        # edge line would sample what it squeezed (the iris, a dark dot between closed lids)
+        good = area > 1e-6 + _SQUEEZED * self._src_area * self._k**2
         s = self._g_src[tri]
         # the backward affine of each triangle: solve [x y 1]·coef = src for its 3 corners
         d = np.stack([p.real, p.imag, np.ones_like(p.real)], axis=2)  # (T, 3, 3)

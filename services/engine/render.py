@@ -179,7 +179,7 @@ class _LandmarkDriver(_Driver):
         refind = self._lost % self._cfg.retarget.refind_every == 0
         found = self._landmarker.track(image, redetect=refind)
         self._lost = 0 if found is not None else self._lost + 1
-        pose = self._retarget.step(found)
+        pose = self._retarget.step(found, _luma(image))
         field, paint = self._mesh.field(self._mesh.nodes(pose))
         frame = self._warper.remap(field)
         if self._glasses is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from services.engine.config import RetargetConfig
@@ -140,6 +141,38 @@ def _lid_gap(c: np.ndarray, pairs: tuple[tuple[int, int], ...], down: complex) -
     return float(np.mean([((c[lo] - c[up]) * down.conjugate()).real for up, lo in sel]))
 
 
+_PATCH = (24, 12)  # eye patch, along and across the eye line
+
+
+def eye_levels(luma: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Per eye (subject's right, left): the dark and light levels (20th and 80th
+    percentiles of luma) of a patch spanning the eye corner to corner, half as tall."""
+    out = np.empty((2, 2))
+    w_px, h_px = _PATCH
+    for k, (a, b) in enumerate((RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS)):
+        pa, pb = points[a, :2].astype(np.float64), points[b, :2].astype(np.float64)
+        along = pb - pa
+        width = float(np.hypot(*along)) or 1.0
+        u = along / width
+        v = np.array([-u[1], u[0]])
+        # patch pixel (i, j) → image: pa + u·i·width/W + v·(j·0.5·width/H − 0.25·width)
+        m = np.array(
+            [
+                [u[0] * width / w_px, v[0] * 0.5 * width / h_px, pa[0] - v[0] * 0.25 * width],
+                [u[1] * width / w_px, v[1] * 0.5 * width / h_px, pa[1] - v[1] * 0.25 * width],
+            ]
+        )
+        patch = cv2.warpAffine(
+            luma,
+            m,
+            _PATCH,
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        out[k] = np.percentile(patch, (20, 80))
+    return out
+
+
 @dataclass(frozen=True)
 class Pose:
     """Where the mesh's landmarks go this frame (`points`, image px as complex, ordered as
@@ -203,6 +236,7 @@ class Retargeter:
         self._eye_filter = OneEuro(fps, config.eye_min_cutoff, config.beta, config.d_cutoff)
         self._head_filter = OneEuro(fps, config.min_cutoff, config.beta, config.d_cutoff)
         self._last: Pose | None = None
+        self._eye_ref: np.ndarray | None = None
         self.neutral = Pose(self._c0.copy(), 1 + 0j, 0j)
 
     def _dilate_lids(self, cfg: RetargetConfig) -> None:
@@ -247,16 +281,20 @@ class Retargeter:
         d = complex(c[LEFT_EYE_OUTER] - c[RIGHT_EYE_OUTER])
         return d / max(abs(d), 1e-9) * 1j
 
-    def step(self, found: Landmarks | None) -> Pose:
-        """The pose for this frame; a frame without a face holds the last one."""
+    def step(self, found: Landmarks | None, luma: np.ndarray | None = None) -> Pose:
+        """The pose for this frame; a frame without a face holds the last one. `luma`, the
+        frame's luma plane, lets the eyes be read from their pixels as well (see
+        `_eyes_seen`)."""
         if found is None:
             return self._last or self.neutral
         cfg = self._cfg
         d = _complex(found.points)
+        levels = None if luma is None else eye_levels(luma, found.points)
         if self._last is None:
             # the neutral is this first tracked frame: the search's first look at it (a
             # fresh detection) reads the lids and lips a little differently than tracking does
             self._set_driving_neutral(d)
+            self._eye_ref = levels
         z_h, t_h = fit_similarity(self._d0_stable, d[list(STABLE)])
         # expression in the driving neutral's frame, in its inter-ocular units
         expr = ((d[self._index] - t_h) / z_h - self._d0[self._index]) / self._d_iod
@@ -268,6 +306,8 @@ class Retargeter:
         # not frown
         for brow, open_ in zip(self._brow_idx, openness, strict=True):
             expr[brow] -= cfg.brow_blink_coupling * min(1.0, max(0.0, 1 - open_)) * self._d_down
+        if levels is not None and self._eye_ref is not None:
+            openness = self._eyes_seen(openness, levels, self._eye_ref)
         smooth = self._expr_filter(np.concatenate([expr.real, expr.imag]))
         n = len(POINTS)
         expr = smooth[:n] + 1j * smooth[n:]
@@ -317,6 +357,22 @@ class Retargeter:
         pose = Pose(z_k * pts + t_k, z_k, t_k)
         self._last = pose
         return pose
+
+    def _eyes_seen(self, openness: list[float], levels: np.ndarray, ref: np.ndarray) -> list[float]:
+        """The model blurs the two eyes together: a wink reads as both eyes half shut. Their
+        pixels do not: an open eye shows its dark iris, a shut one lid skin, so the darkest
+        fifth of each eye's patch brightens as it closes (from the neutral's, toward the
+        neutral patch's light level). When the pixels show one eye shut and the other open,
+        they decide; otherwise they can only close an eye further than the model says."""
+        seen = [
+            1.0 - min(1.0, max(0.0, (lv[0] - rf[0]) / max(rf[1] - rf[0], 10.0)))
+            for lv, rf in zip(levels, ref, strict=True)
+        ]
+        if abs(seen[0] - seen[1]) > self._cfg.wink_split:
+            return seen
+        return [
+            min(o, s + self._cfg.eye_pixels_margin) for o, s in zip(openness, seen, strict=True)
+        ]
 
     def _place_lids(self, pts: np.ndarray, openness: list[float]) -> None:
         """Each lid pair set from the character's neutral lids by the driving openness: shut

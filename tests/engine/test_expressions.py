@@ -297,3 +297,27 @@ def test_glasses_stay_whole_while_the_face_moves_behind_them(
     # brows high: the top bars sit right under them (bent along, this reads ~0.73)
     for i in np.flatnonzero(_truth(BROW_BUMPS) > 0.9):
         assert coverage(frames[i]) > 0.82, i
+
+
+def test_a_shut_eye_reads_brighter_in_its_pixels(portrait: Character) -> None:
+    """The model blurs a wink into both eyes; the eye patches' dark level does not: cover one
+    eye with lid-coloured skin and only that eye's level rises."""
+    from services.engine.retarget import eye_levels
+
+    rgb = cv2.cvtColor(cv2.imread(str(portrait.path)), cv2.COLOR_BGR2RGB)
+    face = Landmarker().detect(rgb)
+    assert face is not None
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    open_ = eye_levels(gray, face.points)
+    shut = gray.copy()
+    p = face.points[:, :2]
+    ring = [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7]
+    poly = np.rint(p[ring]).astype(np.int32)
+    skin = int(
+        np.median(gray[int(p[9, 1]) - 3 : int(p[9, 1]) + 3, int(p[9, 0]) - 3 : int(p[9, 0]) + 3])
+    )
+    cv2.fillPoly(shut, [poly], skin)
+    cv2.polylines(shut, [poly], True, skin, 3)
+    closed = eye_levels(shut, face.points)
+    assert closed[0, 0] > open_[0, 0] + 20  # the subject's right eye, covered
+    assert abs(closed[1, 0] - open_[1, 0]) < 3  # the other, untouched
