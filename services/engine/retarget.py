@@ -11,6 +11,7 @@ Per frame (positions as complex numbers x + iy; a similarity is z·p + t):
 4. Eyes are carried as openness, not as displacement: the driving lid gap against its neutral
    gap, from a calibrated "shut" reading, closes the character's lids toward a meeting line
    (eyes of different shapes blink alike; a narrow cartoon eye does not close past itself).
+   Each eye's pixels are read too (`eye_levels`): the model blurs a wink into both eyes.
 5. Head motion reaches the character as K = M·H·M⁻¹: the same roll and scale, the translation
    scaled by the faces' sizes, bounded.
 
