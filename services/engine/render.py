@@ -270,6 +270,8 @@ def render(
         most = min(limits.max_render_frames, math.ceil(limits.max_render_s * fps) + 1)
         total = reader.frames_total
         search_frames = max(1, round(faces.search_s * fps))
+        # A clip shorter than the search window: the flow fallback must get its turn in it.
+        window = min(search_frames, total) if total else search_frames
         writer = result_writer(out, size, reader, config.encoder)
         try:
             driver: _Driver | None = None
@@ -283,7 +285,7 @@ def render(
                         raise _no_face_in_video(Path(video).name)
                     if n % faces.search_every == 0:
                         # the flow fallback only once the landmark model had its chance
-                        flow_ok = char_marks is None or n >= search_frames // 2
+                        flow_ok = char_marks is None or n >= (window - 1) // 2
                         driver = _start(item, character, landmarker, config, flow_ok=flow_ok)
                 if n >= most:
                     raise InputError(_too_long(name, limits))

@@ -17,7 +17,7 @@ from services.errors import InputError
 from services.models import TaskOptions
 from tests.engine.conftest import Clip
 from tests.engine.measure import facts, gray_frames, mouth_opening, pearson, rgb_frames
-from tests.mediagen import Character, make_bad_corpus, make_driving_clip, make_video
+from tests.mediagen import Character, make_bad_corpus, make_driving_clip, make_image, make_video
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +190,13 @@ def test_output_caps_come_from_the_config() -> None:
     assert output_size(1920, 1080, None, small) == (640, 360)
     assert output_size(1080, 1920, None, small) == (360, 640)
     assert output_size(640, 360, "1280:720", small) == (800, 450)
+
+
+def test_a_clip_shorter_than_the_face_search_still_renders(tmp_path: Path) -> None:
+    """A 1 s clip at 8 fps with a face too small for the landmark model: the flow fallback
+    gets its turn within the clip's 8 frames, not only after the 2 s search window."""
+    video = make_video(tmp_path / "short.mp4", size=(160, 90), seconds=1.0, fps=8, audio=True)
+    image = make_image(tmp_path / "char.png", size=(160, 90), face_scale=1.0)
+    result = render(video, image, tmp_path / "out.mp4")
+    assert result.frames == 8
+    assert facts(result.path).frames == 8
