@@ -110,24 +110,54 @@ def find_glasses(gray: np.ndarray, points: np.ndarray, iod: float) -> GlassesLay
 
 
 def without(i420: np.ndarray, size: tuple[int, int], layer: GlassesLayer) -> np.ndarray:
-    """The I420 picture with the frames painted out (inpainted from around them): what the
-    face warp bends, so no piece of a frame is dragged along by a lid or a brow."""
+    """The I420 picture with the frames painted out: what the face warp bends, so no piece of
+    a frame is dragged along by a lid or a brow. The fill shows where a brow rises off a bar
+    or a lid moves inside a rim, so it is skin with its grain (`_fill`), not a smooth smear."""
     w, h = size
     out = i420.copy()
     x0, y0, x1, y1 = layer.box
     # only where the frames are laid back at full weight: none of the fill shows round them
     hole: np.ndarray = (layer.mask > 0.5).astype(np.uint8)
-    radius = 3
     y = out[:h].reshape(h, w)
-    y[y0:y1, x0:x1] = cv2.inpaint(
-        np.ascontiguousarray(y[y0:y1, x0:x1]), hole, radius, cv2.INPAINT_TELEA
-    )
+    y[y0:y1, x0:x1] = _fill(y[y0:y1, x0:x1], hole)
     q = (w // 2) * (h // 2)
     flat = out.reshape(-1)
     cx0, cy0, cx1, cy1 = x0 // 2, y0 // 2, -(-x1 // 2), -(-y1 // 2)
     small = cv2.resize(hole, (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_NEAREST)
     for k in range(2):
         plane = flat[w * h + k * q : w * h + (k + 1) * q].reshape(h // 2, w // 2)
-        region = np.ascontiguousarray(plane[cy0:cy1, cx0:cx1])
-        plane[cy0:cy1, cx0:cx1] = cv2.inpaint(region, small, radius, cv2.INPAINT_TELEA)
+        plane[cy0:cy1, cx0:cx1] = _fill(plane[cy0:cy1, cx0:cx1], small)
     return out
+
+
+def _fill(plane: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """`plane` with its `hole` pixels filled by mirroring what lies beside the hole: across
+    each run of hole pixels, along the rows and along the columns, each half of the run from
+    its own edge. The two mirrors are mixed by how short their runs are (a bar is crossed
+    along the columns, a rim's side along the rows). What a mirror would fetch from another
+    hole comes from a smooth inpainting instead."""
+    base = cv2.inpaint(np.ascontiguousarray(plane), hole, 3, cv2.INPAINT_TELEA).astype(np.float32)
+    acc = np.zeros(plane.shape, np.float32)
+    weight = np.zeros(plane.shape, np.float32)
+    for axis in (0, 1):
+        img = base if axis == 1 else base.T
+        mask = hole if axis == 1 else hole.T
+        got = np.zeros(img.shape, np.float32)
+        run_len = np.zeros(img.shape, np.float32)
+        n = img.shape[1]
+        for r in np.flatnonzero(mask.any(axis=1)):
+            line = np.concatenate(([0], mask[r].astype(np.int8), [0]))
+            starts = np.flatnonzero(np.diff(line) == 1)
+            ends = np.flatnonzero(np.diff(line) == -1)
+            for a, b in zip(starts, ends, strict=True):
+                k = np.arange(a, b)
+                src = np.where(k - a < b - k, 2 * a - 1 - k, 2 * b - 1 - k)
+                got[r, a:b] = img[r, np.clip(src, 0, n - 1)]
+                run_len[r, a:b] = b - a
+        if axis == 0:
+            got, run_len = got.T, run_len.T
+        wt = np.where(run_len > 0, 1.0 / np.maximum(run_len, 1.0) ** 2, 0.0).astype(np.float32)
+        acc += wt * got
+        weight += wt
+    filled = np.where(weight > 0, acc / np.maximum(weight, 1e-9), base)
+    return np.where(hole > 0, np.clip(np.rint(filled), 0, 255), plane).astype(plane.dtype)

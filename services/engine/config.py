@@ -116,6 +116,10 @@ class RetargetConfig:
     # before closing them: the model's lid contour can sit inside the visible eye.
     lid_widen_up: float = 0.35
     lid_widen_down: float = 0.1
+    # ...and an upper lid still below the top of the eye's dark middle in the picture is
+    # raised to it (plus this margin, eye widths), by at most lid_iris_raise_max.
+    lid_iris_margin: float = 0.0
+    lid_iris_raise_max: float = 0.2
     # The eyes' pixels (retarget._eyes_seen): they decide alone when they show one eye this
     # much more shut than the other (a wink, which the model blurs into both eyes), else
     # they close an eye at most this much further than the model says.
@@ -137,7 +141,11 @@ class RetargetConfig:
     max_shift: float = 0.15
     max_scale: float = 0.15
     max_roll_deg: float = 30.0
-    # A lost driving face holds the last pose; the tracker looks again every this many frames.
+    # A lost driving face holds the last pose this long, then its expression eases back to
+    # neutral with this time constant (the head stays); the tracker looks again every
+    # refind_every frames.
+    lost_hold_s: float = 0.25
+    lost_ease_s: float = 0.3
     refind_every: int = 8
     # Runway-style expression intensity 1–5 → gain on the expression deltas; 3 = as performed.
     expression_gains: tuple[float, float, float, float, float] = (0.4, 0.7, 1.0, 1.3, 1.6)

@@ -30,6 +30,20 @@ class OneEuro:
         tau = 1.0 / (2 * math.pi * np.asarray(cutoff, np.float64))
         return np.asarray(1.0 / (1.0 + tau * self._rate))
 
+    @property
+    def value(self) -> np.ndarray:
+        """The last filtered values (the filter must have seen one)."""
+        assert self._x is not None
+        return self._x.copy()
+
+    def ease(self, target: float, share: float) -> None:
+        """Move the state `1 − share` of the way toward `target` with no measurement (a lost
+        signal fading to its rest value); the next measurement goes on from there."""
+        if self._x is None or self._dx is None:
+            return
+        self._x = target + share * (self._x - target)
+        self._dx = share * self._dx
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.float64)
         if self._x is None or self._dx is None:

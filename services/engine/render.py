@@ -163,7 +163,12 @@ class _LandmarkDriver(_Driver):
         warped = i420 if self._glasses is None else without(i420, size, self._glasses)
         self._warper = FaceWarper(warped, size, region, region, config.mesh.grid_res, config.warp)
         self._retarget = Retargeter(
-            neutral, character, config.retarget, fps=fps, expression_gain=expression_gain
+            neutral,
+            character,
+            config.retarget,
+            fps=fps,
+            expression_gain=expression_gain,
+            character_luma=warped[: size[1]],
         )
         self._mesh = FaceMesh(
             self._retarget.neutral.points,

@@ -174,6 +174,48 @@ def eye_levels(luma: np.ndarray, points: np.ndarray) -> np.ndarray:
     return out
 
 
+_IRIS_PATCH = 48  # eye patch side for the iris's top: corner to corner, as tall
+
+
+def iris_tops(luma: np.ndarray, points: np.ndarray, down: complex) -> np.ndarray:
+    """Per eye (subject's right, left): how far above the corner line (shares of the eye's
+    width, along `down`) the eye's dark middle (iris, lashes, upper lid line) reaches. The
+    darkest spot of the blurred patch's middle is followed up its column while it stays
+    darker than halfway to the patch's light level."""
+    out = np.empty(2)
+    n = _IRIS_PATCH
+    dn = np.array([down.real, down.imag])
+    for k, (a, b) in enumerate((RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS)):
+        pa, pb = points[a, :2].astype(np.float64), points[b, :2].astype(np.float64)
+        width = float(np.hypot(*(pb - pa))) or 1.0
+        u = (pb - pa) / width
+        # patch pixel (i, j) → image: pa + u·i·width/n + down·(j/n − 0.5)·width
+        m = np.array(
+            [
+                [u[0] * width / n, dn[0] * width / n, pa[0] - dn[0] * 0.5 * width],
+                [u[1] * width / n, dn[1] * width / n, pa[1] - dn[1] * 0.5 * width],
+            ]
+        )
+        patch = cv2.warpAffine(
+            luma,
+            m,
+            (n, n),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        ).astype(np.float32)
+        blurred = cv2.GaussianBlur(patch, (0, 0), 0.05 * n)
+        lo, hi = round(0.2 * n), round(0.8 * n)
+        middle = blurred[lo:hi, lo:hi]
+        row, col = np.unravel_index(int(middle.argmin()), middle.shape)
+        row, col = row + lo, col + lo
+        level = (blurred[row, col] + float(np.percentile(patch, 80))) / 2
+        top = row
+        while top > 0 and blurred[top - 1, col] < level:
+            top -= 1
+        out[k] = 0.5 - top / n
+    return out
+
+
 @dataclass(frozen=True)
 class Pose:
     """Where the mesh's landmarks go this frame (`points`, image px as complex, ordered as
@@ -193,7 +235,10 @@ class Retargeter:
         *,
         fps: float,
         expression_gain: float,
+        character_luma: np.ndarray | None = None,
     ) -> None:
+        """`character_luma`: the character picture's luma plane (glasses painted out, if
+        any), to fit its lids to the eyes' pixels; without it the landmarks alone."""
         self._cfg = config
         d0 = _complex(driving.points)
         c0 = _complex(character.points)
@@ -207,7 +252,8 @@ class Retargeter:
         self._set_driving_neutral(d0)
         self._c0 = c0[list(POINTS)]
         self._c_down = self._down(c0)
-        self._dilate_lids(config)
+        self._picture_points = character.points
+        self._dilate_lids(config, character_luma, c0)
         # the character's face height (forehead to chin), for the head-motion bounds
         oval = c0[list(FACE_OVAL)]
         self._c_face = float(np.ptp(oval.imag)) or iod(c0) * 2.5
@@ -236,21 +282,45 @@ class Retargeter:
         # a blink lasts a few frames: the lids' filter lets faster changes through
         self._eye_filter = OneEuro(fps, config.eye_min_cutoff, config.beta, config.d_cutoff)
         self._head_filter = OneEuro(fps, config.min_cutoff, config.beta, config.d_cutoff)
+        self._fps = fps
+        self._lost = 0
         self._last: Pose | None = None
         self._eye_ref: np.ndarray | None = None
         self.neutral = Pose(self._c0.copy(), 1 + 0j, 0j)
 
-    def _dilate_lids(self, cfg: RetargetConfig) -> None:
+    def _dilate_lids(self, cfg: RetargetConfig, luma: np.ndarray | None, c0: np.ndarray) -> None:
         """Widen the character's eye openings a little before they are used. The model's lid
         contour can sit inside the visible eye (behind glasses, on a narrow or drawn eye); a
         lid that closed only to it would leave a sliver of iris showing above. Lids closing
-        from just outside the eye sweep skin over all of it."""
-        for pairs in (RIGHT_LID_PAIRS, LEFT_LID_PAIRS):
+        from just outside the eye sweep skin over all of it. With the picture's luma, an
+        upper lid still below the top of the eye's dark middle (glasses can pull the model's
+        eye contour down by a third of the iris) is raised to it, most in the eye's middle."""
+        down = self._c_down
+        tops = None if luma is None else iris_tops(luma, self._picture_points, down)
+        sides = ((RIGHT_LID_PAIRS, RIGHT_EYE_CORNERS), (LEFT_LID_PAIRS, LEFT_EYE_CORNERS))
+        for k, (pairs, corners) in enumerate(sides):
             for up, lo in pairs:
                 iu, il = INDEX[up], INDEX[lo]
-                gap = max(0.0, ((self._c0[il] - self._c0[iu]) * self._c_down.conjugate()).real)
-                self._c0[iu] -= cfg.lid_widen_up * gap * self._c_down
-                self._c0[il] += cfg.lid_widen_down * gap * self._c_down
+                gap = max(0.0, ((self._c0[il] - self._c0[iu]) * down.conjugate()).real)
+                self._c0[iu] -= cfg.lid_widen_up * gap * down
+                self._c0[il] += cfg.lid_widen_down * gap * down
+            if tops is None:
+                continue
+            a, b = c0[corners[0]], c0[corners[1]]
+            width = abs(complex(b - a)) or 1.0
+            along = (b - a) / width
+            ups = np.array([INDEX[up] for up, _ in pairs])
+            rel = self._c0[ups] - a
+            # the lid's highest point against the dark middle's top; the whole lid rises by
+            # the shortfall, tapered to nothing at the corners
+            short = (
+                tops[k] + cfg.lid_iris_margin + float((rel * down.conjugate()).real.min()) / width
+            )
+            if short <= 0:
+                continue
+            s = (rel * along.conjugate()).real / width  # 0 at the outer corner, 1 inner
+            taper = np.clip(1 - (2 * s - 1) ** 2, 0.0, 1.0)
+            self._c0[ups] -= min(short, cfg.lid_iris_raise_max) * taper * width * down
 
     def _set_driving_neutral(self, d0: np.ndarray) -> None:
         self._d0 = d0
@@ -283,11 +353,24 @@ class Retargeter:
         return d / max(abs(d), 1e-9) * 1j
 
     def step(self, found: Landmarks | None, luma: np.ndarray | None = None) -> Pose:
-        """The pose for this frame; a frame without a face holds the last one. `luma`, the
-        frame's luma plane, lets the eyes be read from their pixels as well (see
-        `_eyes_seen`)."""
+        """The pose for this frame. `luma`, the frame's luma plane, lets the eyes be read from
+        their pixels as well (see `_eyes_seen`). A frame without a face holds the last pose
+        for a moment (a hand passing, a blur), then eases the expression back to neutral
+        while the head stays where it was; when the face comes back the filters go on from
+        the eased state, so nothing jumps."""
         if found is None:
-            return self._last or self.neutral
+            if self._last is None:
+                return self.neutral
+            self._lost += 1
+            if self._lost > self._cfg.lost_hold_s * self._fps:
+                share = math.exp(-1.0 / max(self._cfg.lost_ease_s * self._fps, 1e-6))
+                self._expr_filter.ease(0.0, share)
+                self._eye_filter.ease(1.0, share)
+            self._last = self._compose(
+                self._expr_filter.value, self._eye_filter.value, self._head_filter.value
+            )
+            return self._last
+        self._lost = 0
         cfg = self._cfg
         d = _complex(found.points)
         levels = None if luma is None else eye_levels(luma, found.points)
@@ -310,13 +393,21 @@ class Retargeter:
         if levels is not None and self._eye_ref is not None:
             openness = self._eyes_seen(openness, levels, self._eye_ref)
         smooth = self._expr_filter(np.concatenate([expr.real, expr.imag]))
-        n = len(POINTS)
-        expr = smooth[:n] + 1j * smooth[n:]
-        openness = list(self._eye_filter(np.array(openness)))
+        eyes = self._eye_filter(np.array(openness))
         # head: rotation/scale and translation relative to the neutral, filtered
         head = self._head_filter(
             np.array([z_h.real, z_h.imag, t_h.real, t_h.imag]) / [1, 1, self._d_iod, self._d_iod]
         )
+        self._last = self._compose(smooth, eyes, head)
+        return self._last
+
+    def _compose(self, smooth: np.ndarray, eyes: np.ndarray, head: np.ndarray) -> Pose:
+        """The character's pose from the filtered expression (real parts, then imaginary),
+        eye openness and head (z, t over the driving inter-ocular distance)."""
+        cfg = self._cfg
+        n = len(POINTS)
+        expr = smooth[:n] + 1j * smooth[n:]
+        openness = list(eyes)
         z_h = complex(head[0], head[1])
         t_h = complex(head[2], head[3]) * self._d_iod
 
@@ -355,9 +446,7 @@ class Retargeter:
         most = cfg.max_shift * self._c_face
         if abs(shift) > most:
             t_k -= shift * (1 - most / abs(shift))
-        pose = Pose(z_k * pts + t_k, z_k, t_k)
-        self._last = pose
-        return pose
+        return Pose(z_k * pts + t_k, z_k, t_k)
 
     def _eyes_seen(self, openness: list[float], levels: np.ndarray, ref: np.ndarray) -> list[float]:
         """The model blurs the two eyes together: a wink reads as both eyes half shut. Their

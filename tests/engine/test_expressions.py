@@ -321,3 +321,80 @@ def test_a_shut_eye_reads_brighter_in_its_pixels(portrait: Character) -> None:
     closed = eye_levels(shut, face.points)
     assert closed[0, 0] > open_[0, 0] + 20  # the subject's right eye, covered
     assert abs(closed[1, 0] - open_[1, 0]) < 3  # the other, untouched
+
+
+def _portrait_face(portrait: Character):  # type: ignore[no-untyped-def]
+    rgb = cv2.cvtColor(cv2.imread(str(portrait.path)), cv2.COLOR_BGR2RGB)
+    face = Landmarker().detect(rgb)
+    assert face is not None
+    return rgb, face
+
+
+def test_a_lost_driving_face_eases_back_to_neutral(portrait: Character) -> None:
+    """A mouth held open when the driving face is lost: held for a moment (a hand passing),
+    then the expression eases back to neutral while the head stays turned; when the face
+    comes back the pose goes on from there."""
+    from services.engine.config import RetargetConfig
+    from services.engine.retarget import Retargeter
+
+    _, face = _portrait_face(portrait)
+    cfg = RetargetConfig()
+    rt = Retargeter(face, face, cfg, fps=FPS, expression_gain=1.0)
+    up, lo = INDEX[13], INDEX[14]  # the inner lips' middle
+    c = face.points[:, 0].astype(np.float64) + 1j * face.points[:, 1]
+    turn = complex(math.cos(0.05), math.sin(0.05))
+    centre = complex(c.mean())
+    opened = face.points.copy()
+    for i in (14, 17, 152, 87, 178, 317, 402):  # lower lip and chin down by a fifth of the eyes
+        opened[i, 1] += 0.2 * iod(c)
+    moved = opened.copy()
+    z = centre + turn * (opened[:, 0] + 1j * opened[:, 1] - centre)
+    moved[:, 0], moved[:, 1] = z.real, z.imag
+    rt.step(face)
+    for _ in range(FPS):
+        held = rt.step(replace(face, points=moved))
+
+    def gap(pose: Pose) -> float:
+        return abs(complex(pose.points[lo] - pose.points[up]))
+
+    neutral_gap = gap(rt.neutral)
+    assert gap(held) > neutral_gap + 0.15 * iod(c)
+    lost = [rt.step(None) for _ in range(2 * FPS)]
+    assert gap(lost[2]) > gap(held) - 0.02 * iod(c)  # a few frames: still held
+    assert gap(lost[-1]) < neutral_gap + 0.02 * iod(c)  # two seconds: back to neutral
+    assert abs(lost[-1].z - held.z) < 1e-9  # the head stays turned
+    gaps = np.array([gap(p) for p in lost])
+    assert np.abs(np.diff(gaps)).max() < 0.05 * iod(c)  # eased, not dropped
+    # found again: the filter goes on from the eased state, not from the held one
+    back = rt.step(replace(face, points=moved))
+    assert gap(lost[-1]) + 0.02 * iod(c) < gap(back) < gap(held) - 0.02 * iod(c)
+
+
+def test_lids_reach_over_the_whole_dark_eye(portrait: Character) -> None:
+    """Where the model's upper lid sits inside the visible eye (glasses pull it down), the
+    lid is raised to the top of the eye's dark middle, so a blink covers the whole iris; an
+    eye the model already fits is left as it is."""
+    from services.engine.config import RetargetConfig
+    from services.engine.retarget import Retargeter, iris_tops
+
+    rgb, face = _portrait_face(portrait)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    cfg = RetargetConfig()
+    plain = Retargeter(face, face, cfg, fps=FPS, expression_gain=1.0)
+    fitted = Retargeter(face, face, cfg, fps=FPS, expression_gain=1.0, character_luma=gray)
+    c = face.points[:, 0].astype(np.float64) + 1j * face.points[:, 1]
+    assert np.abs(fitted.neutral.points - plain.neutral.points).max() < 0.05 * iod(c)
+    # the model's landmarks moved down by a third of the eye's height: the lid comes back up
+    low = face.points.copy()
+    eye = [p for pair in RIGHT_LID_PAIRS for p in pair]
+    width = float(np.linalg.norm(face.points[33, :2] - face.points[133, :2]))
+    low[eye, 1] += 0.12 * width
+    lowered = replace(face, points=low)
+    down = 1j  # an upright face
+    before = iris_tops(gray, face.points, down)
+    assert abs(iris_tops(gray, low, down)[0] - before[0]) < 0.1  # the pixels, not the marks
+    plain = Retargeter(lowered, lowered, cfg, fps=FPS, expression_gain=1.0)
+    fitted = Retargeter(lowered, lowered, cfg, fps=FPS, expression_gain=1.0, character_luma=gray)
+    top = INDEX[159]  # the upper lid's middle
+    raised = (plain.neutral.points[top] - fitted.neutral.points[top]).imag
+    assert raised > 0.05 * width
