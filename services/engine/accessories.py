@@ -31,6 +31,8 @@ _BAR_IOD = 0.2
 _DARK = 50
 # a rim's bounding box spans at least this much of the eye's width (corner to corner)
 _RIM_SPAN = 1.1
+# the fill's grain: detail finer than this blur (px) is taken from the mirrored skin
+_GRAIN_SIGMA = 2.0
 
 
 class GlassesLayer:
@@ -131,16 +133,18 @@ def without(i420: np.ndarray, size: tuple[int, int], layer: GlassesLayer) -> np.
 
 
 def _fill(plane: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """`plane` with its `hole` pixels filled by mirroring what lies beside the hole: across
-    each run of hole pixels, along the rows and along the columns, each half of the run from
-    its own edge. The two mirrors are mixed by how short their runs are (a bar is crossed
-    along the columns, a rim's side along the rows). What a mirror would fetch from another
-    hole comes from a smooth inpainting instead."""
+    """`plane` with its `hole` pixels filled: a smooth inpainting's shading plus the fine
+    grain of what lies beside the hole, mirrored across each run of hole pixels along the
+    rows and along the columns, each half of the run from its own edge. The two mirrors are
+    mixed by how short their runs are (a bar is crossed along the columns, a rim's side
+    along the rows). What a mirror would fetch from another hole comes from the smooth
+    inpainting."""
     base = cv2.inpaint(np.ascontiguousarray(plane), hole, 3, cv2.INPAINT_TELEA).astype(np.float32)
+    detail = base - cv2.GaussianBlur(base, (0, 0), _GRAIN_SIGMA)
     acc = np.zeros(plane.shape, np.float32)
     weight = np.zeros(plane.shape, np.float32)
     for axis in (0, 1):
-        img = base if axis == 1 else base.T
+        img = detail if axis == 1 else detail.T
         mask = hole if axis == 1 else hole.T
         got = np.zeros(img.shape, np.float32)
         run_len = np.zeros(img.shape, np.float32)
@@ -159,5 +163,7 @@ def _fill(plane: np.ndarray, hole: np.ndarray) -> np.ndarray:
         wt = np.where(run_len > 0, 1.0 / np.maximum(run_len, 1.0) ** 2, 0.0).astype(np.float32)
         acc += wt * got
         weight += wt
-    filled = np.where(weight > 0, acc / np.maximum(weight, 1e-9), base)
+    # only the grain is mirrored: mirrored whole, a lash or a lid line beside a thin rim
+    # would be carried across it into the hole
+    filled = base + np.where(weight > 0, acc / np.maximum(weight, 1e-9), 0.0)
     return np.where(hole > 0, np.clip(np.rint(filled), 0, 255), plane).astype(plane.dtype)

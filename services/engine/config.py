@@ -117,9 +117,12 @@ class RetargetConfig:
     lid_widen_up: float = 0.35
     lid_widen_down: float = 0.1
     # ...and an upper lid still below the top of the eye's dark middle in the picture is
-    # raised to it (plus this margin, eye widths), by at most lid_iris_raise_max.
+    # raised to it (plus this margin, eye widths), by at most lid_iris_raise_max; a
+    # shortfall up to lid_iris_slack is the model's and the reading's noise, left alone
+    # (even a fifth of a pixel moved dlib's reading of a wink on a small face).
     lid_iris_margin: float = 0.0
     lid_iris_raise_max: float = 0.2
+    lid_iris_slack: float = 0.04
     # The eyes' pixels (retarget._eyes_seen): they decide alone when they show one eye this
     # much more shut than the other (a wink, which the model blurs into both eyes), else
     # they close an eye at most this much further than the model says.

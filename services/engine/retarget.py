@@ -316,7 +316,7 @@ class Retargeter:
             short = (
                 tops[k] + cfg.lid_iris_margin + float((rel * down.conjugate()).real.min()) / width
             )
-            if short <= 0:
+            if short <= cfg.lid_iris_slack:
                 continue
             s = (rel * along.conjugate()).real / width  # 0 at the outer corner, 1 inner
             taper = np.clip(1 - (2 * s - 1) ** 2, 0.0, 1.0)
