@@ -296,6 +296,7 @@ class Retargeter:
         upper lid still below the top of the eye's dark middle (glasses can pull the model's
         eye contour down by a third of the iris) is raised to it, most in the eye's middle."""
         down = self._c_down
+        self._meet = np.zeros(len(POINTS), np.complex128)
         tops = None if luma is None else iris_tops(luma, self._picture_points, down)
         sides = ((RIGHT_LID_PAIRS, RIGHT_EYE_CORNERS), (LEFT_LID_PAIRS, LEFT_EYE_CORNERS))
         for k, (pairs, corners) in enumerate(sides):
@@ -304,6 +305,10 @@ class Retargeter:
                 gap = max(0.0, ((self._c0[il] - self._c0[iu]) * down.conjugate()).real)
                 self._c0[iu] -= cfg.lid_widen_up * gap * down
                 self._c0[il] += cfg.lid_widen_down * gap * down
+                # where the lids meet stays on the model's own eye line: raised with the lid
+                # below, it would bend the shut eye's lash line into a step
+                cu, cl = self._c0[iu], self._c0[il]
+                self._meet[iu] = cl + cfg.lid_meet * (cu - cl)
             if tops is None:
                 continue
             a, b = c0[corners[0]], c0[corners[1]]
@@ -479,7 +484,7 @@ class Retargeter:
             for up, lo in pairs:
                 iu, il = INDEX[up], INDEX[lo]
                 cu, cl = self._c0[iu], self._c0[il]
-                meet = cl + cfg.lid_meet * (cu - cl)
+                meet = self._meet[iu]
                 pts[iu] = meet + r * (cu - meet) + moved
                 pts[il] = meet + r * (cl - meet) + moved
 
