@@ -18,7 +18,7 @@ import math
 import cv2
 import numpy as np
 
-from services.engine.retarget import (
+from services.face.regions import (
     BROWS,
     LEFT_EYE_CORNERS,
     LEFT_LID_PAIRS,

@@ -36,18 +36,16 @@ import numpy as np
 
 from services.engine.config import MeshConfig
 from services.engine.framing import Square
-from services.engine.retarget import (
+from services.engine.retarget import INDEX, POINTS, Pose
+from services.face.regions import (
     BROW_PAIRS,
     FACE_OVAL,
-    INDEX,
     INNER_LIP_PAIRS,
     LEFT_EYE_CORNERS,
     LEFT_LID_PAIRS,
     LIP_CORNERS_INNER,
-    POINTS,
     RIGHT_EYE_CORNERS,
     RIGHT_LID_PAIRS,
-    Pose,
 )
 
 _SHIFT = 4  # fillConvexPoly's fractional bits

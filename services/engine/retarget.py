@@ -3,7 +3,8 @@
 Per frame (positions as complex numbers x + iy; a similarity is z·p + t):
 
 1. Head motion H: the similarity fit of the driving face's stable points (eye corners, nose
-   bridge and tip) from its neutral (first) frame to this frame.
+   bridge, temples; not the nose tip, which the model moves with the jaw) from its neutral
+   (first) frame to this frame.
 2. Expression E = H⁻¹(frame) − neutral: what moved on the face itself, in the neutral frame.
 3. The two neutral faces are related by the similarity M (character ≈ M(driving)); the
    expression reaches the character as z_M·E, times a gain per region (the model
@@ -36,46 +37,23 @@ from services.face.landmarks import (
     RIGHT_EYE_OUTER,
     Landmarks,
 )
-
-# MediaPipe canonical face mesh indices. Sides are the subject's own.
-FACE_OVAL = (
-    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-    152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
-)  # fmt: skip
-# the outline below the mouth corners' height: moves with the jaw
-JAW = (361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132)
-LIP_CORNERS_INNER = (78, 308)
-LIP_CORNERS_OUTER = (61, 291)
-# (upper, lower) pairs across the mouth, subject's right to left
-INNER_LIP_PAIRS = (
-    (191, 95), (80, 88), (81, 178), (82, 87), (13, 14), (312, 317), (311, 402), (310, 318),
-    (415, 324),
-)  # fmt: skip
-OUTER_LIP_PAIRS = (
-    (185, 146), (40, 91), (39, 181), (37, 84), (0, 17), (267, 314), (269, 405), (270, 321),
-    (409, 375),
-)  # fmt: skip
-# (upper, lower) lid pairs from the outer corner inward, and the corners (outer, inner)
-RIGHT_LID_PAIRS = ((246, 7), (161, 163), (160, 144), (159, 145), (158, 153), (157, 154), (173, 155))
-LEFT_LID_PAIRS = (
-    (466, 249),
-    (388, 390),
-    (387, 373),
-    (386, 374),
-    (385, 380),
-    (384, 381),
-    (398, 382),
+from services.face.regions import (
+    BROWS,
+    CHEEKS,
+    FACE_OVAL,
+    INNER_LIP_PAIRS,
+    JAW,
+    LEFT_EYE_CORNERS,
+    LEFT_LID_PAIRS,
+    LIP_CORNERS_INNER,
+    LIP_CORNERS_OUTER,
+    NOSE,
+    OUTER_LIP_PAIRS,
+    RIGHT_EYE_CORNERS,
+    RIGHT_LID_PAIRS,
+    middle,
 )
-RIGHT_EYE_CORNERS = (RIGHT_EYE_OUTER, RIGHT_EYE_INNER)
-LEFT_EYE_CORNERS = (LEFT_EYE_OUTER, LEFT_EYE_INNER)
-BROWS = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46, 300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
-# (upper, lower) brow contour pairs, subject's right brow then left
-BROW_PAIRS = (
-    (70, 46), (63, 53), (105, 52), (66, 65), (107, 55),
-    (300, 276), (293, 283), (334, 282), (296, 295), (336, 285),
-)  # fmt: skip
-NOSE = (168, 6, 197, 195, 5, 4, 1, 2, 98, 327)
-CHEEKS = (50, 280, 205, 425, 187, 411, 117, 346)
+
 # what the head's similarity is fitted on: points that move with the skull
 STABLE = (
     RIGHT_EYE_OUTER,
@@ -113,7 +91,6 @@ POINTS: tuple[int, ...] = tuple(
     )
 )
 INDEX = {p: i for i, p in enumerate(POINTS)}
-_MIDDLE_LIDS = 3  # lid pairs around the middle of each eye give its openness
 
 
 def _complex(points: np.ndarray) -> np.ndarray:
@@ -137,9 +114,7 @@ def iod(lm: np.ndarray) -> float:
 
 def _lid_gap(c: np.ndarray, pairs: tuple[tuple[int, int], ...], down: complex) -> float:
     """The mean upper→lower lid distance along `down` (a unit complex) of the middle pairs."""
-    mid = len(pairs) // 2
-    sel = pairs[mid - _MIDDLE_LIDS // 2 : mid + _MIDDLE_LIDS // 2 + 1]
-    return float(np.mean([((c[lo] - c[up]) * down.conjugate()).real for up, lo in sel]))
+    return float(np.mean([((c[lo] - c[up]) * down.conjugate()).real for up, lo in middle(pairs)]))
 
 
 _PATCH = (24, 12)  # eye patch, along and across the eye line

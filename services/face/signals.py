@@ -19,19 +19,27 @@ from services.face.landmarks import (
     RIGHT_EYE_OUTER,
     Landmarks,
 )
+from services.face.regions import (
+    CHEEK_LEFT,
+    CHEEK_RIGHT,
+    INNER_LIP_PAIRS,
+    LEFT_BROW_PAIRS,
+    LEFT_LID_PAIRS,
+    NOSE_TIP,
+    RIGHT_BROW_PAIRS,
+    RIGHT_LID_PAIRS,
+    middle,
+)
 
 NAMES = ("mouth", "eye_left", "eye_right", "brows", "roll", "yaw", "pitch")
 
-# inner-lip pairs (upper, lower), left to right across the mouth
-_INNER_LIPS = ((82, 87), (13, 14), (312, 317))
-# eyelid pairs (upper, lower) across each eye
-_LEFT_LIDS = ((385, 380), (386, 374), (387, 373))
-_RIGHT_LIDS = ((160, 144), (159, 145), (158, 153))
-# upper brow contour, inner half to outer half
-_LEFT_BROW = (336, 296, 334, 293, 300)
-_RIGHT_BROW = (107, 66, 105, 63, 70)
-_NOSE_TIP = 1
-_CHEEK_RIGHT, _CHEEK_LEFT = 234, 454  # the face outline at eye height
+# (upper, lower) pairs across the middle of the inner lips and of each eye's lids
+_INNER_LIPS = middle(INNER_LIP_PAIRS)
+_LEFT_LIDS = middle(LEFT_LID_PAIRS)
+_RIGHT_LIDS = middle(RIGHT_LID_PAIRS)
+# each brow's upper contour
+_LEFT_BROW = tuple(upper for upper, _ in LEFT_BROW_PAIRS)
+_RIGHT_BROW = tuple(upper for upper, _ in RIGHT_BROW_PAIRS)
 
 
 def read(lm: Landmarks) -> np.ndarray:
@@ -57,8 +65,8 @@ def read(lm: Landmarks) -> np.ndarray:
     eyes_v = (
         eye_line_v(RIGHT_EYE_OUTER, RIGHT_EYE_INNER) + eye_line_v(LEFT_EYE_OUTER, LEFT_EYE_INNER)
     ) / 2
-    half_width = (u[_CHEEK_LEFT] - u[_CHEEK_RIGHT]) / 2 or 1.0
-    yaw = (u[_NOSE_TIP] - (u[_CHEEK_LEFT] + u[_CHEEK_RIGHT]) / 2) / half_width
+    half_width = (u[CHEEK_LEFT] - u[CHEEK_RIGHT]) / 2 or 1.0
+    yaw = (u[NOSE_TIP] - (u[CHEEK_LEFT] + u[CHEEK_RIGHT]) / 2) / half_width
     return np.array(
         [
             gap(_INNER_LIPS),
@@ -70,7 +78,7 @@ def read(lm: Landmarks) -> np.ndarray:
             # grows with the head's turn, and a jaw drop moves neither
             yaw,
             # the nose tip sits in front of the eyes, so a nod moves it across the eye line
-            (v[_NOSE_TIP] - eyes_v) / iod,
+            (v[NOSE_TIP] - eyes_v) / iod,
         ],
         np.float32,
     )

@@ -16,9 +16,10 @@ from services.engine.config import EngineConfig, FaceSearchConfig
 from services.engine.framing import Square
 from services.engine.mesh import FaceMesh, _area2
 from services.engine.render import mesh_region, render
-from services.engine.retarget import INDEX, INNER_LIP_PAIRS, POINTS, RIGHT_LID_PAIRS, Pose, iod
+from services.engine.retarget import INDEX, POINTS, Pose, iod
 from services.face import signals
 from services.face.landmarks import Landmarker
+from services.face.regions import INNER_LIP_PAIRS, RIGHT_LID_PAIRS
 from services.face.video import sampled_frames
 from services.models import TaskOptions
 from tests.engine.measure import gray_frames, mouth_opening, pearson
