@@ -126,6 +126,7 @@ class Score:
     jitter_driving: float
     found: float
     ceiling: dict[str, float] = field(default_factory=dict)
+    switched: int = 0  # frames where the detector's shape replaced the tracked one
 
 
 def score(result: measure.Track, driving: measure.Track, clip: truth.Clip) -> Score:
@@ -197,7 +198,7 @@ def clip_for(name: str, quick: bool = False) -> truth.Clip:
 
 def driving_track(clip: truth.Clip, every: int) -> measure.Track:
     """dlib's reading of the driving clip, cached beside it."""
-    cache = clip.path.with_suffix(f".dlib{every}.npz")
+    cache = clip.path.with_suffix(f".dlib{every}.{measure.TRACKER}.npz")
     if cache.exists() and cache.stat().st_mtime >= clip.path.stat().st_mtime:
         z = np.load(cache)
         return measure.Track(z["times"], z["signals"], z["points"])
@@ -236,7 +237,7 @@ def noise_floor(image: Path) -> np.ndarray:
     import cv2
     from PIL import Image
 
-    cache = OUT / "floors" / f"{image.stem}.json"
+    cache = OUT / "floors" / f"{image.stem}.{measure.TRACKER}.json"
     if cache.exists() and cache.stat().st_mtime >= image.stat().st_mtime:
         return np.asarray(json.loads(cache.read_text()), np.float64)
     with Image.open(image) as im:
@@ -300,6 +301,7 @@ def score_file(
     driving = driving_track(clip, every)
     s = score(track, driving, clip)
     s.ceiling = ceilings(image, driving)
+    s.switched = track.switched
     return s
 
 
@@ -324,7 +326,7 @@ def print_score(title: str, s: Score) -> None:
         f"  blinks seen {s.blinks_seen}/{s.blinks}, winks {s.winks_seen}/{s.winks}; "
         f"identity {_f(s.identity, '.3f')} (target ≤ 0.3, < 0.6 same person); "
         f"jitter {_f(s.jitter, '.1f')} ‰ (driving {_f(s.jitter_driving, '.1f')}); "
-        f"face found {s.found:.0%}"
+        f"face found {s.found:.0%}; shape re-anchored on {s.switched} frames"
     )
 
 
@@ -373,6 +375,7 @@ def _as_json(s: Score) -> dict[str, object]:
         "jitter_driving": s.jitter_driving,
         "found": s.found,
         "ceiling": s.ceiling,
+        "switched": s.switched,
     }
 
 
