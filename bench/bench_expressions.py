@@ -102,14 +102,16 @@ def _slope(y: np.ndarray, x: np.ndarray) -> float:
     return float(np.cov(x[m], y[m])[0, 1] / np.var(x[m], ddof=1))
 
 
-def _on(track: measure.Track, times: np.ndarray) -> np.ndarray:
-    """The track's signals at `times` (nearest frame; NaN where it had no face or ended)."""
+def _on(track: measure.Track, times: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+    """The track's signals (or its other per-frame `values`) at `times` (nearest frame; NaN
+    where it had no face or ended)."""
+    values = track.signals if values is None else values
     if len(track.times) == len(times) and np.allclose(track.times, times, atol=1e-3):
-        return track.signals
+        return values
     idx = np.clip(np.searchsorted(track.times, times), 0, len(track.times) - 1)
     prev = np.clip(idx - 1, 0, None)
     pick = np.where(np.abs(track.times[prev] - times) < np.abs(track.times[idx] - times), prev, idx)
-    out = track.signals[pick].copy()
+    out = values[pick].astype(np.float64)
     out[times > track.times[-1] + 0.5 / 24] = np.nan
     return out
 
@@ -127,6 +129,20 @@ class Score:
     found: float
     ceiling: dict[str, float] = field(default_factory=dict)
     switched: int = 0  # frames where the detector's shape replaced the tracked one
+    # by pixels (closure): per blink, both eyes' mean; per wink, the winking eye's and the
+    # winking minus the other; result then driving clip
+    px_blinks: list[tuple[float, float]] = field(default_factory=list)
+    px_winks: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+    @property
+    def px_blinks_seen(self) -> int:
+        return sum(d > 0 and r >= 0.5 * d for r, d in self.px_blinks)
+
+    @property
+    def px_winks_seen(self) -> int:
+        return sum(
+            d > 0 and ds > 0 and r >= 0.5 * d and rs >= 0.5 * ds for r, rs, d, ds in self.px_winks
+        )
 
 
 def score(result: measure.Track, driving: measure.Track, clip: truth.Clip) -> Score:
@@ -175,6 +191,33 @@ def score(result: measure.Track, driving: measure.Track, clip: truth.Clip) -> Sc
         d_side = d - dip(driving.signals[:, right], centre)
         r_side = r - dip(res[:, right], centre)
         winks += bool(d > 0 and d_side > 0 and r >= 0.5 * d and r_side >= 0.5 * d_side)
+
+    # the same peaks by pixels: how far each eye's darkest fifth brightened at the peak, as a
+    # share of the open eye's contrast (brightest minus darkest fifth) 9–12 frames either side
+    def closure(px: np.ndarray, eye: int, centre: float) -> float:
+        if not len(px):
+            return float("nan")
+        k = int(np.argmin(np.abs(driving.times - centre)))
+        around = np.r_[max(0, k - 12) : max(0, k - 8), k + 9 : k + 13]
+        around = around[around < len(px)]
+        dark, bright = np.nanmedian(px[around, eye, 0]), np.nanmedian(px[around, eye, 1])
+        if not np.isfinite(dark) or bright <= dark:
+            return float("nan")
+        return float((np.nanmax(px[max(0, k - 2) : k + 3, eye, 0]) - dark) / (bright - dark))
+
+    res_px = _on(result, driving.times, result.eye_px) if len(result.eye_px) else result.eye_px
+    px_blinks = [
+        tuple(
+            (closure(px, 0, centre) + closure(px, 1, centre)) / 2 for px in (res_px, driving.eye_px)
+        )
+        for centre, _, _ in truth.BLINKS
+    ]
+    px_winks = []
+    for centre, _, _ in truth.WINKS:
+        (rl, rr), (dl, dr) = (
+            (closure(px, 0, centre), closure(px, 1, centre)) for px in (res_px, driving.eye_px)
+        )
+        px_winks.append((rl, rl - rr, dl, dl - dr))
     ident = list(result.identity.values())
     return Score(
         rows,
@@ -186,6 +229,8 @@ def score(result: measure.Track, driving: measure.Track, clip: truth.Clip) -> Sc
         result.jitter(),
         driving.jitter(),
         result.found,
+        px_blinks=px_blinks,  # type: ignore[arg-type]
+        px_winks=px_winks,
     )
 
 
@@ -201,9 +246,15 @@ def driving_track(clip: truth.Clip, every: int) -> measure.Track:
     cache = clip.path.with_suffix(f".dlib{every}.{measure.TRACKER}.npz")
     if cache.exists() and cache.stat().st_mtime >= clip.path.stat().st_mtime:
         z = np.load(cache)
-        return measure.Track(z["times"], z["signals"], z["points"])
+        return measure.Track(z["times"], z["signals"], z["points"], eye_px=z["eye_px"])
     track = measure.read_video(clip.path, every=every)
-    np.savez(cache, times=track.times, signals=track.signals, points=track.points)
+    np.savez(
+        cache,
+        times=track.times,
+        signals=track.signals,
+        points=track.points,
+        eye_px=track.eye_px,
+    )
     return track
 
 
@@ -328,6 +379,17 @@ def print_score(title: str, s: Score) -> None:
         f"jitter {_f(s.jitter, '.1f')} ‰ (driving {_f(s.jitter_driving, '.1f')}); "
         f"face found {s.found:.0%}; shape re-anchored on {s.switched} frames"
     )
+    print(
+        f"  by pixels: blinks seen {s.px_blinks_seen}/{s.blinks} (closure "
+        + ", ".join(f"{_f(r)}" for r, _ in s.px_blinks)
+        + "; driving "
+        + ", ".join(f"{_f(d)}" for _, d in s.px_blinks)
+        + f"), winks {s.px_winks_seen}/{s.winks} (winking eye "
+        + ", ".join(f"{_f(r)} − other {_f(r - rs)}" for r, rs, _, _ in s.px_winks)
+        + "; driving "
+        + ", ".join(f"{_f(d)} − {_f(d - ds)}" for _, _, d, ds in s.px_winks)
+        + ")"
+    )
 
 
 def markdown(results: dict[str, Score]) -> str:
@@ -346,6 +408,17 @@ def markdown(results: dict[str, Score]) -> str:
         + " | ".join(
             f"{results[n].blinks_seen}/{results[n].blinks}, "
             f"{results[n].winks_seen}/{results[n].winks}"
+            for n in names
+        )
+        + " | all |"
+    )
+    lines.append(
+        "| by pixels: blinks, winks seen (eye closure at the 3 blinks) | "
+        + " | ".join(
+            f"{results[n].px_blinks_seen}/{results[n].blinks}, "
+            f"{results[n].px_winks_seen}/{results[n].winks} ("
+            + " ".join(_f(r) for r, _ in results[n].px_blinks)
+            + ")"
             for n in names
         )
         + " | all |"
@@ -376,6 +449,8 @@ def _as_json(s: Score) -> dict[str, object]:
         "found": s.found,
         "ceiling": s.ceiling,
         "switched": s.switched,
+        "px_blinks": s.px_blinks,
+        "px_winks": s.px_winks,
     }
 
 

@@ -41,7 +41,7 @@ INSTALL = (
 )
 
 # in the names of cached readings: bump when the tracking changes what a video reads as
-TRACKER = "anchored"
+TRACKER = "anchored-px"
 
 NAMES = ("eye_left", "eye_right", "brows", "mouth", "smile", "yaw", "roll")
 
@@ -112,6 +112,9 @@ class Track:
     identity: dict[int, float] = field(default_factory=dict)
     size: tuple[int, int] = (0, 0)
     switched: int = 0  # frames where the detector's shape replaced the tracked one
+    # per frame and eye (image-left, image-right): the mean luminance of the darkest and of
+    # the brightest fifth of the eye's patch (eye_pixels); NaN where no face
+    eye_px: np.ndarray = field(default_factory=lambda: np.zeros((0, 2, 2)))
 
     @property
     def found(self) -> float:
@@ -276,6 +279,39 @@ def _eye_shift(a: np.ndarray, b: np.ndarray) -> float:
     )
 
 
+_EYE_PATCH = (32, 12)  # px: the patch spans the eye's corners across and 0.4 of that down
+
+
+def eye_pixels(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Each eye's (image-left, image-right) darkest and brightest fifth, mean luminance 0..255,
+    in a patch between dlib's corner points (36–39, 42–45): a cross-check of the lid points
+    that does not rest on them — the iris and pupil leave the patch as the lids close, so its
+    darkest fifth brightens. The corners hold still in a blink, and the patch stays inside
+    glasses' rims."""
+    import cv2
+
+    w, h = _EYE_PATCH
+    out = np.full((2, 2), np.nan)
+    for e, (a, b) in enumerate(((36, 39), (42, 45))):
+        p, q = pts[a].astype(np.float64), pts[b].astype(np.float64)
+        across = q - p
+        down = np.array([-across[1], across[0]]) * 0.4
+        centre = (p + q) / 2
+        src = np.float32(
+            [
+                centre - across / 2 - down / 2,
+                centre + across / 2 - down / 2,
+                centre - across / 2 + down / 2,
+            ]
+        )
+        m = cv2.getAffineTransform(src, np.float32([[0, 0], [w, 0], [0, h]]))
+        patch = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_AREA)
+        lum = np.sort(patch.astype(np.float64) @ np.array([0.299, 0.587, 0.114]), axis=None)
+        fifth = max(1, lum.size // 5)
+        out[e] = lum[:fifth].mean(), lum[-fifth:].mean()
+    return out
+
+
 def embedding(img: np.ndarray, shape: object) -> np.ndarray:
     _, _, encoder = _models()
     return np.array(encoder.compute_face_descriptor(img, shape))  # type: ignore[attr-defined]
@@ -310,7 +346,7 @@ def read_video(
     """Track the face through `path` (every `every`-th frame); with `identity_of` (an
     embedding), the distance to it every `identity_every` frames. Frames listed in `frames`
     are copied into `keep` (for contact sheets)."""
-    times, rows, pts_all, ident = [], [], [], {}
+    times, rows, pts_all, px_all, ident = [], [], [], [], {}
     prev: np.ndarray | None = None
     # After the first detection the box follows the landmarks: its centre and side relative to
     # their centroid and eye distance are fixed then. Re-detecting every frame instead makes the
@@ -337,6 +373,7 @@ def read_video(
                 prev = rel = None
                 rows.append(np.full(len(NAMES), np.nan))
                 pts_all.append(np.full((68, 2), np.nan))
+                px_all.append(np.full((2, 2), np.nan))
                 continue
             shape, pts = _shape(img, box)
             if rel is not None:
@@ -367,10 +404,12 @@ def read_video(
                 prev = rel = None  # lost: detect again on the next frame
                 rows.append(np.full(len(NAMES), np.nan))
                 pts_all.append(np.full((68, 2), np.nan))
+                px_all.append(np.full((2, 2), np.nan))
                 continue
             prev = pts
             rows.append(signals_of(pts))
             pts_all.append(pts)
+            px_all.append(eye_pixels(img, pts))
             if identity_of is not None and i % identity_every == 0:
                 ident[i] = float(np.linalg.norm(embedding(img, shape) - identity_of))
     t0 = times[0] if times else 0.0
@@ -381,6 +420,7 @@ def read_video(
         ident,
         size,
         switched,
+        np.asarray(px_all).reshape(-1, 2, 2),
     )
 
 
