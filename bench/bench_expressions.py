@@ -25,6 +25,10 @@ when the winking eye does and closes further than the other by at least half the
 clip's difference); identity = median embedding distance of result frames to
 the character still (< 0.6 = the same person; target ≤ 0.3); jitter = median RMS second
 difference of the 68 points, ‰ of the eye distance (the driving clip's own is the floor).
+Blinks and winks by pixels as well: each eye's darkest fifth between dlib's corner points at
+each peak, as a share of the open eye's contrast (a cross-check that does not rest on dlib's
+lid points, which do not see a lid shut behind thick glasses rims); a blink counts when the
+result's eyes close at least half as far as the driving clip's.
 Needs the optional `bench` extra (`make bench-setup`).
 """
 
