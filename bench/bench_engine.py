@@ -35,7 +35,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import av  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -46,7 +45,13 @@ from services.engine.render import render  # noqa: E402
 from services.models import TaskOptions, TaskStatus  # noqa: E402
 from services.providers.base import CreateRequest  # noqa: E402
 from services.providers.local import LocalProvider  # noqa: E402
-from tests.engine.measure import facts, gray_frames, mouth_opening, pearson  # noqa: E402
+from tests.engine.measure import (  # noqa: E402
+    facts,
+    gray_frames,
+    mouth_opening,
+    pearson,
+    rgb_frames,
+)
 from tests.mediagen import (  # noqa: E402
     CLOSEUP,
     MOUTH,
@@ -213,17 +218,7 @@ def motion_check(result: Path, video: Path) -> tuple[float, float]:
 def contact_sheet(video: Path, result: Path, picks: list[int]) -> Path:
     """Driving | output face crops at a few moments, labelled; a small palette PNG."""
 
-    def frames(path: Path) -> dict[int, np.ndarray]:
-        got = {}
-        with av.open(str(path)) as c:
-            for i, f in enumerate(c.decode(video=0)):
-                if i in picks:
-                    got[i] = f.to_ndarray(format="rgb24")
-                if i >= max(picks):
-                    break
-        return got
-
-    drv, out = frames(video), frames(result)
+    drv, out = rgb_frames(video, set(picks)), rgb_frames(result, set(picks))
     x0, y0, side, tile = 360, 0, 600, 260  # the head in both 1280×720 frames
     rows = []
     for i in picks:

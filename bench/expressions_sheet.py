@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import cv2
 import expressions_measure as measure
 import expressions_truth as truth
 import numpy as np
 from PIL import Image
+
+from tests.engine.measure import rgb_frames
 
 ROWS = ("neutral", "jaw", "blink", "brow", "yaw", "smile", "wink")
 # (clip, character) pairs shown, left to right
@@ -28,7 +29,7 @@ TILE = 104
 LABEL_W, HEAD_H = 52, 30
 
 
-def pick_frames(t: dict[str, np.ndarray]) -> dict[str, int]:
+def pickrgb_frames(t: dict[str, np.ndarray]) -> dict[str, int]:
     """Row → frame index, chosen from the truth signals."""
     blink = np.minimum(t["eye_left"], t["eye_right"])
     wink = t["eye_left"] - t["eye_right"]
@@ -47,17 +48,6 @@ def pick_frames(t: dict[str, np.ndarray]) -> dict[str, int]:
             others = others + 0.3 * parts["yaw"]
         picks[row] = int(np.argmax(parts[row] - others))
     return picks
-
-
-def _frames(path: Path, picks: set[int]) -> dict[int, np.ndarray]:
-    got: dict[int, np.ndarray] = {}
-    with av.open(str(path)) as c:
-        for i, f in enumerate(c.decode(video=0)):
-            if i in picks:
-                got[i] = f.to_ndarray(format="rgb24")
-            if i >= max(picks):
-                break
-    return got
 
 
 def _crop_box(points: np.ndarray) -> tuple[float, float, float]:
@@ -84,9 +74,9 @@ def write(out: Path, before: Path, after: Path | None) -> Path:
 
     chars = truth.make_characters(OUT / "characters")
     clip = clip_for("1280x720")
-    picks = pick_frames(clip.truth)
+    picks = pickrgb_frames(clip.truth)
     wanted = set(picks.values())
-    driving = _frames(clip.path, wanted)
+    driving = rgb_frames(clip.path, wanted)
     drv = measure.face_in(driving[0])
     if drv is None:
         raise SystemExit("dlib finds no face in the driving clip's first frame.")
@@ -104,7 +94,7 @@ def write(out: Path, before: Path, after: Path | None) -> Path:
         for label, path in (("before", b), ("after" if after is not None else "after=before", a)):
             if not path.exists():
                 continue
-            got = _frames(path, wanted)
+            got = rgb_frames(path, wanted)
             tiles = [
                 _tile(got[picks[r]], box)
                 if picks[r] in got

@@ -44,11 +44,15 @@ def gray_frames(path: Path) -> list[np.ndarray]:
 
 
 def rgb_frames(path: Path, picks: set[int] | None = None) -> dict[int, np.ndarray]:
+    """Frames by index (all, or `picks`: decoding stops after the last one)."""
     out = {}
+    last = max(picks) if picks else None
     with av.open(str(path)) as c:
         for i, f in enumerate(c.decode(video=0)):
             if picks is None or i in picks:
                 out[i] = f.to_ndarray(format="rgb24")
+            if last is not None and i >= last:
+                break
     return out
 
 
