@@ -38,8 +38,9 @@ from services.engine.retarget import Retargeter, iod
 from services.engine.warp import FaceWarper
 from services.errors import InputError
 from services.face.landmarks import Image, Landmarker, Landmarks, Yuv420
+from services.face.search import find_face
 from services.face.video import frame_image
-from services.media.faces import Box, find_face
+from services.media.faces import Box
 from services.media.metadata import (
     MIN_MEAN_FPS,
     check_image_size,
@@ -253,8 +254,7 @@ def render(
     char_marks = landmarker.detect(picture)
     char_box: Box[float] | None = None
     if char_marks is None:
-        gray = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
-        char_box = find_face(gray, faces.detect_sides, faces.scale_step)
+        char_box = find_face(picture, landmarker, faces.scale_step)
         if char_box is None:
             raise _no_face_in_image()
     character = _Character(
@@ -361,7 +361,7 @@ def _start(
     if not flow_ok:
         return None
     luma = _luma(image)
-    box = find_face(luma, faces.detect_sides, faces.scale_step)
+    box = find_face(image, landmarker, faces.scale_step)
     if box is None:
         return None
     char_box = character.box

@@ -6,7 +6,8 @@
 
 `detect` looks at one image on its own; `track` follows a face through consecutive frames
 (the crop comes from the previous frame's landmarks; OpenCV's Haar cascade, from
-services.media.faces, only finds the first face and re-finds a lost one). Points are in the
+services.media.faces, only proposes boxes for the first face and a lost one, each confirmed by
+the model: `faces` is that search, the one definition of a face found). Points are in the
 image's own pixels; indices are MediaPipe's canonical face mesh (e.g. 33/263 the outer eye
 corners, 13/14 the inner lips, 1 the nose tip, 152 the chin).
 
@@ -29,7 +30,7 @@ from importlib import resources
 import cv2
 import numpy as np
 
-from services.media import faces
+from services.media.faces import SCALE_STEP, Box, detect_gray, scale_box
 
 INPUT_SIZE = 192
 N_POINTS = 468
@@ -45,7 +46,9 @@ _TRACK_MARGIN = 1.5
 # A Haar box spans brows to mouth, centred near the nose: a little more margin, a little lower.
 _HAAR_MARGIN = 1.7
 _HAAR_DROP = 0.1
-_MAX_HAAR_CANDIDATES = 2
+# Haar candidates (largest first) the model looks at per image: the cascade's largest box can be
+# a false one beside the face (a 512-px portrait's model shuttle), and a look costs ~2 ms.
+MAX_CANDIDATES = 4
 
 _BT601 = (1.402, 0.344136, 0.714136, 1.772)
 _BT709 = (1.5748, 0.187324, 0.468124, 1.8556)
@@ -124,6 +127,16 @@ class Landmarks:
         return Roi(um * c - vm * s, um * s + vm * c, float(side), angle)
 
 
+@dataclass(frozen=True)
+class Face:
+    """A face the search found: the cascade's box, in the image's pixels, and the landmark
+    model's points when it confirmed the box (None only when it confirmed no candidate at all,
+    so the cascade's boxes stand: a drawing, or a face too small for the model to read)."""
+
+    box: Box[int]
+    marks: Landmarks | None
+
+
 @cache
 def model_bytes() -> bytes:
     """The model file's bytes, read once per process (works from a wheel or a zip too)."""
@@ -136,8 +149,9 @@ class Landmarker:
     (MediaPipe uses 0.5).
 
     Finding a face with Haar costs 30–50 ms on a 320-px copy (four times that at 640) against
-    about 2 ms per tracked frame. `detect_sides` are the copies' long sides, tried in turn until
-    one finds a face: with (320,) faces under ~1/13 of the frame's long side are not found.
+    about 2 ms per tracked frame or confirmed candidate. `detect_sides` are the copies' long
+    sides, tried in turn until one shows a face the model confirms: with (320,) faces under
+    ~1/13 of the frame's long side are not found.
     """
 
     def __init__(
@@ -168,18 +182,59 @@ class Landmarker:
         self._last = None
 
     def detect(self, image: Image) -> Landmarks | None:
-        """The largest face in one image, found from scratch (Haar box, then a second look
-        framed and turned by the first look's landmarks), or None."""
-        for box in self._haar_boxes(image)[:_MAX_HAAR_CANDIDATES]:
-            x, y, w, h = box
-            side = _HAAR_MARGIN * max(w, h)
-            first = self.landmarks_in(image, Roi(x + w / 2, y + h / 2 + _HAAR_DROP * h, side))
-            if first.presence < self.presence_threshold:
-                continue
-            found = self.landmarks_in(image, first.next_roi())
-            if found.presence >= self.presence_threshold:
-                return found
-        return None
+        """The largest face the model confirms in one image, found from scratch, or None."""
+        found = self.faces(image)
+        return found[0].marks if found else None
+
+    def faces(
+        self,
+        image: Image,
+        *,
+        sides: tuple[int, ...] | None = None,
+        scale_step: float = SCALE_STEP,
+    ) -> list[Face]:
+        """Every face in one image, largest first: the Haar cascade proposes boxes on a copy
+        whose long side is each of `sides` (default `detect_sides`) in turn, and a box counts
+        once the model confirms a face in it (`confirm`; only the largest MAX_CANDIDATES are
+        looked at, smaller boxes never count). The first copy with a confirmed face answers.
+
+        When the model confirms none anywhere, the first copy's boxes are returned unconfirmed
+        (marks None): the model does not read drawings or the smallest faces the cascade finds,
+        and the media checks and the engine's flow fallback still need those.
+        """
+        gray = image.y if isinstance(image, Yuv420) else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        h, w = gray.shape[:2]
+        unconfirmed: list[Face] = []
+        for side in self.detect_sides if sides is None else sides:
+            scale = min(1.0, side / max(h, w))
+            small = gray
+            if scale < 1.0:
+                size = (max(1, round(w * scale)), max(1, round(h * scale)))
+                small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+            boxes = [scale_box(b, 1.0 / scale) for b in detect_gray(small, scale_step)]
+            confirmed = [
+                Face(box, marks)
+                for box in boxes[:MAX_CANDIDATES]
+                if (marks := self.confirm(image, box)) is not None
+            ]
+            if confirmed:
+                return confirmed
+            unconfirmed = unconfirmed or [Face(box, None) for box in boxes]
+            if scale == 1.0:
+                break  # every pixel already looked at
+        return unconfirmed
+
+    def confirm(self, image: Image, box: Box[int]) -> Landmarks | None:
+        """The model's points for the face in a Haar box, or None if it sees none there: a
+        first look framed by the box, then a second framed and turned by the first's points
+        (the points to use), both at least `presence_threshold`."""
+        x, y, w, h = box
+        side = _HAAR_MARGIN * max(w, h)
+        first = self.landmarks_in(image, Roi(x + w / 2, y + h / 2 + _HAAR_DROP * h, side))
+        if first.presence < self.presence_threshold:
+            return None
+        found = self.landmarks_in(image, first.next_roi())
+        return found if found.presence >= self.presence_threshold else None
 
     def track(self, image: Image, *, redetect: bool = True) -> Landmarks | None:
         """The face followed from the previous call's; re-found with `detect` when lost.
@@ -209,23 +264,6 @@ class Landmarker:
         points[:, :2] = raw[:, :2] @ a[:, :2].T + a[:, 2]
         points[:, 2] = raw[:, 2] * (roi.side / INPUT_SIZE)
         return Landmarks(points, 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit)))), roi)
-
-    def _haar_boxes(self, image: Image) -> list[faces.Box]:
-        gray = image.y if isinstance(image, Yuv420) else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        h, w = gray.shape[:2]
-        for side in self.detect_sides:
-            scale = min(1.0, side / max(h, w))
-            small = gray
-            if scale < 1.0:
-                size = (max(1, round(w * scale)), max(1, round(h * scale)))
-                small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-            # services.media.faces takes RGB; a grey copy this small costs next to nothing
-            boxes = faces.detect(cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_GRAY2RGB))
-            if boxes:
-                return [faces.scale_box(b, 1.0 / scale) for b in boxes]
-            if scale == 1.0:
-                break  # every pixel already looked at
-        return []
 
 
 def _crop(image: Image, a: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, Field, computed_field
 
 from services.errors import InputError
+from services.face import search as face_search
 from services.media import faces as face_mod
 from services.media.fix_ids import FixId
 from services.media.frames import Sample, frame_to_rgb, image_sample, pick_times, samples
@@ -355,15 +356,15 @@ def _face_checks(
     if len(frames) > FACE_SAMPLES:
         idx = np.linspace(0, len(frames) - 1, FACE_SAMPLES).round().astype(int)
         frames = [frames[i] for i in dict.fromkeys(idx.tolist())]
-    per_frame = [face_mod.detect(s.rgb) for s in frames]
+    per_frame = [face_search.detect(s.rgb) for s in frames]
     if not any(per_frame):
         # The quick search found nothing anywhere: search the same frames thoroughly before
         # concluding (rare, so the cost only falls on doubtful files).
-        per_frame = [face_mod.detect(s.rgb, scale_step=1.05) for s in frames]
+        per_frame = [face_search.detect(s.rgb, scale_step=1.05) for s in frames]
     else:
         # A frame that missed while others found one face gets the thorough search too.
         per_frame = [
-            b if len(b) == 1 else face_mod.detect(s.rgb, scale_step=1.05)
+            b if len(b) == 1 else face_search.detect(s.rgb, scale_step=1.05)
             for b, s in zip(per_frame, frames, strict=True)
         ]
     counts = [min(len(b), 2) for b in per_frame]
@@ -466,7 +467,7 @@ def _second_look(opened: Opened) -> tuple[list[face_mod.Box[int]], float] | None
         assert opened.first_frame is not None
         rgb = frame_to_rgb(opened.first_frame, opened.rotation_ccw, SECOND_LOOK_SIDE, opened.sar)
         scale = info.width / rgb.shape[1]
-    boxes = face_mod.detect(rgb, scale_step=1.05)  # the thorough search, on one frame only
+    boxes = face_search.detect(rgb, scale_step=1.05)  # the thorough search, on one frame only
     if len(boxes) != 1:
         return None
     return boxes, scale

@@ -1,9 +1,10 @@
 """Frontal faces with OpenCV's bundled Haar cascade (opencv-python-headless 4.x ships it;
-nothing to download). The one face finder of the media checks, fixes and thumbnails, the
-landmark tracker's first look (services.face) and the local engine.
-
-`detect` lists every face of a frame; `find_face` is the engine's coarse-to-fine search for
-the largest one on downscaled copies of a grey image.
+nothing to download): the raw cascade, whose boxes are proposals. It also fires on
+face-like texture (beside a 512-px portrait's model shuttle its false box was the largest),
+so nothing counts or places faces with it directly: services.face.landmarks `Landmarker.faces`
+confirms each box with the landmark model, and services.face.search gives the media checks,
+fixes, thumbnails and the engine that answer. It lives there because the landmark module
+builds on this one.
 """
 
 from __future__ import annotations
@@ -72,27 +73,3 @@ def scale_box(box: Box[int], factor: float) -> Box[int]:
     """`box` in an image `factor` times the size, rounded to whole pixels."""
     x, y, w, h = box
     return Box(round(x * factor), round(y * factor), round(w * factor), round(h * factor))
-
-
-def find_face(
-    gray: np.ndarray, sides: tuple[int, ...], scale_step: float = SCALE_STEP
-) -> Box[float] | None:
-    """The largest face in a grey image, in that image's (fractional) pixels, or None.
-
-    Looks at a copy whose long side is each of `sides` in turn, stopping at the first that
-    finds a face: the cascade's cost grows with pixels, and most faces are found small.
-    """
-    h, w = gray.shape[:2]
-    for side in sides:
-        scale = min(1.0, side / max(h, w))
-        small = gray
-        if scale < 1.0:
-            size = (round(w * scale), round(h * scale))
-            small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-        boxes = detect_gray(small, scale_step)
-        if boxes:
-            x, y, bw, bh = boxes[0]
-            return Box(x / scale, y / scale, bw / scale, bh / scale)
-        if scale == 1.0:
-            break  # already looked at every pixel
-    return None

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from services.errors import InputError
+from services.face import search as face_search
 from services.media import faces as face_mod
 from services.media.encode import H264Writer
 from services.media.faces import Box
@@ -157,7 +158,7 @@ def _face_centre(opened: Opened) -> tuple[float, float] | None:
     frames = samples(opened, pick_times(opened, 5), 480)
     centres = []
     for s in frames:
-        boxes = face_mod.detect(s.rgb)
+        boxes = face_search.detect(s.rgb)
         if boxes:
             x, y, w, h = face_mod.scale_box(boxes[0], s.scale)
             centres.append((x + w / 2, y + h / 2))
@@ -299,7 +300,7 @@ def _image_face_centre(rgb: np.ndarray) -> tuple[float, float] | None:
         if scale < 1
         else rgb
     )
-    boxes = face_mod.detect(small)
+    boxes = face_search.detect(small)
     if not boxes:
         return None
     x, y, bw, bh = face_mod.scale_box(boxes[0], 1 / scale)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from services.face import search as face_search
 from services.media import faces as face_mod
 from services.media.frames import samples
 from services.media.metadata import open_media
@@ -26,7 +27,7 @@ def thumbnail(path: Path | str, faces: bool = True, max_side: int = 480) -> Imag
         # vanish below the cascade's 24-pixel window.
         sample = samples(opened, [0.0], side)[0]
     img = Image.fromarray(sample.rgb)
-    boxes = face_mod.detect(sample.rgb) if faces else []
+    boxes = face_search.detect(sample.rgb) if faces else []
     if max(img.size) > max_side:
         factor = max_side / max(img.size)
         img = img.resize(
