@@ -9,6 +9,7 @@ builds on this one.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Generic, NamedTuple, TypeVar
 
@@ -43,6 +44,12 @@ class Box(NamedTuple, Generic[N]):
         return self.y + self.h / 2
 
 
+# One classifier serves every thread, one call at a time: sharing it between concurrent calls
+# on images of different sizes gives wrong boxes or raises (its buffers are per object), and a
+# call already runs on every core, so a classifier per thread (~10 ms to load) would gain nothing.
+_cascade_lock = threading.Lock()
+
+
 @cache
 def _cascade() -> cv2.CascadeClassifier:
     # cv2.data exists at run time (the wheel ships the cascades) but OpenCV's stubs omit it.
@@ -56,9 +63,10 @@ def _cascade() -> cv2.CascadeClassifier:
 def detect_gray(gray: np.ndarray, scale_step: float = SCALE_STEP) -> list[Box[int]]:
     """Faces in a grey image, largest first, in that image's pixels."""
     gray = cv2.equalizeHist(np.ascontiguousarray(gray))
-    found = _cascade().detectMultiScale(
-        gray, scaleFactor=scale_step, minNeighbors=5, minSize=(MIN_FACE_PX, MIN_FACE_PX)
-    )
+    with _cascade_lock:
+        found = _cascade().detectMultiScale(
+            gray, scaleFactor=scale_step, minNeighbors=5, minSize=(MIN_FACE_PX, MIN_FACE_PX)
+        )
     boxes = [Box(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
     # sorted() is stable, so of equally large faces the cascade's first comes first
     return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)

@@ -4,6 +4,7 @@ model shuttle, which the cascade boxes larger than the face in some sizes and ex
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,14 @@ def test_crop_to_16_9_centres_on_the_face(
     # the face (centre y 115) sits as near the middle as the frame allows: the top rows;
     # centred on the shuttle (y 188) the window would start 44 rows lower
     assert np.array_equal(cropped, source[:288])
+
+
+def test_checks_in_threads_see_what_one_thread_sees(photos: dict[str, Path]) -> None:
+    """The app checks several files at once (sessions, thumbnails, the analyzer); a cascade or
+    landmark model shared between concurrent searches on pictures of different sizes used to
+    answer wrong boxes or raise."""
+    files = list(photos.values())
+    alone = {p: run_checks(p, I, []).faces for p in files}
+    with ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(lambda p: (p, run_checks(p, I, []).faces), files * 3))
+    assert all(boxes == alone[p] for p, boxes in together)
