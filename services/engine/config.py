@@ -112,6 +112,9 @@ class RetargetConfig:
     # ...and lowers the brows by this much (inter-ocular distances) when an eye shuts; a
     # blink should not read as a frown.
     brow_blink_coupling: float = 0.07
+    # ...and lifts the brows as the mouth opens: this much (inter-ocular distances) per
+    # inter-ocular distance of lip opening is given back, so talking does not read as surprise.
+    brow_jaw_coupling: float = 0.05
     # The character's eye openings are widened by these shares of their lid gap (up, down)
     # before closing them: the model's lid contour can sit inside the visible eye.
     lid_widen_up: float = 0.35
@@ -132,13 +135,15 @@ class RetargetConfig:
     lid_meet: float = 0.4
     # Opening a little wider than neutral is allowed (a surprised look), no more.
     max_eye_open: float = 1.25
-    # One-Euro filter (Casiez et al.): cutoff in Hz at rest, speed coefficient (per
-    # inter-ocular distance per second) raising it during fast moves, derivative cutoff.
-    min_cutoff: float = 4.0
-    beta: float = 0.6
-    d_cutoff: float = 3.0
-    eye_min_cutoff: float = 5.0
-    brows_min_cutoff: float = 4.0
+    # Jitter: every measurement is smoothed centred (filters.Centred; Gaussian, σ in
+    # seconds), the render writing each frame ~2.5 σ of the largest after reading it. No
+    # causal filter: its lag cost more than its smoothing gained. The brows' slow lift is
+    # buried deepest in the model's noise: the most for them; a blink lasts a few frames:
+    # the least for the lids.
+    expression_smooth_s: float = 0.04
+    brows_smooth_s: float = 0.0625
+    eyes_smooth_s: float = 0.02
+    head_smooth_s: float = 0.04
     # Bounds on the transferred head motion (shares of the face's size, and a ratio): the ring
     # that moves with the head stays inside the fixed border whatever a bad frame says.
     max_shift: float = 0.15

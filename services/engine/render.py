@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from services.engine.framing import (
 from services.engine.media import DrivingReader, result_writer
 from services.engine.mesh import FaceMesh
 from services.engine.motion import MotionTracker
-from services.engine.retarget import Retargeter, iod
+from services.engine.retarget import Pose, Retargeter, iod
 from services.engine.warp import FaceWarper
 from services.errors import InputError
 from services.face.landmarks import Image, Landmarker, Landmarks, Yuv420
@@ -134,10 +134,15 @@ def mesh_region(face: Landmarks, factor: float) -> Square:
 
 
 class _Driver:
-    """Moves the character for one driving frame; returns the output frame (I420)."""
+    """Moves the character: one output frame (I420) per driving frame, in order, though a
+    driver that looks ahead hands each out a few frames late (and the last ones from
+    `finish`). Each frame must be written before the next is asked for (buffers are reused)."""
 
-    def step(self, image: Image) -> np.ndarray:
+    def step(self, image: Image) -> Iterator[np.ndarray]:
         raise NotImplementedError
+
+    def finish(self) -> Iterator[np.ndarray]:
+        return iter(())
 
 
 class _LandmarkDriver(_Driver):
@@ -180,12 +185,19 @@ class _LandmarkDriver(_Driver):
         )
         self._lost = 0
 
-    def step(self, image: Image) -> np.ndarray:
+    def step(self, image: Image) -> Iterator[np.ndarray]:
         # a lost face is looked for again only every few frames: Haar costs several frames
         refind = self._lost % self._cfg.retarget.refind_every == 0
         found = self._landmarker.track(image, redetect=refind)
         self._lost = 0 if found is not None else self._lost + 1
-        pose = self._retarget.step(found, _luma(image))
+        for pose in self._retarget.step(found, _luma(image)):
+            yield self._draw(pose)
+
+    def finish(self) -> Iterator[np.ndarray]:
+        for pose in self._retarget.finish():
+            yield self._draw(pose)
+
+    def _draw(self, pose: Pose) -> np.ndarray:
         field, paint = self._mesh.field(self._mesh.nodes(pose))
         frame = self._warper.remap(field)
         if self._glasses is not None:
@@ -223,8 +235,8 @@ class _FlowDriver(_Driver):
             config.warp,
         )
 
-    def step(self, image: Image) -> np.ndarray:
-        return self._warper.apply(self._tracker.step(_luma(image)))
+    def step(self, image: Image) -> Iterator[np.ndarray]:
+        yield self._warper.apply(self._tracker.step(_luma(image)))
 
 
 def render(
@@ -294,8 +306,8 @@ def render(
                         driver = _start(item, character, landmarker, config, flow_ok=flow_ok)
                 if n >= most:
                     raise InputError(_too_long(name, limits))
-                frame = still if driver is None else driver.step(item)
-                writer.write(frame)
+                for frame in [still] if driver is None else driver.step(item):
+                    writer.write(frame)
                 n += 1
                 if progress is not None:
                     progress(n, total)
@@ -303,6 +315,8 @@ def render(
                     raise Canceled()
             if driver is None:
                 raise _no_face_in_video(Path(video).name)
+            for frame in driver.finish():
+                writer.write(frame)
             writer.finish()
         except BaseException:
             writer.abort()

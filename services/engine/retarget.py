@@ -16,7 +16,8 @@ Per frame (positions as complex numbers x + iy; a similarity is z·p + t):
 5. Head motion reaches the character as K = M·H·M⁻¹: the same roll and scale, the translation
    scaled by the faces' sizes, bounded.
 
-Expression and head parameters pass a One-Euro filter (filters.py) in inter-ocular units.
+Expression, eye and head parameters (inter-ocular units) are smoothed centred (filters.py):
+`step` hands out each frame's pose `delay` frames after it took the frame, `finish` the rest.
 Points the model does not report (the mesh's rings and mouth gap) are mesh.py's business.
 """
 
@@ -29,7 +30,7 @@ import cv2
 import numpy as np
 
 from services.engine.config import RetargetConfig
-from services.engine.filters import OneEuro
+from services.engine.filters import Centred
 from services.face.landmarks import (
     LEFT_EYE_INNER,
     LEFT_EYE_OUTER,
@@ -248,18 +249,29 @@ class Retargeter:
             across[idx] = expression_gain if sideways else 1.0
         self._gain_across, self._gain_along = across, along
         self._expression_gain = expression_gain
-        # brows move slowly and the model's brows are noisy: a lower cutoff for them
-        cutoff = np.full(len(POINTS), config.min_cutoff)
-        cutoff[[INDEX[b] for b in BROWS]] = config.brows_min_cutoff
-        self._expr_filter = OneEuro(
-            fps, np.concatenate([cutoff, cutoff]), config.beta, config.d_cutoff
+        # the expression is smoothed centred (a causal filter's lag cost more than its
+        # smoothing); brows move slowly and the model's brows are noisy: more for them
+        brows = np.zeros(len(POINTS), bool)
+        brows[[INDEX[b] for b in BROWS]] = True
+        sigma = np.where(brows, config.brows_smooth_s, config.expression_smooth_s) * fps
+        self._centred = Centred(
+            np.concatenate(
+                [
+                    sigma,
+                    sigma,
+                    np.full(2, config.eyes_smooth_s * fps),
+                    np.full(4, config.head_smooth_s * fps),
+                ]
+            )
         )
+        # the last measurements: expression (real parts, imaginary), eye openness, head
+        self._expr = np.zeros(2 * len(POINTS))
+        self._eyes = np.ones(2)
+        self._head = np.array([1.0, 0.0, 0.0, 0.0])
         # a blink lasts a few frames: the lids' filter lets faster changes through
-        self._eye_filter = OneEuro(fps, config.eye_min_cutoff, config.beta, config.d_cutoff)
-        self._head_filter = OneEuro(fps, config.min_cutoff, config.beta, config.d_cutoff)
         self._fps = fps
         self._lost = 0
-        self._last: Pose | None = None
+        self._seen = False  # a face was found (the filters hold something)
         self._eye_ref: np.ndarray | None = None
         self.neutral = Pose(self._c0.copy(), 1 + 0j, 0j)
 
@@ -332,29 +344,33 @@ class Retargeter:
         d = complex(c[LEFT_EYE_OUTER] - c[RIGHT_EYE_OUTER])
         return d / max(abs(d), 1e-9) * 1j
 
-    def step(self, found: Landmarks | None, luma: np.ndarray | None = None) -> Pose:
-        """The pose for this frame. `luma`, the frame's luma plane, lets the eyes be read from
-        their pixels as well (see `_eyes_seen`). A frame without a face holds the last pose
-        for a moment (a hand passing, a blur), then eases the expression back to neutral
-        while the head stays where it was; when the face comes back the filters go on from
-        the eased state, so nothing jumps."""
+    @property
+    def delay(self) -> int:
+        """How many frames late `step` hands out each frame's pose (the brows' look-ahead)."""
+        return self._centred.delay
+
+    def step(self, found: Landmarks | None, luma: np.ndarray | None = None) -> list[Pose]:
+        """Take this frame's face; the poses now ready, oldest first: one per frame, each
+        `delay` frames late (none while the look-ahead fills; `finish` hands out the rest).
+        `luma`, the frame's luma plane, lets the eyes be read from their pixels as well (see
+        `_eyes_seen`). A frame without a face holds the last pose for a moment (a hand
+        passing, a blur), then eases the expression back to neutral while the head stays
+        where it was; when the face comes back the filters go on from the eased state, so
+        nothing jumps."""
         if found is None:
-            if self._last is None:
-                return self.neutral
+            if not self._seen:
+                return [self.neutral]  # nothing held yet: no delay to keep
             self._lost += 1
             if self._lost > self._cfg.lost_hold_s * self._fps:
                 share = math.exp(-1.0 / max(self._cfg.lost_ease_s * self._fps, 1e-6))
-                self._expr_filter.ease(0.0, share)
-                self._eye_filter.ease(1.0, share)
-            self._last = self._compose(
-                self._expr_filter.value, self._eye_filter.value, self._head_filter.value
-            )
-            return self._last
+                self._expr *= share
+                self._eyes = 1.0 + share * (self._eyes - 1.0)
+            return self._ready()
         self._lost = 0
         cfg = self._cfg
         d = _complex(found.points)
         levels = None if luma is None else eye_levels(luma, found.points)
-        if self._last is None:
+        if not self._seen:
             # the neutral is this first tracked frame: the search's first look at it (a
             # fresh detection) reads the lids and lips a little differently than tracking does
             self._set_driving_neutral(d)
@@ -368,18 +384,40 @@ class Retargeter:
             openness.append((gap - cfg.eye_closed) / (1 - cfg.eye_closed))
         # the model lowers the brows of an eye that closes: give that back, so a blink does
         # not frown
+        mouth = max(0.0, self._mouth_opening(expr))
         for brow, open_ in zip(self._brow_idx, openness, strict=True):
             expr[brow] -= cfg.brow_blink_coupling * min(1.0, max(0.0, 1 - open_)) * self._d_down
+            expr[brow] += cfg.brow_jaw_coupling * mouth * self._d_down
         if levels is not None and self._eye_ref is not None:
             openness = self._eyes_seen(openness, levels, self._eye_ref)
-        smooth = self._expr_filter(np.concatenate([expr.real, expr.imag]))
-        eyes = self._eye_filter(np.array(openness))
+        self._expr = np.concatenate([expr.real, expr.imag])
+        self._eyes = np.array(openness)
         # head: rotation/scale and translation relative to the neutral, filtered
-        head = self._head_filter(
-            np.array([z_h.real, z_h.imag, t_h.real, t_h.imag]) / [1, 1, self._d_iod, self._d_iod]
-        )
-        self._last = self._compose(smooth, eyes, head)
-        return self._last
+        self._head = np.array([z_h.real, z_h.imag, t_h.real / self._d_iod, t_h.imag / self._d_iod])
+        self._seen = True
+        return self._ready()
+
+    def finish(self) -> list[Pose]:
+        """The poses still held back by the look-ahead, oldest first."""
+        return [self._compose_flat(v) for v in self._centred.flush()]
+
+    def _ready(self) -> list[Pose]:
+        """This frame's measurements into the look-ahead; the poses it lets out."""
+        now = np.concatenate([self._expr, self._eyes, self._head])
+        return [self._compose_flat(v) for v in self._centred(now)]
+
+    def _compose_flat(self, v: np.ndarray) -> Pose:
+        n = 2 * len(POINTS)
+        return self._compose(v[:n], v[n : n + 2], v[n + 2 :])
+
+    def _mouth_opening(self, expr: np.ndarray) -> float:
+        """How much wider than neutral the inner lips stand apart (inter-ocular units, the
+        middle pairs), from the expression deltas."""
+        gaps = [
+            ((expr[INDEX[lo]] - expr[INDEX[up]]) * self._d_down.conjugate()).real
+            for up, lo in middle(INNER_LIP_PAIRS)
+        ]
+        return float(np.mean(gaps))
 
     def _compose(self, smooth: np.ndarray, eyes: np.ndarray, head: np.ndarray) -> Pose:
         """The character's pose from the filtered expression (real parts, then imaginary),

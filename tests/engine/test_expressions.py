@@ -351,24 +351,51 @@ def test_a_lost_driving_face_eases_back_to_neutral(portrait: Character) -> None:
     moved = opened.copy()
     z = centre + turn * (opened[:, 0] + 1j * opened[:, 1] - centre)
     moved[:, 0], moved[:, 1] = z.real, z.imag
-    rt.step(face)
-    for _ in range(FPS):
-        held = rt.step(replace(face, points=moved))
+    back_at = 1 + FPS + 2 * FPS
+    frames = [face] + [replace(face, points=moved)] * FPS + [None] * (2 * FPS)
+    frames += [replace(face, points=moved)] * FPS
+    poses = [p for f in frames for p in rt.step(f)] + rt.finish()
+    assert len(poses) == len(frames)  # one pose per frame, in order, the look-ahead included
+    # the last few lost frames already see the face coming back (the look-ahead)
+    held, lost, back = poses[FPS], poses[1 + FPS : back_at - rt.delay], poses[back_at:]
 
     def gap(pose: Pose) -> float:
         return abs(complex(pose.points[lo] - pose.points[up]))
 
     neutral_gap = gap(rt.neutral)
     assert gap(held) > neutral_gap + 0.15 * iod(c)
-    lost = [rt.step(None) for _ in range(2 * FPS)]
     assert gap(lost[2]) > gap(held) - 0.02 * iod(c)  # a few frames: still held
     assert gap(lost[-1]) < neutral_gap + 0.02 * iod(c)  # two seconds: back to neutral
     assert abs(lost[-1].z - held.z) < 1e-9  # the head stays turned
     gaps = np.array([gap(p) for p in lost])
     assert np.abs(np.diff(gaps)).max() < 0.05 * iod(c)  # eased, not dropped
-    # found again: the filter goes on from the eased state, not from the held one
-    back = rt.step(replace(face, points=moved))
-    assert gap(lost[-1]) + 0.02 * iod(c) < gap(back) < gap(held) - 0.02 * iod(c)
+    # found again: the mouth opens again over a few frames, from the eased state
+    assert gap(lost[-1]) + 0.02 * iod(c) < gap(back[0]) < gap(held) - 0.02 * iod(c)
+    reopen = np.diff([gap(p) for p in poses[back_at - rt.delay :]])
+    assert reopen.max() < 0.5 * (gap(held) - gap(lost[-1]))  # over frames, not in one
+    assert abs(gap(back[6]) - gap(held)) < 0.01 * iod(c)
+
+
+def test_the_look_ahead_smooths_without_lag_or_losing_frames() -> None:
+    """The centred smoother: each value comes out `delay` samples late, as many out as in,
+    a step is smoothed symmetrically about where it happened (no lag), σ 0 passes through."""
+    from services.engine.filters import Centred
+
+    smoother = Centred(np.array([1.5, 0.0]))
+    assert smoother.delay == 4
+    steps = np.r_[np.zeros(20), np.ones(20)]
+    out = []
+    for k, x in enumerate(steps):
+        ready = smoother(np.array([x, x]))
+        assert len(ready) == (1 if k >= smoother.delay else 0)
+        out += ready
+    out += smoother.flush()
+    smooth, passed = np.array(out).T
+    assert len(out) == len(steps)
+    assert np.array_equal(passed, steps)  # σ 0: the same values, in the same frames
+    assert abs(smooth[19] + smooth[20] - 1.0) < 1e-9  # symmetric about the step: no lag
+    assert 0.0 < smooth[17] < smooth[19] < 0.5 < smooth[20] < smooth[22] < 1.0
+    assert smooth[:14].max() == 0.0 and smooth[26:].min() == 1.0
 
 
 def test_lids_reach_over_the_whole_dark_eye(portrait: Character) -> None:
