@@ -28,7 +28,10 @@ difference of the 68 points, ‰ of the eye distance (the driving clip's own is 
 Blinks and winks by pixels as well: each eye's darkest fifth between dlib's corner points at
 each peak, as a share of the open eye's contrast (a cross-check that does not rest on dlib's
 lid points, which do not see a lid shut behind thick glasses rims); a blink counts when the
-result's eyes close at least half as far as the driving clip's.
+result's eyes close at least half as far as the driving clip's. Brows by optical flow as well
+(measure.brow_flow: the brows' lift against the nose bridge, from dense flow, no per-frame
+landmarks), r and amplitude against the driving clip's: dlib's brows slip onto thick glasses
+rims and ink lines.
 Needs the optional `bench` extra (`make bench-setup`).
 """
 
@@ -137,6 +140,9 @@ class Score:
     # winking minus the other; result then driving clip
     px_blinks: list[tuple[float, float]] = field(default_factory=list)
     px_winks: list[tuple[float, float, float, float]] = field(default_factory=list)
+    # brows by optical flow (measure.brow_flow): r and amplitude vs the driving clip's, r vs
+    # the truth
+    px_brows: tuple[float, float, float] = (np.nan, np.nan, np.nan)
 
     @property
     def px_blinks_seen(self) -> int:
@@ -356,6 +362,18 @@ def score_file(
     driving = driving_track(clip, every)
     s = score(track, driving, clip)
     s.ceiling = ceilings(image, driving)
+    if np.isfinite(track.points[0]).all():
+        mine = measure.brow_flow(result, track.points[0], every)
+        theirs = measure.brow_flow(clip.path, driving.points[0], every)
+        n = min(len(mine), len(theirs))
+        t = np.interp(
+            driving.times[:n], np.arange(len(clip.truth["brows"])) / clip.fps, clip.truth["brows"]
+        )
+        s.px_brows = (
+            _pearson(mine[:n], theirs[:n]),
+            float(np.std(mine[:n]) / np.std(theirs[:n])),
+            _pearson(mine[:n], t),
+        )
     s.switched = track.switched
     return s
 
@@ -392,7 +410,8 @@ def print_score(title: str, s: Score) -> None:
         + ", ".join(f"{_f(r)} − other {_f(r - rs)}" for r, rs, _, _ in s.px_winks)
         + "; driving "
         + ", ".join(f"{_f(d)} − {_f(d - ds)}" for _, _, d, ds in s.px_winks)
-        + ")"
+        + f"), brows by optical flow r {_f(s.px_brows[0])} / amp {_f(s.px_brows[1])} "
+        + f"(r·truth {_f(s.px_brows[2])})"
     )
 
 
@@ -428,6 +447,11 @@ def markdown(results: dict[str, Score]) -> str:
         + " | all |"
     )
     lines.append(
+        "| by optical flow: brows r / amp | "
+        + " | ".join(f"{_f(results[n].px_brows[0])} / {_f(results[n].px_brows[1])}" for n in names)
+        + " | |"
+    )
+    lines.append(
         "| identity | " + " | ".join(_f(results[n].identity, ".3f") for n in names) + " | ≤ 0.3 |"
     )
     lines.append(
@@ -455,6 +479,7 @@ def _as_json(s: Score) -> dict[str, object]:
         "switched": s.switched,
         "px_blinks": s.px_blinks,
         "px_winks": s.px_winks,
+        "px_brows": s.px_brows,
     }
 
 

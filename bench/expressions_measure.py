@@ -438,3 +438,52 @@ def median3(rows: np.ndarray) -> np.ndarray:
         out = np.nanmedian(stack, axis=0)
     out[np.isnan(rows).all(axis=1)] = np.nan
     return out
+
+
+def brow_flow(path: Path, pts0: np.ndarray, every: int = 1) -> np.ndarray:
+    """Brow lift by pixels, per frame read (inter-ocular distances, up positive): a check of
+    dlib's brow row that rests on no per-frame landmarks (dlib's brows slip onto thick glasses
+    rims and read a jaw drop as a raise). Dense optical flow (OpenCV's DIS) from the first
+    frame to each frame; the lift is how much further up the forehead just above both brows
+    (from dlib's first-frame brow points to 0.3 eye distances above them) moved than the nose
+    bridge (27–28, with a glasses' bridge a rigid part of the head). Averaging both brows
+    cancels a roll about the face's middle."""
+    import cv2
+
+    p0 = pts0.astype(np.float64)
+    iod = _iod(p0)
+    across = p0[42:48].mean(0) - p0[36:42].mean(0)
+    up = np.array([across[1], -across[0]]) / (np.linalg.norm(across) or 1.0)
+    lo, hi = p0.min(0) - 0.8 * iod, p0.max(0) + 0.4 * iod
+    x0, y0 = int(max(0, lo[0])), int(max(0, lo[1]))
+    masks: list[np.ndarray] = []
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        w, h = stream.codec_context.width, stream.codec_context.height
+        x1, y1 = int(min(w, hi[0])), int(min(h, hi[1]))
+        off = np.array([x0, y0], np.float64)
+        for brow in (p0[17:22], p0[22:27]):
+            strip = np.concatenate([brow - 0.05 * iod * up, (brow + 0.15 * iod * up)[::-1]])
+            m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            cv2.fillPoly(m, [np.rint(strip - off).astype(np.int32)], 1)
+            masks.append(m.astype(bool))
+        bridge = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        half = 0.12 * iod * np.array([up[1], -up[0]])
+        quad = np.array([p0[27] - half, p0[27] + half, p0[28] + half, p0[28] - half])
+        cv2.fillPoly(bridge, [np.rint(quad - off).astype(np.int32)], 1)
+        masks.append(bridge.astype(bool))
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        ref: np.ndarray | None = None
+        out = []
+        for i, f in enumerate(c.decode(stream)):
+            if i % every:
+                continue
+            luma = f.to_ndarray(format="gray")[y0:y1, x0:x1]
+            if ref is None:
+                ref = np.ascontiguousarray(luma)
+            flow = dis.calc(ref, np.ascontiguousarray(luma), None)
+            v = flow @ up  # each pixel's motion along "up"
+            brows = (np.median(v[masks[0]]) + np.median(v[masks[1]])) / 2
+            out.append((brows - np.median(v[masks[2]])) / iod)
+    return np.asarray(out)
