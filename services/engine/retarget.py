@@ -208,9 +208,10 @@ def drawn_eye_reach(
     each lid point that part is followed outward along `down` (up for an upper lid, down for
     a lower one), through gaps of a pixel, for at most `reach` eye widths. Returns the
     distances (eye widths; 0 where the lid already lies on skin), shaped (2, 2, n), and per
-    eye how much of that eye lies outside the lids, as a share of the area between them (a
-    drawn eye bigger than the model's contour leaves most of itself outside; a photograph's
-    only some lashes)."""
+    eye how much ink lies round it outside the lids (pixels as dark as the eye's darkest), as
+    a share of the area between them: a drawn eye bigger than the model's contour leaves its
+    ink outlines and much of its dark outside; a photograph only some lashes and shadows,
+    which are lighter than its iris."""
     reaches = np.zeros(lids.shape)
     outside = np.zeros(2)
     for k, (pairs, corners) in enumerate(
@@ -269,7 +270,9 @@ def drawn_eye_reach(
             continue
         # the eye's own pieces (a stray ink dot touching the contour is not the eye)
         shown = np.isin(labels, np.flatnonzero(held > 0.1 * held.sum()))
-        outside[k] = float((shown & (opening == 0)).sum()) / max(1.0, float(opening.sum()))
+        # ink: as dark as the eye's own darkest (a photograph's lashes and shadows are not)
+        inked = (patch < dark + 0.25 * (skin - dark)) & around & (opening == 0)
+        outside[k] = float(inked.sum()) / max(1.0, float(opening.sum()))
         most = reach * width
         # below the eye a drawn lower outline is often apart from the iris (a lid rim
         # between): the lower lid follows any non-skin, across gaps of two pixels
@@ -419,8 +422,8 @@ class Retargeter:
     def _fit_drawn_eyes(self, cfg: RetargetConfig, luma: np.ndarray, c0: np.ndarray) -> None:
         """A drawn or enlarged eye can reach well past the model's lids all round (its dark,
         its highlight, its ink outline): shut to the model's contour it still reads open. When
-        the eyes leave most of themselves outside their lids (`drawn_eye_reach`; a photograph's
-        lashes do not come near), each lid point moves out to where the eye ends along its
+        the eyes leave ink outside their lids (`drawn_eye_reach`; a photograph's lashes and
+        shadows are lighter), each lid point moves out to where the eye ends along its
         column, smoothed along the lid; the lids then close over all of it."""
         down = self._c_down
         sides = ((RIGHT_LID_PAIRS, RIGHT_EYE_CORNERS), (LEFT_LID_PAIRS, LEFT_EYE_CORNERS))
