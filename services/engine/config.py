@@ -126,6 +126,15 @@ class RetargetConfig:
     lid_iris_margin: float = 0.0
     lid_iris_raise_max: float = 0.2
     lid_iris_slack: float = 0.04
+    # A drawn or enlarged eye reaching past the model's lids all round (retarget.
+    # drawn_eye_reach): each lid point moves out to where the eye ends along its column (at
+    # most lid_fit_reach eye widths, plus lid_fit_margin). Only for drawn eyes: in full when
+    # the ink round the eyes outside their lids (pixels as dark as the eye's darkest) covers
+    # this share of the area between the lids, not at all below the first value (measured:
+    # the cartoon 0.35, photographs 0.02-0.16, the one with drawn glasses included).
+    lid_fit_reach: float = 0.3
+    lid_fit_margin: float = 0.02
+    lid_fit_outside: tuple[float, float] = (0.2, 0.3)
     # The eyes' pixels (retarget._eyes_seen): they decide alone when they show one eye this
     # much more shut than the other (a wink, which the model blurs into both eyes), else
     # they close an eye at most this much further than the model says.

@@ -59,6 +59,8 @@ _MAX_UNFOLD_STEPS = 4
 _BROW_UNDER = 0.6
 # the eye ring keeps at least this much (inter-ocular distances) above and below the lids
 _LID_ROOM = 0.05
+# ...and round every lid point at least this much (a lid near a corner, where the ring is low)
+_RING_EDGE_ROOM = 0.03
 # a triangle with less than this share of its picture area left is not drawn
 _SQUEEZED = 0.03
 
@@ -130,6 +132,14 @@ class FaceMesh:
                 room = 0.7 * float(above[brow_side].min())
                 half_h = max(across + _LID_ROOM * iod, min(half_h, room))
             axis = eye_line / max(abs(eye_line), 1e-9)
+            # ...and round every lid point, not only the highest: lids fitted to a drawn eye
+            # reach out near the corners, where the oval is low
+            rel = (lids - centre) * axis.conjugate()
+            inner = math.cos(math.pi / _EYE_RING_NODES)  # the ring's sides cut inside the oval
+            spread = np.sqrt(np.clip(1 - (rel.real / (inner * half_w)) ** 2, 0.1, 1.0))
+            half_h = max(
+                half_h, float(((np.abs(rel.imag) + _RING_EDGE_ROOM * iod) / (inner * spread)).max())
+            )
             a = np.linspace(0, 2 * math.pi, _EYE_RING_NODES, endpoint=False)
             rigid.append(centre + axis * (half_w * np.cos(a) + 1j * half_h * np.sin(a)))
         oval = neutral[[INDEX[p] for p in FACE_OVAL]]

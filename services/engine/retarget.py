@@ -192,6 +192,109 @@ def iris_tops(luma: np.ndarray, points: np.ndarray, down: complex) -> np.ndarray
     return out
 
 
+def drawn_eye_reach(
+    luma: np.ndarray,
+    points: np.ndarray,
+    lids: np.ndarray,
+    down: complex,
+    reach: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """How far the visible eye reaches past each lid, per eye (subject's right, left).
+
+    `lids` (2, 2, n): per eye the upper and lower lid points as they stand (complex image px,
+    ordered as the lid pairs). The eye is the picture's non-skin around its middle: pixels
+    much darker than the skin round the eye (below halfway from the eye's own dark level) or
+    much brighter (a highlight), joined to the part of them between the model's lids. From
+    each lid point that part is followed outward along `down` (up for an upper lid, down for
+    a lower one), through gaps of a pixel, for at most `reach` eye widths. Returns the
+    distances (eye widths; 0 where the lid already lies on skin), shaped (2, 2, n), and per
+    eye how much ink lies round it outside the lids (pixels as dark as the eye's darkest), as
+    a share of the area between them: a drawn eye bigger than the model's contour leaves its
+    ink outlines and much of its dark outside; a photograph only some lashes and shadows,
+    which are lighter than its iris."""
+    reaches = np.zeros(lids.shape)
+    outside = np.zeros(2)
+    for k, (pairs, corners) in enumerate(
+        ((RIGHT_LID_PAIRS, RIGHT_EYE_CORNERS), (LEFT_LID_PAIRS, LEFT_EYE_CORNERS))
+    ):
+        a = complex(*points[corners[0], :2])
+        b = complex(*points[corners[1], :2])
+        width = abs(b - a) or 1.0
+        # along the eye line toward the inner corner (square to `down`, so that the patch's
+        # columns run along it)
+        u = -1j * down * (1.0 if ((b - a) * (1j * down).conjugate()).real < 0 else -1.0)
+        # patch pixel (i, j) → image: origin + u·i + down·j, 1 px per pixel, 1.6 widths along
+        # (0.3 beyond each corner) and 1.4 down (0.8 above the corner line)
+        side = (math.ceil(1.6 * width), math.ceil(1.4 * width))
+        origin = a - 0.3 * width * u - 0.8 * width * down
+        m = np.array(
+            [
+                [u.real, down.real, origin.real],
+                [u.imag, down.imag, origin.imag],
+            ]
+        )
+        patch = cv2.warpAffine(
+            luma,
+            m,
+            side,
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        ).astype(np.float32)
+
+        def at(z: np.ndarray, o: complex = origin, u: complex = u) -> np.ndarray:
+            r = z - o
+            return np.stack([(r * u.conjugate()).real, (r * down.conjugate()).real], axis=-1)
+
+        model = points[[i for pair in pairs for i in pair], :2].astype(np.float64)
+        model_c = at(model[:, 0] + 1j * model[:, 1])
+        ring = np.concatenate([model_c[0::2], model_c[1::2][::-1]])
+        eye = np.zeros(patch.shape, np.uint8)
+        cv2.fillPoly(eye, [np.rint(ring).astype(np.int32)], 1)
+        now = np.concatenate([at(lids[k, 0]), at(lids[k, 1])[::-1]])
+        opening = np.zeros(patch.shape, np.uint8)
+        cv2.fillPoly(opening, [np.rint(now).astype(np.int32)], 1)
+        # what is looked at: an oval about the eye, as wide as the eye ring
+        ys, xs = np.mgrid[0 : side[1], 0 : side[0]]
+        around = ((xs - 0.8 * width) / (0.75 * width)) ** 2 + (
+            (ys - 0.8 * width) / (0.55 * width)
+        ) ** 2 < 1
+        if not eye.any() or not (around & (opening == 0)).any():
+            continue
+        skin = float(np.percentile(patch[around & (opening == 0)], 75))
+        dark = float(np.percentile(patch[eye > 0], 10))
+        non_skin = (patch < (dark + skin) / 2) | (patch > (skin + 255) / 2)
+        n, labels = cv2.connectedComponents((non_skin & around).astype(np.uint8), connectivity=8)
+        held = np.bincount(labels[eye > 0], minlength=n)
+        held[0] = 0
+        if held.sum() == 0:
+            continue
+        # the eye's own pieces (a stray ink dot touching the contour is not the eye)
+        shown = np.isin(labels, np.flatnonzero(held > 0.1 * held.sum()))
+        # ink: as dark as the eye's own darkest (a photograph's lashes and shadows are not)
+        inked = (patch < dark + 0.25 * (skin - dark)) & around & (opening == 0)
+        outside[k] = float(inked.sum()) / max(1.0, float(opening.sum()))
+        most = reach * width
+        # below the eye a drawn lower outline is often apart from the iris (a lid rim
+        # between): the lower lid follows any non-skin, across gaps of two pixels
+        for row, step, found, gaps in ((0, -1, shown, 1), (1, 1, non_skin & around, 2)):
+            for i, (x, y) in enumerate(at(lids[k, row])):
+                col = min(side[0] - 1, max(0, round(x)))
+                last, gap, j = 0.0, 0, 0
+                while j <= most:
+                    yy = round(y) + step * j
+                    if not 0 <= yy < side[1]:
+                        break
+                    if found[yy, col]:
+                        last, gap = float(j), 0
+                    else:
+                        gap += 1
+                        if gap > gaps:
+                            break
+                    j += 1
+                reaches[k, row, i] = last / width
+    return reaches, outside
+
+
 @dataclass(frozen=True)
 class Pose:
     """Where the mesh's landmarks go this frame (`points`, image px as complex, ordered as
@@ -313,6 +416,35 @@ class Retargeter:
             s = (rel * along.conjugate()).real / width  # 0 at the outer corner, 1 inner
             taper = np.clip(1 - (2 * s - 1) ** 2, 0.0, 1.0)
             self._c0[ups] -= min(short, cfg.lid_iris_raise_max) * taper * width * down
+        if luma is not None:
+            self._fit_drawn_eyes(cfg, luma, c0)
+
+    def _fit_drawn_eyes(self, cfg: RetargetConfig, luma: np.ndarray, c0: np.ndarray) -> None:
+        """A drawn or enlarged eye can reach well past the model's lids all round (its dark,
+        its highlight, its ink outline): shut to the model's contour it still reads open. When
+        the eyes leave ink outside their lids (`drawn_eye_reach`; a photograph's lashes and
+        shadows are lighter), each lid point moves out to where the eye ends along its
+        column, smoothed along the lid; the lids then close over all of it."""
+        down = self._c_down
+        sides = ((RIGHT_LID_PAIRS, RIGHT_EYE_CORNERS), (LEFT_LID_PAIRS, LEFT_EYE_CORNERS))
+        rows = [[np.array([INDEX[p[r]] for p in pairs]) for r in (0, 1)] for pairs, _ in sides]
+        lids = np.array([[self._c0[idx] for idx in eye] for eye in rows])
+        reaches, outside = drawn_eye_reach(
+            luma, self._picture_points, lids, down, cfg.lid_fit_reach
+        )
+        lo, hi = cfg.lid_fit_outside
+        share = min(1.0, max(0.0, (float(outside.mean()) - lo) / (hi - lo)))
+        if share <= 0:
+            return
+        for k, (_, corners) in enumerate(sides):
+            width = abs(complex(c0[corners[1]] - c0[corners[0]])) or 1.0
+            for row, sign in ((0, -1.0), (1, 1.0)):
+                r = reaches[k, row]
+                # a lid point that falls short of both neighbours would dent the shut lid
+                near = np.convolve(np.pad(r, 1, mode="edge"), (0.25, 0.5, 0.25), "valid")
+                r = np.maximum(r, near)
+                r = np.where(r > 0, r + cfg.lid_fit_margin, 0.0)
+                self._c0[rows[k][row]] += sign * share * r * width * down
 
     def _set_driving_neutral(self, d0: np.ndarray) -> None:
         self._d0 = d0

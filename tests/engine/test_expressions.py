@@ -428,6 +428,55 @@ def test_lids_reach_over_the_whole_dark_eye(portrait: Character) -> None:
     assert raised > 0.05 * width
 
 
+def test_a_shut_drawn_eye_covers_all_of_it(portrait: Character) -> None:
+    """A drawn eye bigger than the model's contour (a cartoon's enlarged eye: its dark and a
+    highlight reach well past the lids): the lids are fitted out to it, so closing them sweeps
+    skin over the whole eye. A photograph's own lids are left exactly as they were."""
+    from services.engine.config import RetargetConfig
+    from services.engine.retarget import Retargeter
+    from services.face.regions import LEFT_LID_PAIRS
+
+    rgb, face = _portrait_face(portrait)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    cfg = RetargetConfig()
+    kept = Retargeter(face, face, cfg, fps=FPS, expression_gain=1.0, character_luma=gray)
+    unfitted = replace(cfg, lid_fit_reach=0.0)
+    base = Retargeter(face, face, unfitted, fps=FPS, expression_gain=1.0, character_luma=gray)
+    assert np.array_equal(kept.neutral.points, base.neutral.points)
+
+    # the same face with eyes drawn over its own, twice as tall: dark, with a white highlight
+    p = face.points[:, :2].astype(np.float64)
+    drawn = gray.copy()
+    eyes = np.zeros(gray.shape, np.uint8)
+    for a, b in ((33, 133), (263, 362)):
+        (cx, cy), width = (p[a] + p[b]) / 2, float(np.linalg.norm(p[a] - p[b]))
+        axes = (round(0.55 * width), round(0.36 * width))
+        cv2.ellipse(eyes, (round(cx), round(cy)), axes, 0, 0, 360, 1, -1)
+        drawn[eyes > 0] = 25
+        glint = (round(cx - 0.2 * width), round(cy - 0.2 * width))
+        cv2.circle(drawn, glint, max(1, round(0.08 * width)), 250, -1)
+    fitted = Retargeter(face, face, cfg, fps=FPS, expression_gain=1.0, character_luma=drawn)
+    for pairs, eye in ((RIGHT_LID_PAIRS, 0), (LEFT_LID_PAIRS, 1)):
+        ring = [INDEX[u] for u, _ in pairs] + [INDEX[lo] for _, lo in reversed(pairs)]
+        # the corners do not move: only what lies between them is the lids' to cover
+        corners = (33, 133) if eye == 0 else (263, 362)
+        z = np.concatenate(
+            [
+                [complex(*p[corners[0]])],
+                fitted.neutral.points[ring[:7]],
+                [complex(*p[corners[1]])],
+                fitted.neutral.points[ring[7:]],
+            ]
+        )
+        opening = np.zeros(gray.shape, np.uint8)
+        cv2.fillPoly(opening, [np.rint(np.stack([z.real, z.imag], 1)).astype(np.int32)], 1)
+        half = eyes.copy()
+        half[:, : round(p[list(corners), 0].min())] = 0
+        half[:, round(p[list(corners), 0].max()) + 1 :] = 0
+        covered = float((opening[half > 0] > 0).mean())
+        assert covered > 0.9, (eye, covered)
+
+
 def test_the_skin_under_painted_out_glasses_keeps_its_grain(
     portrait: Character, tmp_path: Path
 ) -> None:
