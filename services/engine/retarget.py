@@ -92,6 +92,12 @@ POINTS: tuple[int, ...] = tuple(
     )
 )
 INDEX = {p: i for i, p in enumerate(POINTS)}
+LIPS = LIP_CORNERS_INNER + LIP_CORNERS_OUTER + _flat(INNER_LIP_PAIRS) + _flat(OUTER_LIP_PAIRS)
+# the mouth corners (inner, outer), the subject's right ones then the left
+_CORNERS = (
+    np.array([INDEX[LIP_CORNERS_INNER[0]], INDEX[LIP_CORNERS_OUTER[0]]]),
+    np.array([INDEX[LIP_CORNERS_INNER[1]], INDEX[LIP_CORNERS_OUTER[1]]]),
+)
 
 
 def _complex(points: np.ndarray) -> np.ndarray:
@@ -111,6 +117,13 @@ def iod(lm: np.ndarray) -> float:
     right = (lm[RIGHT_EYE_OUTER] + lm[RIGHT_EYE_INNER]) / 2
     left = (lm[LEFT_EYE_OUTER] + lm[LEFT_EYE_INNER]) / 2
     return max(abs(complex(left - right)), 1e-6)
+
+
+def _mouth_width(c: np.ndarray) -> float:
+    """The mouth's width (mean of the inner and outer corners) against the span of the outer
+    eye corners, of complex landmarks (all 468). The inner eye corners move as the lids do."""
+    widths = [abs(complex(c[b] - c[a])) for a, b in (LIP_CORNERS_INNER, LIP_CORNERS_OUTER)]
+    return float(np.mean(widths)) / max(abs(complex(c[LEFT_EYE_OUTER] - c[RIGHT_EYE_OUTER])), 1e-6)
 
 
 def _lid_gap(c: np.ndarray, pairs: tuple[tuple[int, int], ...], down: complex) -> float:
@@ -324,6 +337,8 @@ class Retargeter:
         self._c_stable = c0[list(STABLE)]
         self._index = np.array(POINTS)
         half = len(BROWS) // 2  # the subject's right brow first
+        self._lips = np.zeros(len(POINTS), bool)
+        self._lips[[INDEX[p] for p in LIPS]] = True
         self._brow_idx = (
             np.array([INDEX[b] for b in BROWS[:half]]),
             np.array([INDEX[b] for b in BROWS[half:]]),
@@ -341,8 +356,7 @@ class Retargeter:
         # sideways the deltas also carry the head's turn, which a gain would exaggerate.
         across, along = np.ones(len(POINTS)), np.ones(len(POINTS))
         for group, g, sideways in (
-            (_flat(INNER_LIP_PAIRS) + _flat(OUTER_LIP_PAIRS), config.lips_gain, True),
-            (LIP_CORNERS_INNER + LIP_CORNERS_OUTER, config.lips_gain, True),
+            (LIPS, config.lips_gain, True),
             (JAW, config.jaw_gain, False),
             (BROWS, config.brows_gain, False),
             (CHEEKS, 1.0, True),
@@ -351,6 +365,11 @@ class Retargeter:
             along[idx] = g * expression_gain
             across[idx] = expression_gain if sideways else 1.0
         self._gain_across, self._gain_along = across, along
+        # ...except the mouth's widening, the corners' sideways motion apart from their common
+        # shift (the head's turn): the model under-reports it as it does the lips' up and down
+        # motion (a smile's corners move out a little over half as far as the pixels), so the
+        # mouth is stretched along itself by what that part lacks of the lips' gain.
+        self._widen = (config.lips_gain - 1) * expression_gain
         self._expression_gain = expression_gain
         # the expression is smoothed centred (a causal filter's lag cost more than its
         # smoothing); brows move slowly and the model's brows are noisy: more for them
@@ -461,6 +480,15 @@ class Retargeter:
             self._brow_u[brow] = u
             fits.append(np.linalg.pinv(np.stack([np.ones_like(u), u], axis=1)))
         self._brow_fit = fits
+        # each lip point's place along the mouth, -1 at the subject's right corner, 1 at the left
+        mouth = d0[list(LIP_CORNERS_OUTER)]
+        half = (mouth[1] - mouth[0]) / 2
+        along = ((d0[self._index] - mouth.mean()) * half.conjugate()).real / max(
+            abs(half) ** 2, 1e-9
+        )
+        self._lip_u = np.where(self._lips, np.clip(along, -1.0, 1.0), 0.0)
+        self._d_width = _mouth_width(d0)
+        self._d_span = abs(complex(d0[LEFT_EYE_OUTER] - d0[RIGHT_EYE_OUTER])) / self._d_iod
         # character ≈ M(driving), between the two neutral faces
         self._z_m, self._t_m = fit_similarity(self._d0_stable, self._c_stable)
         # the driving neutral's lid gaps, measured across its own eye line
@@ -510,6 +538,12 @@ class Retargeter:
         z_h, t_h = fit_similarity(self._d0_stable, d[list(STABLE)])
         # expression in the driving neutral's frame, in its inter-ocular units
         expr = ((d[self._index] - t_h) / z_h - self._d0[self._index]) / self._d_iod
+        # the mouth's widening is read against the eyes' span, not the head's scale: that is
+        # fitted on the temples too, which a turn of the head draws in more than the mouth
+        eye_line = -1j * self._d_down
+        side = (expr[_CORNERS[1]] - expr[_CORNERS[0]]) * eye_line.conjugate()
+        widening = (_mouth_width(d) - self._d_width) * self._d_span / 2
+        expr += (widening - float(np.mean(side.real)) / 2) * self._lip_u * eye_line
         openness = []
         for k, pairs in enumerate((RIGHT_LID_PAIRS, LEFT_LID_PAIRS)):
             gap = _lid_gap((d - t_h) / z_h, pairs, self._d_down) / max(self._d_gaps[k], 1e-6)
@@ -567,7 +601,9 @@ class Retargeter:
         eye_line = -1j * down
         side = (expr * eye_line.conjugate()).real
         vert = (expr * down.conjugate()).real
-        expr = (side * self._gain_across) * eye_line + (vert * self._gain_along) * down
+        widening = float(np.mean(side[_CORNERS[1]] - side[_CORNERS[0]])) / 2
+        across = side * self._gain_across + self._widen * widening * self._lip_u
+        expr = across * eye_line + (vert * self._gain_along) * down
         # each brow moves as one piece (a lift and a tilt along it, one sideways shift): the
         # model's brow points wobble separately, which a gain turns into a zig-zag brow
         for brow, fit in zip(self._brow_idx, self._brow_fit, strict=True):

@@ -376,6 +376,62 @@ def test_a_lost_driving_face_eases_back_to_neutral(portrait: Character) -> None:
     assert abs(gap(back[6]) - gap(held)) < 0.01 * iod(c)
 
 
+def test_a_wider_mouth_widens_the_characters_but_a_turn_of_the_head_does_not(
+    portrait: Character,
+) -> None:
+    """A smile pulls the mouth corners apart: the character's mouth widens by the same share
+    of its own width, times the lips' gain (the model reads half of a smile's widening). A
+    turn of the head moves the corners sideways too, and narrows the mouth in the picture
+    as much as the eyes' span: that is no widening, and is not made more of."""
+    from services.engine.config import RetargetConfig
+    from services.engine.retarget import LIPS, STABLE, Retargeter, fit_similarity
+
+    _, face = _portrait_face(portrait)
+    cfg = RetargetConfig()
+    c = face.points[:, 0].astype(np.float64) + 1j * face.points[:, 1]
+    right, left = c[61], c[291]  # the outer corners, subject's right and left
+    half = (left - right) / 2
+    mid = (left + right) / 2
+    smiling = face.points.copy()
+    lips = list(LIPS)
+    # every lip point 10 % further from the mouth's middle along the mouth
+    along = ((c[lips] - mid) * half.conjugate()).real / abs(half) ** 2
+    moved = c[lips] + 0.1 * along * half
+    smiling[lips, 0], smiling[lips, 1] = moved.real, moved.imag
+    # a turn of 12° about the vertical axis through the face's middle, seen from the front
+    turn = math.radians(12)
+    centre = face.points.mean(axis=0)
+    turned = face.points.copy()
+    x, z = face.points[:, 0] - centre[0], face.points[:, 2] - centre[2]
+    turned[:, 0] = centre[0] + x * math.cos(turn) + z * math.sin(turn)
+    turned[:, 2] = centre[2] - x * math.sin(turn) + z * math.cos(turn)
+
+    def share(points: np.ndarray) -> float:
+        """The mouth's width over the outer eye corners' span, against the picture's."""
+        p = dict(zip(POINTS, points, strict=True))
+        width = abs(p[291] - p[61]) / abs(p[263] - p[33])
+        return width / (abs(left - right) / abs(c[263] - c[33])) - 1
+
+    def held(frame: np.ndarray) -> Pose:
+        rt = Retargeter(face, face, cfg, fps=FPS, expression_gain=1.0)
+        frames = [face] + [replace(face, points=frame)] * FPS
+        poses = [p for f in frames for p in rt.step(f)] + rt.finish()
+        return poses[-1]
+
+    assert share(held(face.points).points) == pytest.approx(0.0, abs=1e-9)
+    assert share(held(smiling).points) == pytest.approx(0.1 * cfg.lips_gain, rel=0.15)
+    assert abs(share(held(turned).points)) < 0.02
+    # on the face (the head's motion taken out), the turn shifts the character's mouth
+    # sideways just as far as the driving face's: not more
+    d = turned[:, 0].astype(np.float64) + 1j * turned[:, 1]
+    z_h, t_h = fit_similarity(c[list(STABLE)], d[list(STABLE)])
+    drive_shift = ((d[13] - t_h) / z_h - c[13]).real
+    got = held(turned)
+    p = dict(zip(POINTS, (got.points - got.t) / got.z, strict=True))
+    assert abs(drive_shift) > 0.03 * iod(c)
+    assert (p[13] - c[13]).real == pytest.approx(drive_shift, abs=0.01 * iod(c))
+
+
 def test_the_look_ahead_smooths_without_lag_or_losing_frames() -> None:
     """The centred smoother: each value comes out `delay` samples late, as many out as in,
     a step is smoothed symmetrically about where it happened (no lag), σ 0 passes through."""
