@@ -139,7 +139,11 @@ class _Plane:
         move = z * b0 + shift - complex(ox0, oy0)
         m = np.array([[z.real, -z.imag, move.real], [z.imag, z.real, move.imag]], np.float32)
         size = (ox1 - ox0, oy1 - oy0)
-        moved = cv2.warpAffine(src, m, size, flags=cv2.INTER_LINEAR)
+        # past the box the source goes on as its edge: zeros there would bleed into the
+        # edge as a dark, green line wherever the mask reaches the box's edge
+        moved = cv2.warpAffine(
+            src, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         alpha = cv2.warpAffine(weight, m, size, flags=cv2.INTER_LINEAR)
         out = self.dst_roi[oy0 - ry0 : oy1 - ry0, ox0 - rx0 : ox1 - rx0]
         pix = out.astype(np.float32)

@@ -200,3 +200,24 @@ def test_a_clip_shorter_than_the_face_search_still_renders(tmp_path: Path) -> No
     result = render(video, image, tmp_path / "out.mp4")
     assert result.frames == 8
     assert facts(result.path).frames == 8
+
+
+def test_a_rigid_accessory_moved_by_a_fraction_of_a_pixel_keeps_its_edges_clean() -> None:
+    """The glasses layer is laid back moved by the head; where its mask reaches the edge of
+    its box, what lies past the box must not bleed in (it did as black luma and green
+    chroma: a line beside the nose on a face with glasses)."""
+    from services.engine.config import WarpConfig
+    from services.engine.framing import Square
+    from services.engine.warp import FaceWarper
+
+    w, h = 160, 120
+    i420 = np.empty((h * 3 // 2, w), np.uint8)
+    i420[:h] = 120  # grey, neutral chroma
+    i420[h:] = 128
+    warper = FaceWarper(i420, (w, h), Square(80, 60, 80), Square(80, 60, 100), 32, WarpConfig())
+    box = (50, 40, 110, 80)  # the mask fills it, up to every edge
+    mask = np.ones((box[3] - box[1], box[2] - box[0]), np.float32)
+    warper.overlay(i420, mask, box, 1 + 0j, 0.4 + 0.3j)
+    out = warper.frame.astype(np.int16)
+    assert np.abs(out[:h] - 120).max() <= 1
+    assert np.abs(out[h:] - 128).max() <= 1
