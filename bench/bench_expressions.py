@@ -56,6 +56,8 @@ import expressions_truth as truth  # noqa: E402
 import numpy as np  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "expressions"
+# the first draw is the character as made; the others moved by these fractions of a pixel
+DRAW_SHIFTS = ((0.0, 0.0), (0.25, 0.0), (0.0, 0.25), (-0.25, 0.25), (0.25, -0.25))
 SHEET = ROOT / "bench" / "expressions_contact_sheet.png"
 CLIPS = {"1280x720": (1280, 720), "640x360": (640, 360)}
 PAIRS = (
@@ -143,6 +145,9 @@ class Score:
     # brows by optical flow (measure.brow_flow): r and amplitude vs the driving clip's, r vs
     # the truth
     px_brows: tuple[float, float, float] = (np.nan, np.nan, np.nan)
+    # with several draws (--draws): each row's r, lowest and highest over them
+    spread: dict[str, tuple[float, float]] = field(default_factory=dict)
+    draws: int = 1
 
     @property
     def px_blinks_seen(self) -> int:
@@ -349,7 +354,12 @@ def yardstick(clip: truth.Clip, every: int) -> str:
 
 
 def score_file(
-    result: Path, image: Path, clip: truth.Clip, every: int, identity_every: int
+    result: Path,
+    image: Path,
+    clip: truth.Clip,
+    every: int,
+    identity_every: int,
+    ceiling_of: Path | None = None,
 ) -> Score:
     still = measure.still_face(image)
     if still is None:
@@ -361,7 +371,7 @@ def score_file(
         raise SystemExit(f"dlib finds no face in the result {result}.")
     driving = driving_track(clip, every)
     s = score(track, driving, clip)
-    s.ceiling = ceilings(image, driving)
+    s.ceiling = ceilings(ceiling_of or image, driving)
     if np.isfinite(track.points[0]).all():
         mine = measure.brow_flow(result, track.points[0], every)
         theirs = measure.brow_flow(clip.path, driving.points[0], every)
@@ -376,6 +386,53 @@ def score_file(
         )
     s.switched = track.switched
     return s
+
+
+def combine(scores: list[Score]) -> Score:
+    """One pair's draws as one score: figures averaged (counts: the median), each row's r
+    spread kept."""
+    if len(scores) == 1:
+        return scores[0]
+
+    def mean(values: list[float]) -> float:
+        return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+    first = scores[0]
+    rows = {
+        name: {k: mean([s.rows[name][k] for s in scores]) for k in first.rows[name]}
+        for name in first.rows
+    }
+
+    def median(values: list[int]) -> int:
+        return int(np.median(values))
+
+    return Score(
+        rows,
+        median([s.blinks_seen for s in scores]),
+        first.blinks,
+        median([s.winks_seen for s in scores]),
+        first.winks,
+        mean([s.identity for s in scores]),
+        mean([s.jitter for s in scores]),
+        first.jitter_driving,
+        mean([s.found for s in scores]),
+        first.ceiling,
+        sum(s.switched for s in scores),
+        [
+            tuple(np.mean([s.px_blinks[k] for s in scores], axis=0))
+            for k in range(len(first.px_blinks))
+        ],  # type: ignore[misc]
+        [
+            tuple(np.mean([s.px_winks[k] for s in scores], axis=0))
+            for k in range(len(first.px_winks))
+        ],  # type: ignore[misc]
+        tuple(np.mean([s.px_brows for s in scores], axis=0)),  # type: ignore[arg-type]
+        {
+            name: (min(s.rows[name]["r"] for s in scores), max(s.rows[name]["r"] for s in scores))
+            for name in first.rows
+        },
+        len(scores),
+    )
 
 
 # ------------------------------------------------------------------ printing
@@ -417,12 +474,20 @@ def print_score(title: str, s: Score) -> None:
 
 def markdown(results: dict[str, Score]) -> str:
     names = list(results)
-    head = "| r / amp vs driving (ceiling r) | " + " | ".join(names) + " | target |"
+    draws = max(results[n].draws for n in names)
+    what = f"mean of {draws} draws: " if draws > 1 else ""
+    spread = " [lowest–highest r]" if draws > 1 else ""
+    head = f"| {what}r / amp vs driving (ceiling r){spread} | " + " | ".join(names) + " | target |"
     lines = [head, "|---" * (len(names) + 2) + "|"]
     for row in ROWS:
         cells = [
             f"{_f(results[n].rows[row]['r'])} / {_f(results[n].rows[row]['amp'])} "
             f"({_f(results[n].ceiling.get(row, np.nan))})"
+            + (
+                f" [{_f(results[n].spread[row][0])}–{_f(results[n].spread[row][1])}]"
+                if results[n].draws > 1
+                else ""
+            )
             for n in names
         ]
         lines.append(f"| {row} | " + " | ".join(cells) + f" | {TARGETS.get(row, '')} |")
@@ -480,6 +545,8 @@ def _as_json(s: Score) -> dict[str, object]:
         "px_blinks": s.px_blinks,
         "px_winks": s.px_winks,
         "px_brows": s.px_brows,
+        "spread": s.spread,
+        "draws": s.draws,
     }
 
 
@@ -502,6 +569,15 @@ def main() -> None:
         "--quick", action="store_true", help="640×360, one character, identity on 5 frames"
     )
     p.add_argument("--pairs", help="comma list of CLIP:CHARACTER, e.g. 640x360:square512")
+    p.add_argument(
+        "--draws",
+        type=int,
+        default=1,
+        choices=range(1, len(DRAW_SHIFTS) + 1),
+        help="render each pair this many times, the character moved by a quarter pixel "
+        "each time after the first, and report the mean (dlib and the encoder's noise moves "
+        "single renders' r by ±0.01, smile by ±0.1)",
+    )
     p.add_argument("--sheet", action="store_true", help="write the contact sheet")
     p.add_argument("--before", type=Path, default=OUT / "before", help="before results folder")
     p.add_argument("--after", type=Path, help="after results folder (default: before twice)")
@@ -541,20 +617,29 @@ def main() -> None:
     results: dict[str, Score] = {}
     for clip_name, char in pairs:
         clip = clip_for(clip_name)
-        out = folder / f"{clip_name}_{char}.mp4"
         frames = len(clip.truth["jaw"])
-        rendered = ""
-        if not args.rescore:
-            took = render_engine(clip.path, chars[char], out, args.engine_root.resolve())
-            rendered = f"render {took:.1f} s ({frames / took:.0f} fps in-process), "
-        elif not out.exists():
-            raise SystemExit(f"--rescore: no result {out.relative_to(ROOT)} to score.")
-        t1 = time.perf_counter()
-        s = score_file(out, chars[char], clip, every, identity_every)
-        print_score(
-            f"{clip_name} → {char}: {rendered}scored in {time.perf_counter() - t1:.1f} s", s
-        )
-        results[f"{clip_name} → {char}"] = s
+        draws = []
+        for k, (dx, dy) in enumerate(DRAW_SHIFTS[: max(1, args.draws)]):
+            image = chars[char] if k == 0 else truth.shifted(chars[char], dx, dy)
+            tag = "" if k == 0 else f".draw{k}"
+            out = folder / f"{clip_name}_{char}{tag}.mp4"
+            rendered = ""
+            if not args.rescore:
+                took = render_engine(clip.path, image, out, args.engine_root.resolve())
+                rendered = f"render {took:.1f} s ({frames / took:.0f} fps in-process), "
+            elif not out.exists():
+                raise SystemExit(f"--rescore: no result {out.relative_to(ROOT)} to score.")
+            t1 = time.perf_counter()
+            s = score_file(out, image, clip, every, identity_every, ceiling_of=chars[char])
+            title = f"{clip_name} → {char}" + (f" (draw {k}: {dx:+.2f}, {dy:+.2f} px)" if k else "")
+            print_score(f"{title}: {rendered}scored in {time.perf_counter() - t1:.1f} s", s)
+            draws.append(s)
+        results[f"{clip_name} → {char}"] = combine(draws)
+        if len(draws) > 1:
+            print_score(
+                f"{clip_name} → {char}: mean of {len(draws)} draws",
+                results[f"{clip_name} → {char}"],
+            )
     print("\n" + markdown(results))
     (folder / "scores.json").write_text(
         json.dumps({k: _as_json(v) for k, v in results.items()}, indent=1, default=float)

@@ -336,3 +336,16 @@ def make_characters(folder: Path) -> dict[str, Path]:
             cv2.imwrite(str(p), cv2.cvtColor(make(), cv2.COLOR_RGB2BGR))
         paths[name] = p
     return paths
+
+
+def shifted(path: Path, dx: float, dy: float) -> Path:
+    """A copy of the character `path` moved by a fraction of a pixel (made once, beside it):
+    the same picture to the eye, a fresh draw of the scorer's and the encoder's noise."""
+    out = path.with_name(f"{path.stem}.shift{dx:+.2f}{dy:+.2f}.png")
+    if not out.exists():
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        size = (img.shape[1], img.shape[0])
+        moved = cv2.warpAffine(img, m, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        cv2.imwrite(str(out), moved)
+    return out
