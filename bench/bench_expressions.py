@@ -30,8 +30,9 @@ each peak, as a share of the open eye's contrast (a cross-check that does not re
 lid points, which do not see a lid shut behind thick glasses rims); a blink counts when the
 result's eyes close at least half as far as the driving clip's. Brows by optical flow as well
 (measure.brow_flow: the brows' lift against the nose bridge, from dense flow, no per-frame
-landmarks), r and amplitude against the driving clip's: dlib's brows slip onto thick glasses
-rims and ink lines.
+landmarks), and eyes by pixels (measure.eye_darkness: each eye's darkest fifth between eye
+corners placed by the engine's model, corners only), r and amplitude against the driving
+clip's: dlib's brows and lids slip onto thick glasses rims and ink lines.
 Needs the optional `bench` extra (`make bench-setup`).
 """
 
@@ -145,6 +146,8 @@ class Score:
     # brows by optical flow (measure.brow_flow): r and amplitude vs the driving clip's, r vs
     # the truth
     px_brows: tuple[float, float, float] = (np.nan, np.nan, np.nan)
+    # eyes by pixels (measure.eye_darkness, both eyes' mean): the same three figures
+    px_eyes: tuple[float, float, float] = (np.nan, np.nan, np.nan)
     # with several draws (--draws): each row's r, lowest and highest over them
     spread: dict[str, tuple[float, float]] = field(default_factory=dict)
     draws: int = 1
@@ -384,6 +387,17 @@ def score_file(
             float(np.std(mine[:n]) / np.std(theirs[:n])),
             _pearson(mine[:n], t),
         )
+    mine = measure.eye_darkness(result, every).mean(axis=1)
+    theirs = measure.eye_darkness(clip.path, every).mean(axis=1)
+    n = min(len(mine), len(theirs))
+    shut = (clip.truth["eye_left"] + clip.truth["eye_right"]) / 2
+    t = np.interp(driving.times[:n], np.arange(len(shut)) / clip.fps, 1 - shut)
+    m = np.isfinite(mine[:n]) & np.isfinite(theirs[:n])
+    s.px_eyes = (
+        _pearson(mine[:n], theirs[:n]),
+        float(np.std(mine[:n][m]) / np.std(theirs[:n][m])) if m.sum() > 2 else float("nan"),
+        _pearson(mine[:n], t),
+    )
     s.switched = track.switched
     return s
 
@@ -427,6 +441,7 @@ def combine(scores: list[Score]) -> Score:
             for k in range(len(first.px_winks))
         ],  # type: ignore[misc]
         tuple(np.mean([s.px_brows for s in scores], axis=0)),  # type: ignore[arg-type]
+        tuple(np.mean([s.px_eyes for s in scores], axis=0)),  # type: ignore[arg-type]
         {
             name: (min(s.rows[name]["r"] for s in scores), max(s.rows[name]["r"] for s in scores))
             for name in first.rows
@@ -468,7 +483,8 @@ def print_score(title: str, s: Score) -> None:
         + "; driving "
         + ", ".join(f"{_f(d)} − {_f(d - ds)}" for _, _, d, ds in s.px_winks)
         + f"), brows by optical flow r {_f(s.px_brows[0])} / amp {_f(s.px_brows[1])} "
-        + f"(r·truth {_f(s.px_brows[2])})"
+        + f"(r·truth {_f(s.px_brows[2])}), eyes by pixels r {_f(s.px_eyes[0])} / amp "
+        + f"{_f(s.px_eyes[1])} (r·truth {_f(s.px_eyes[2])})"
     )
 
 
@@ -512,6 +528,11 @@ def markdown(results: dict[str, Score]) -> str:
         + " | all |"
     )
     lines.append(
+        "| by pixels: eyes r / amp | "
+        + " | ".join(f"{_f(results[n].px_eyes[0])} / {_f(results[n].px_eyes[1])}" for n in names)
+        + " | |"
+    )
+    lines.append(
         "| by optical flow: brows r / amp | "
         + " | ".join(f"{_f(results[n].px_brows[0])} / {_f(results[n].px_brows[1])}" for n in names)
         + " | |"
@@ -545,6 +566,7 @@ def _as_json(s: Score) -> dict[str, object]:
         "px_blinks": s.px_blinks,
         "px_winks": s.px_winks,
         "px_brows": s.px_brows,
+        "px_eyes": s.px_eyes,
         "spread": s.spread,
         "draws": s.draws,
     }

@@ -487,3 +487,40 @@ def brow_flow(path: Path, pts0: np.ndarray, every: int = 1) -> np.ndarray:
             brows = (np.median(v[masks[0]]) + np.median(v[masks[1]])) / 2
             out.append((brows - np.median(v[masks[2]])) / iod)
     return np.asarray(out)
+
+
+def eye_darkness(path: Path, every: int = 1) -> np.ndarray:
+    """Each eye's openness by pixels, per frame read: its patch's darkest fifth (the iris and
+    pupil leave it as the lids close) as a share of the first frame's contrast, 1 open,
+    lower as it shuts (eye_pixels' patch). The patch sits between eye corners placed by the
+    engine's 468-point model — corners only: they hold still in a blink, and that model keeps
+    them on a face behind thick rims or drawn in ink, where dlib's lid points slip; the
+    openness itself rests on no landmark. Subject's right eye (image-left), then left."""
+    from services.face.landmarks import Landmarker
+
+    corners = ((33, 133), (263, 362))  # image-left eye, image-right eye: outer, inner
+    marker = Landmarker()
+    out: list[np.ndarray] = []
+    ref: np.ndarray | None = None
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        for i, f in enumerate(c.decode(stream)):
+            if i % every:
+                continue
+            rgb = f.to_ndarray(format="rgb24")
+            found = marker.track(rgb)
+            if found is None:
+                out.append(np.full(2, np.nan))
+                continue
+            p = found.points[:, :2]
+            # eye_pixels takes dlib's 68-point layout: put the corners where it reads them
+            pts = np.zeros((68, 2))
+            pts[36], pts[39] = p[corners[0][0]], p[corners[0][1]]
+            pts[42], pts[45] = p[corners[1][1]], p[corners[1][0]]
+            px = eye_pixels(rgb, pts)
+            if ref is None:
+                ref = px
+            contrast = np.maximum(ref[:, 1] - ref[:, 0], 10.0)
+            out.append(1.0 - (px[:, 0] - ref[:, 0]) / contrast)
+    return np.asarray(out)
