@@ -303,7 +303,7 @@ def test_glasses_stay_whole_while_the_face_moves_behind_them(
 def test_a_shut_eye_reads_brighter_in_its_pixels(portrait: Character) -> None:
     """The model blurs a wink into both eyes; the eye patches' dark level does not: cover one
     eye with lid-coloured skin and only that eye's level rises."""
-    from services.engine.retarget import eye_levels
+    from services.engine.eyes import eye_levels
 
     rgb = cv2.cvtColor(cv2.imread(str(portrait.path)), cv2.COLOR_BGR2RGB)
     face = Landmarker().detect(rgb)
@@ -459,7 +459,8 @@ def test_lids_reach_over_the_whole_dark_eye(portrait: Character) -> None:
     lid is raised to the top of the eye's dark middle, so a blink covers the whole iris; an
     eye the model already fits is left as it is."""
     from services.engine.config import RetargetConfig
-    from services.engine.retarget import Retargeter, iris_tops
+    from services.engine.eyes import iris_tops
+    from services.engine.retarget import Retargeter
 
     rgb, face = _portrait_face(portrait)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
