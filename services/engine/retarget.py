@@ -194,8 +194,9 @@ class Retargeter:
         # mouth is stretched along itself by what that part lacks of the lips' gain.
         self._widen = (config.lips_gain - 1) * expression_gain
         self._expression_gain = expression_gain
-        # the expression is smoothed centred (a causal filter's lag cost more than its
-        # smoothing); brows move slowly and the model's brows are noisy: more for them
+        # every measurement is smoothed centred (a causal filter's lag cost more than its
+        # smoothing): brows move slowly and the model's brows are noisy, the most for them;
+        # a blink lasts a few frames, the least for the lids
         brows = np.zeros(len(POINTS), bool)
         brows[[INDEX[b] for b in BROWS]] = True
         sigma = np.where(brows, config.brows_smooth_s, config.expression_smooth_s) * fps
@@ -213,10 +214,9 @@ class Retargeter:
         self._expr = np.zeros(2 * len(POINTS))
         self._eyes = np.ones(2)
         self._head = np.array([1.0, 0.0, 0.0, 0.0])
-        # a blink lasts a few frames: the lids' filter lets faster changes through
         self._fps = fps
         self._lost = 0
-        self._seen = False  # a face was found (the filters hold something)
+        self._seen = False  # a face was found (the look-ahead holds its frames)
         self._eye_ref: np.ndarray | None = None
         self.neutral = Pose(self._c0.copy(), 1 + 0j, 0j)
 
@@ -338,8 +338,7 @@ class Retargeter:
         `luma`, the frame's luma plane, lets the eyes be read from their pixels as well (see
         `_eyes_seen`). A frame without a face holds the last pose for a moment (a hand
         passing, a blur), then eases the expression back to neutral while the head stays
-        where it was; when the face comes back the filters go on from the eased state, so
-        nothing jumps."""
+        where it was; the smoothing spreads the face's return over a few frames."""
         if found is None:
             if not self._seen:
                 return [self.neutral]  # nothing held yet: no delay to keep
@@ -381,7 +380,7 @@ class Retargeter:
             openness = self._eyes_seen(openness, levels, self._eye_ref)
         self._expr = np.concatenate([expr.real, expr.imag])
         self._eyes = np.array(openness)
-        # head: rotation/scale and translation relative to the neutral, filtered
+        # head: rotation/scale and translation relative to the neutral
         self._head = np.array([z_h.real, z_h.imag, t_h.real / self._d_iod, t_h.imag / self._d_iod])
         self._seen = True
         return self._ready()
@@ -409,7 +408,7 @@ class Retargeter:
         return float(np.mean(gaps))
 
     def _compose(self, smooth: np.ndarray, eyes: np.ndarray, head: np.ndarray) -> Pose:
-        """The character's pose from the filtered expression (real parts, then imaginary),
+        """The character's pose from the smoothed expression (real parts, then imaginary),
         eye openness and head (z, t over the driving inter-ocular distance)."""
         cfg = self._cfg
         n = len(POINTS)
