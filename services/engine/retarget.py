@@ -461,13 +461,15 @@ class Retargeter:
         pixels do not: an open eye shows its dark iris, a shut one lid skin, so the darkest
         fifth of each eye's patch brightens as it closes (from the neutral's, toward the
         neutral patch's light level). When the pixels show one eye shut and the other open,
-        they decide; otherwise they can only close an eye further than the model says."""
+        they decide, a reading under `wink_shut` counting as shut; otherwise they can only
+        close an eye further than the model says."""
         seen = [
             1.0 - min(1.0, max(0.0, (lv[0] - rf[0]) / max(rf[1] - rf[0], 10.0)))
             for lv, rf in zip(levels, ref, strict=True)
         ]
         if abs(seen[0] - seen[1]) > self._cfg.wink_split:
-            return seen
+            shut = self._cfg.wink_shut
+            return [max(0.0, (s - shut) / (1 - shut)) for s in seen]
         return [
             min(o, s + self._cfg.eye_pixels_margin) for o, s in zip(openness, seen, strict=True)
         ]

@@ -324,6 +324,48 @@ def test_a_shut_eye_reads_brighter_in_its_pixels(portrait: Character) -> None:
     assert abs(closed[1, 0] - open_[1, 0]) < 3  # the other, untouched
 
 
+def test_a_wink_the_pixels_read_nearly_shut_shuts_the_characters_eye(
+    portrait: Character,
+) -> None:
+    """A shut eye's patch keeps its lashes dark, so its pixels read it a little open; the
+    model, blurring a wink into both eyes, reads neither shut. One eye painted to read 10 %
+    open by its pixels (landmarks unchanged) shuts that eye of the character, lids meeting,
+    while the other stays open."""
+    from services.engine.config import RetargetConfig
+    from services.engine.eyes import eye_levels
+    from services.engine.retarget import Retargeter
+    from services.face.regions import LEFT_LID_PAIRS
+
+    rgb, face = _portrait_face(portrait)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    ref = eye_levels(gray, face.points)
+    dark, light = ref[0]
+    winking = gray.copy()
+    ring = [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7]
+    poly = np.rint(face.points[ring, :2]).astype(np.int32)
+    lid = round(float(dark + 0.9 * (light - dark)))
+    cv2.fillPoly(winking, [poly], lid)
+    cv2.polylines(winking, [poly], True, lid, 3)
+    seen = 1 - (eye_levels(winking, face.points)[0, 0] - dark) / (light - dark)
+    cfg = RetargetConfig()
+    assert 0.02 < seen < cfg.wink_shut  # the pixels read the eye a little open
+
+    rt = Retargeter(face, face, cfg, fps=FPS, expression_gain=1.0)
+    frames = [(face, gray)] + [(face, winking)] * 6
+    poses = [p for f, luma in frames for p in rt.step(f, luma)] + rt.finish()
+
+    def lid_gap(pose: Pose, pairs: tuple[tuple[int, int], ...]) -> float:
+        return float(
+            np.mean(
+                [abs(complex(pose.points[INDEX[lo]] - pose.points[INDEX[up]])) for up, lo in pairs]
+            )
+        )
+
+    for pairs, shut in ((RIGHT_LID_PAIRS, True), (LEFT_LID_PAIRS, False)):
+        share = lid_gap(poses[-1], pairs) / lid_gap(rt.neutral, pairs)
+        assert share < 0.02 if shut else share > 0.95, (pairs, share)
+
+
 def _portrait_face(portrait: Character):  # type: ignore[no-untyped-def]
     rgb = cv2.cvtColor(cv2.imread(str(portrait.path)), cv2.COLOR_BGR2RGB)
     face = Landmarker().detect(rgb)
