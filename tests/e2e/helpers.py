@@ -112,12 +112,12 @@ def card(page: Page, task_id: str) -> Locator:
     return page.locator(f"[class*='st-key-card_'][class*='_{task_id}']").first
 
 
-def card_button(container: Locator, name: str) -> Locator:
-    """A button as the page draws it now: while a fragment reruns, Streamlit keeps the last
-    run's elements on screen (marked stale) until the new ones are drawn, so a card whose
-    buttons just changed (Cancel gone, Retry in) briefly shows two of the others."""
-    current = container.locator("[data-testid='stElementContainer'][data-stale='false']")
-    return current.get_by_role("button", name=name, exact=True)
+def drawn(container: Locator) -> Locator:
+    """The elements in `container` as the page draws them now: while a fragment reruns,
+    Streamlit keeps the last run's elements on screen (marked stale) until the new ones are
+    drawn, so a card whose buttons just changed (Cancel gone, Retry in) briefly shows two of
+    the others."""
+    return container.locator("[data-testid='stElementContainer'][data-stale='false']")
 
 
 def progress_value(locator: Locator) -> float | None:

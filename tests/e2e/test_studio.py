@@ -12,9 +12,9 @@ from tests.e2e.conftest import AppServer, Media, shot, start_app, stop_app
 from tests.e2e.helpers import (
     assert_no_traceback,
     card,
-    card_button,
     choose_only,
     clear_input,
+    drawn,
     open_create,
     panel,
     progress_value,
@@ -209,7 +209,7 @@ def test_provider_failure_shows_its_sentence(
 
     # Retry makes a NEW task (clearly labelled), the failed one stays as it was.
     runway.configure(fail_reason=None)
-    card_button(the_card, "Retry").click()
+    drawn(the_card).get_by_role("button", name="Retry", exact=True).click()
     expect(page.get_by_text(f"retry of {task_id}")).to_be_visible(timeout=30_000)
     rows = app_server.query(
         "SELECT id, retry_of, status FROM tasks WHERE run_id = ? ORDER BY created_at", (run_id,)
@@ -230,20 +230,20 @@ def test_cancel_then_delete_after_confirming(
         [(task_id, _)] = _run_tasks(app_server, run_id)
         the_card = card(page, task_id)
         expect(the_card).to_contain_text("Rendering", timeout=30_000)
-        card_button(the_card, "Cancel").click()
+        drawn(the_card).get_by_role("button", name="Cancel", exact=True).click()
         expect(the_card).to_contain_text("Canceled", timeout=30_000)
         assert _task_row(app_server, task_id)["status"] == "canceled"
         ptid = app_server.query("SELECT provider_task_id FROM tasks WHERE id = ?", (task_id,))
         assert runway.task(str(ptid[0][0])).canceled
 
-        card_button(the_card, "Delete").click()
+        drawn(the_card).get_by_role("button", name="Delete", exact=True).click()
         dialog = page.get_by_role("dialog")
         expect(dialog).to_contain_text("This cannot be undone")
         dialog.get_by_role("button", name="Keep it").click()
         expect(dialog).to_have_count(0)
         assert app_server.query("SELECT COUNT(*) FROM tasks WHERE id = ?", (task_id,))[0][0] == 1
 
-        card_button(card(page, task_id), "Delete").click()
+        drawn(card(page, task_id)).get_by_role("button", name="Delete", exact=True).click()
         page.get_by_role("dialog").get_by_role("button", name="Delete").click()
         expect(card(page, task_id)).to_have_count(0, timeout=30_000)
         assert app_server.query("SELECT COUNT(*) FROM tasks WHERE id = ?", (task_id,))[0][0] == 0
@@ -329,7 +329,8 @@ def test_two_providers_one_click_then_tasks_compare_and_settings(
     expect(page.get_by_role("button", name="Older")).to_be_visible()
     shot(page, "tasks")
     # A row's labelled Open link opens its task.
-    page.locator(f".st-key-tl_row_{tasks['cometapi']}").get_by_role("link", name="Open").click()
+    row = drawn(page.locator(f".st-key-tl_row_{tasks['cometapi']}"))
+    row.get_by_role("link", name="Open").click()
     expect(page).to_have_url(re.compile(rf"[?&]task={tasks['cometapi']}"))
     page.get_by_role("button", name="All tasks").click()
     expect(page.get_by_text("Page 1 of")).to_be_visible()
