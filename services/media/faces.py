@@ -9,6 +9,7 @@ builds on this one.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from functools import cache
 from typing import Generic, NamedTuple, TypeVar
@@ -52,8 +53,12 @@ _cascade_lock = threading.Lock()
 
 @cache
 def _cascade() -> cv2.CascadeClassifier:
-    # cv2.data exists at run time (the wheel ships the cascades) but OpenCV's stubs omit it.
-    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
+    # The wheel's cascades folder, found by module name rather than as `cv2.data`: cv2's
+    # loader swaps sys.modules["cv2"] for its native module mid-import, so a thread importing
+    # cv2 while another does can bind that native module, which has every function but not
+    # the package's Python parts (seen in the app: the warm-up thread and a page's first run;
+    # every face search then failed and valid uploads read as damaged).
+    path = importlib.import_module("cv2.data").haarcascades + "haarcascade_frontalface_default.xml"
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():  # a broken OpenCV install; say so instead of finding "no face"
         raise RuntimeError(f"OpenCV's face cascade could not be loaded from {path}")

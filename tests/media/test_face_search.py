@@ -101,3 +101,25 @@ def test_checks_in_threads_see_what_one_thread_sees(photos: dict[str, Path]) -> 
     with ThreadPoolExecutor(3) as pool:
         together = list(pool.map(lambda p: (p, run_checks(p, I, []).faces), files * 3))
     assert all(boxes == alone[p] for p, boxes in together)
+
+
+def test_faces_are_found_by_a_module_that_bound_cv2_half_imported(
+    photos: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cv2's loader swaps sys.modules["cv2"] for its native module mid-import: a thread
+    importing cv2 while another does can bind that native module, which lacks the package's
+    Python parts (`cv2.data`). The app's warm-up thread and a page's first run did so, and
+    every face search failed: a valid upload read as damaged. The search must not care."""
+    import cv2
+
+    from services.media import faces
+
+    native = cv2._native
+    assert not hasattr(native, "data")  # what such a thread is left with
+    monkeypatch.setattr(faces, "cv2", native)
+    faces._cascade.cache_clear()
+    try:
+        report = run_checks(photos["astronaut"], I, [])
+    finally:
+        faces._cascade.cache_clear()
+    assert _faces_check(report) == ("ok", "Exactly one face, clearly visible.")
