@@ -19,7 +19,7 @@ from services.engine.render import mesh_region, render
 from services.engine.retarget import INDEX, POINTS, Pose, iod
 from services.face import signals
 from services.face.landmarks import Landmarker
-from services.face.regions import INNER_LIP_PAIRS, RIGHT_LID_PAIRS
+from services.face.regions import INNER_LIP_PAIRS, RIGHT_EYE_CORNERS, RIGHT_LID_PAIRS
 from services.face.video import sampled_frames
 from services.models import TaskOptions
 from tests.engine.measure import gray_frames, mouth_opening, pearson
@@ -300,6 +300,15 @@ def test_glasses_stay_whole_while_the_face_moves_behind_them(
         assert coverage(frames[i]) > 0.82, i
 
 
+# the subject's right eye's outline: outer corner, upper lid, inner corner, lower lid back
+RIGHT_EYE_RING = [
+    RIGHT_EYE_CORNERS[0],
+    *(up for up, _ in RIGHT_LID_PAIRS),
+    RIGHT_EYE_CORNERS[1],
+    *(lo for _, lo in reversed(RIGHT_LID_PAIRS)),
+]
+
+
 def test_a_shut_eye_reads_brighter_in_its_pixels(portrait: Character) -> None:
     """The model blurs a wink into both eyes; the eye patches' dark level does not: cover one
     eye with lid-coloured skin and only that eye's level rises."""
@@ -312,8 +321,7 @@ def test_a_shut_eye_reads_brighter_in_its_pixels(portrait: Character) -> None:
     open_ = eye_levels(gray, face.points)
     shut = gray.copy()
     p = face.points[:, :2]
-    ring = [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7]
-    poly = np.rint(p[ring]).astype(np.int32)
+    poly = np.rint(p[RIGHT_EYE_RING]).astype(np.int32)
     skin = int(
         np.median(gray[int(p[9, 1]) - 3 : int(p[9, 1]) + 3, int(p[9, 0]) - 3 : int(p[9, 0]) + 3])
     )
@@ -341,8 +349,7 @@ def test_a_wink_the_pixels_read_nearly_shut_shuts_the_characters_eye(
     ref = eye_levels(gray, face.points)
     dark, light = ref[0]
     winking = gray.copy()
-    ring = [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7]
-    poly = np.rint(face.points[ring, :2]).astype(np.int32)
+    poly = np.rint(face.points[RIGHT_EYE_RING, :2]).astype(np.int32)
     lid = round(float(dark + 0.9 * (light - dark)))
     cv2.fillPoly(winking, [poly], lid)
     cv2.polylines(winking, [poly], True, lid, 3)
