@@ -66,11 +66,15 @@ def upload(page: Page, role: str, path: Path, attempts: int = 3) -> None:
             # only assumed once that has had time, so a slow store is not dropped again.
             expect(picker).to_have_count(0, timeout=40_000)
             break
-        except AssertionError:
+        except AssertionError as err:
             # Streamlit can drop a file handed to an uploader while a rerun (started by the
             # click just before) replaces it, on a busy machine; a person would drop it again.
             if attempt == attempts - 1:
-                raise
+                # what the panel says (a refusal's sentence, or nothing) tells why
+                said = box.inner_text(timeout=5_000)
+                raise AssertionError(
+                    f"{path.name} was not taken; the panel says: {said!r}"
+                ) from err
     expect(box.get_by_role("button", name="Replace")).to_be_visible()
     expect(box.get_by_text("checks passed")).to_be_visible(timeout=60_000)
     expect(box).to_contain_text(path.name)
